@@ -1,0 +1,1 @@
+"""Measurements the chapters plot: scores, linear probes, gradients."""

@@ -1,0 +1,80 @@
+"""``TrainConfig``: every option of a training run, its default and its help text.
+
+The CLI builds its options from these fields, ``mmlesson.train(**kwargs)`` accepts the same names,
+and metrics.json stores the config as a dict, so the three never drift apart.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import ConfigError, check_choice
+
+
+def option(default, help: str, **kwargs):
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass
+class TrainConfig:
+    data: str = option("synthav", "data set name (see `mmlesson data list`)")
+    data_root: str | None = option(None, "directory of a prepared data cache (real data sets only)")
+    data_knobs: dict = field(default_factory=dict, metadata={"help": "data set knobs, e.g. audio_strength=0.8 (repeatable)"})
+    method: str = option("joint", "training method")
+    modality: str | None = option(None, "the modality of a unimodal run: audio or visual")
+    fusion: str = option("concat", "fusion head: concat, sum, film or gated")
+    width: int = option(8, "encoder width: channels of the first ResNet-18 stage (64 = standard ResNet-18)")
+    epochs: int = option(8, "training epochs")
+    batch_size: int = option(64, "batch size")
+    lr: float = option(0.05, "SGD learning rate")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(1e-4, "SGD weight decay")
+    lr_milestones: tuple = option((), "epochs at which the learning rate is multiplied by --lr-decay (e.g. 70)", nargs="*")
+    lr_decay: float = option(0.1, "learning-rate factor at each milestone")
+    seed: int = option(0, "random seed (initialisation and batch order)")
+    device: str = option("auto", "auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
+    amp: bool = option(True, "bf16 mixed precision on CUDA (ignored on CPU)")
+    probe: bool = option(True, "fit linear probes on frozen features at the end")
+    out: str | None = option(None, "run directory: checkpoint.pt, model.pt and metrics.json (resumes if present)")
+    progress: str = option("auto", "progress bar: auto (terminal or interactive notebook), on or off")
+
+    def __post_init__(self):
+        from .data import DATASETS
+        from .methods import METHODS
+        from .models import FUSIONS
+
+        check_choice("data set", self.data, DATASETS)
+        check_choice("method", self.method, METHODS)
+        check_choice("fusion", self.fusion, FUSIONS)
+        if self.modality is not None:
+            check_choice("modality", self.modality, ("audio", "visual"))
+        check_choice("progress setting", self.progress, ("auto", "on", "off"))
+        for name in ("width", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("lr", "momentum", "weight_decay", "lr_decay"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.lr == 0:
+            raise ConfigError("lr must be > 0")
+        self.lr_milestones = tuple(int(m) for m in self.lr_milestones)
+        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["lr_milestones"] = list(self.lr_milestones)
+        return data
+
+    def identity(self) -> dict:
+        """The fields that define a run's result (not where it is written or how it is displayed)."""
+        data = self.to_dict()
+        for name in ("out", "progress"):
+            data.pop(name)
+        return data
+
+
+def config_fields():
+    return fields(TrainConfig)

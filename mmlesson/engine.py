@@ -1,0 +1,228 @@
+"""The training loop: ``fit()`` and ``evaluate()`` (Chapter 1 walks through it).
+
+``fit`` trains with a registered method, evaluates on the validation split after every epoch,
+keeps the weights of the best validation epoch (never selected on test), writes an atomic
+checkpoint every epoch so that an interrupted run resumes bit-identically on the CPU, and ends
+by evaluating the selected model on test, with linear probes, into metrics.json.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import data as data_module
+from .analysis.probe import extract_features, probe_accuracy
+from .analysis.scores import classification_scores
+from .config import TrainConfig
+from .errors import ConfigError, TrainingDiverged
+from .methods import METHODS, StepState
+from .models import MultimodalModel
+from .report import atomic_torch_save, environment, load_metrics, write_metrics, METRICS_FILE
+
+CHECKPOINT_FILE = "checkpoint.pt"
+MODEL_FILE = "model.pt"
+
+
+@dataclass
+class RunResult:
+    model: MultimodalModel
+    metrics: dict
+    out: Path | None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for but CUDA is not available; use --device cpu or --device auto")
+    return torch.device(name)
+
+
+def progress_enabled(setting: str) -> bool:
+    """``auto``: on in a terminal or an interactive notebook; off in CI, batch runs and pipes."""
+    if setting != "auto":
+        return setting == "on"
+    if os.environ.get("CI") or os.environ.get("MMLESSON_BATCH"):
+        return False
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
+def make_progress(total: int, description: str, enabled: bool):
+    if "ipykernel" in sys.modules:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm(total=total, desc=description, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def build_model(config: TrainConfig, dataset) -> MultimodalModel:
+    method = METHODS[config.method](config)
+    modalities = method.model_modalities(dataset.modalities)
+    return MultimodalModel(dataset.num_classes, modalities=modalities, fusion=config.fusion, width=config.width)
+
+
+@torch.no_grad()
+def evaluate(model: MultimodalModel, split, device, num_classes: int, batch_size: int = 256,
+             probe_split=None) -> dict:
+    """Fused accuracy, macro-F1 and per-class accuracy; per-modality branch accuracy (the decision
+    layer with the other modality zeroed); with ``probe_split``, per-modality linear-probe accuracy
+    of probes fitted on ``probe_split``'s frozen features and scored on ``split``."""
+    model.eval()
+    fused, branches, labels = [], {m: [] for m in model.modalities}, []
+    for batch in split.batches(batch_size, device=device):
+        output = model(batch)
+        fused.append(output.logits.argmax(1).cpu())
+        for m, logits in output.logits_per_modality.items():
+            branches[m].append(logits.argmax(1).cpu())
+        labels.append(batch["label"].cpu())
+    labels = torch.cat(labels)
+    result = classification_scores(torch.cat(fused), labels, num_classes)
+    result["branch_acc"] = {m: float((torch.cat(p) == labels).double().mean()) for m, p in branches.items()}
+    if probe_split is not None:
+        result["probe_acc"] = probe_accuracy(extract_features(model, probe_split, device), probe_split.label,
+                                             extract_features(model, split, device), labels, num_classes)
+    return result
+
+
+def make_optimizer(config: TrainConfig, model):
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones),
+                                                     gamma=config.lr_decay)
+    return optimizer, scheduler
+
+
+def mean_stats(step_stats: list[dict]) -> dict:
+    """Average each statistic over the epoch's steps; ``a/b`` keys become nested dicts."""
+    means = {}
+    for key in step_stats[0]:
+        value = sum(s[key] for s in step_stats) / len(step_stats)
+        if "/" in key:
+            group, name = key.split("/", 1)
+            means.setdefault(group, {})[name] = value
+        else:
+            means[key] = value
+    return means
+
+
+def check_resumable(saved: dict, config: TrainConfig, out: Path) -> None:
+    differing = sorted(k for k, v in config.identity().items() if saved.get(k) != v)
+    if differing:
+        raise ConfigError(f"{out} holds a run with a different configuration ({', '.join(differing)} differ); "
+                          f"use another --out or delete {out}")
+
+
+def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None = None, **overrides) -> RunResult:
+    """Train ``config`` (or ``TrainConfig(**overrides)``) and return the selected model and its metrics.
+
+    ``dataset``: an already loaded ``AVDataset`` (else ``config.data`` is loaded with its knobs).
+    ``stop_after``: train at most this many epochs in this call, then return without final metrics;
+    calling again with the same ``out`` continues (for time-limited sessions such as Colab's).
+    With ``out`` set, a complete run is not repeated: its metrics.json and model.pt are read back.
+    """
+    config = config if config is not None else TrainConfig(**overrides)
+    started = time.perf_counter()
+    out = Path(config.out) if config.out else None
+    device = resolve_device(config.device)
+    if dataset is None:
+        dataset = data_module.load(config.data, root=config.data_root, **config.data_knobs)
+    method = METHODS[config.method](config)
+
+    if out is not None and (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
+        metrics = load_metrics(out)
+        check_resumable(metrics["config"], config, out)
+        model = build_model(config, dataset)
+        model.load_state_dict(torch.load(out / MODEL_FILE, map_location="cpu"))
+        return RunResult(model.to(device), metrics, out)
+
+    torch.manual_seed(config.seed)
+    model = build_model(config, dataset).to(device)
+    optimizer, scheduler = make_optimizer(config, model)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    history, start_epoch, best = [], 0, {"val_acc": -1.0, "epoch": -1, "state": None}
+    state_extras: dict = {}
+    elapsed_before = 0.0
+
+    if out is not None and (out / CHECKPOINT_FILE).exists():
+        checkpoint = torch.load(out / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+        check_resumable(checkpoint["config"], config, out)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        shuffle.set_state(checkpoint["shuffle_rng"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        history, best, state_extras = checkpoint["history"], checkpoint["best"], checkpoint["method_state"]
+        start_epoch, elapsed_before = checkpoint["epoch"] + 1, checkpoint["elapsed"]
+
+    train, val = dataset.train, dataset.val
+    steps_per_epoch = train.num_batches(config.batch_size)
+    state = StepState(epoch=start_epoch, step=start_epoch * steps_per_epoch, device=device, amp=config.amp,
+                      extras=state_extras)
+    show = progress_enabled(config.progress)
+    label = f"{config.method}" + (f"/{config.modality}" if config.modality else "") + f" seed {config.seed}"
+    bar = make_progress((config.epochs - start_epoch) * steps_per_epoch, label, show)
+    epochs_run = 0
+    for epoch in range(start_epoch, config.epochs):
+        if stop_after is not None and epochs_run >= stop_after:
+            bar.close()
+            return RunResult(model, {"config": config.to_dict(), "history": history, "final": None}, out)
+        epoch_start = time.perf_counter()
+        state.epoch = epoch
+        model.train()
+        step_stats = []
+        for batch in train.batches(config.batch_size, shuffle=True, generator=shuffle, device=device):
+            stats = method.training_step(model, batch, optimizer, state)
+            if not math.isfinite(stats["loss"]):
+                bar.close()
+                kept = f"the checkpoint of epoch {epoch - 1} is kept in {out}" if out and epoch > start_epoch or (
+                    out and history) else "no checkpoint was written yet"
+                raise TrainingDiverged(f"loss became {stats['loss']} at epoch {epoch}, step {state.step}; "
+                                       f"{kept}; lower --lr and run again")
+            step_stats.append(stats)
+            state.step += 1
+            bar.update(1)
+        scheduler.step()
+        val_scores = evaluate(model, val, device, dataset.num_classes)
+        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train": mean_stats(step_stats),
+                  "val": {k: val_scores[k] for k in ("acc", "macro_f1", "branch_acc")},
+                  "seconds": time.perf_counter() - epoch_start}
+        history.append(record)
+        if val_scores["acc"] > best["val_acc"]:  # model selection on validation, never on test
+            best = {"val_acc": val_scores["acc"], "epoch": epoch,
+                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        bar.set_postfix(val_acc=f"{val_scores['acc']:.3f}")
+        epochs_run += 1
+        if out is not None:
+            atomic_torch_save(out / CHECKPOINT_FILE, {
+                "config": config.identity(), "epoch": epoch, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+                "best": best, "method_state": state.extras,
+                "elapsed": elapsed_before + time.perf_counter() - started})
+    bar.close()
+
+    model.load_state_dict(best["state"])
+    final = evaluate(model, dataset.test, device, dataset.num_classes,
+                     probe_split=dataset.train if config.probe else None)
+    final.setdefault("probe_acc", None)
+    final.update(best_epoch=best["epoch"], val_acc=best["val_acc"])
+    env = environment(device)
+    env["wall_seconds"] = elapsed_before + time.perf_counter() - started
+    metrics = {"config": config.to_dict(), "history": history, "final": final, "env": env}
+    if out is not None:
+        atomic_torch_save(out / MODEL_FILE, best["state"])
+        write_metrics(out, metrics["config"], history, final, env)
+    return RunResult(model, metrics, out)
+
+
+def train(**kwargs) -> dict:
+    """``mmlesson.train(data="synthav", method="joint", fusion="concat", epochs=8, seed=0, out=DIR)``:
+    the Python twin of ``mmlesson train``; returns the run's metrics dict."""
+    return fit(TrainConfig(**kwargs)).metrics

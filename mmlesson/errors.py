@@ -1,0 +1,25 @@
+"""The errors mmlesson raises on purpose: each carries a one-line message that names the fix."""
+
+
+class MMLessonError(Exception):
+    """Base class: the CLI prints the message on one line instead of a traceback."""
+
+
+class ConfigError(MMLessonError, ValueError):
+    """A name or value in a run's configuration is not valid (CLI exit code 2)."""
+
+
+class TrainingDiverged(MMLessonError, RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class IncompleteRun(MMLessonError, FileNotFoundError):
+    """A run directory holds no complete metrics.json yet."""
+
+
+def check_choice(kind: str, value: str, choices) -> str:
+    """Return `value` if it is one of `choices`, else raise a ConfigError listing them."""
+    choices = sorted(choices)
+    if value not in choices:
+        raise ConfigError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
+    return value

@@ -1,0 +1,61 @@
+"""What a training method is: it owns one optimisation step; the engine owns the loop.
+
+``Method.training_step(model, batch, optimizer, state) -> dict[str, float]`` may run several
+backward passes, modulate gradients or alternate modalities. It returns scalar statistics that
+the engine averages over the epoch into the run's history (``loss`` is required: the engine stops
+on a NaN loss). ``model_modalities`` says which encoders the model must have.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class StepState:
+    """What a method may know about where training is."""
+
+    epoch: int
+    step: int  # global step, counted from 0
+    device: torch.device
+    amp: bool = False  # bf16 autocast (CUDA only)
+    extras: dict = field(default_factory=dict)  # method-owned state that lives across steps
+
+    def autocast(self):
+        if self.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+class Method:
+    """Base class. Subclasses set ``name`` and implement ``training_step``."""
+
+    name = "method"
+
+    def __init__(self, config):
+        self.config = config
+
+    def model_modalities(self, modalities: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(modalities)
+
+    def training_step(self, model, batch: dict, optimizer, state: StepState) -> dict[str, float]:
+        raise NotImplementedError
+
+
+def encoder_grad_norms(model) -> dict[str, float]:
+    """L2 norm of each encoder's full parameter gradient, ``{"grad_norm/<m>": float}``."""
+    norms = {}
+    for m in model.modalities:
+        squares = [p.grad.float().pow(2).sum() for p in model.encoders[m].parameters() if p.grad is not None]
+        norms[f"grad_norm/{m}"] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+    return norms
+
+
+def branch_correct(output, labels) -> dict[str, float]:
+    """Training-batch accuracy of the fused and per-modality predictions."""
+    stats = {"acc": float((output.logits.argmax(1) == labels).float().mean())}
+    for m, logits in output.logits_per_modality.items():
+        stats[f"branch_acc/{m}"] = float((logits.argmax(1) == labels).float().mean())
+    return stats

@@ -1,0 +1,79 @@
+"""ResNet-18 encoders built from torchvision's residual blocks (Chapter 1).
+
+``width`` is the number of channels of the first stage: 64 gives the standard ResNet-18 (512-d
+features, as in OGM-GE); 8 gives a tiny variant that trains on a laptop CPU in seconds.
+The audio encoder takes a 1-channel spectrogram [B,1,F,T]. The visual encoder folds the T frames
+into the batch, runs the 2-D ResNet on each frame, and averages the feature maps jointly over time
+and space, as the OGM-GE release does.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock, conv1x1
+
+
+class ResNet18Trunk(nn.Module):
+    """ResNet-18 without pooling and classifier: [B,C_in,H,W] -> feature maps [B,8*width,h,w]."""
+
+    def __init__(self, in_channels: int, width: int = 64):
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"encoder width must be a positive integer, got {width!r}")
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, kernel_size=7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+        )
+        stages, channels = [], width
+        for stage, out_channels in enumerate([width, 2 * width, 4 * width, 8 * width]):
+            stride = 1 if stage == 0 else 2
+            downsample = None
+            if stride != 1 or channels != out_channels:
+                downsample = nn.Sequential(conv1x1(channels, out_channels, stride), nn.BatchNorm2d(out_channels))
+            stages.append(nn.Sequential(BasicBlock(channels, out_channels, stride, downsample),
+                                        BasicBlock(out_channels, out_channels)))
+            channels = out_channels
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = channels
+        for module in self.modules():  # the initialisation torchvision and OGM-GE use
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+
+class AudioEncoder(nn.Module):
+    """Spectrogram [B,1,F,T] -> feature vector [B,8*width] (global average pooling)."""
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        self.trunk = ResNet18Trunk(in_channels=1, width=width)
+        self.out_dim = self.trunk.out_channels
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.trunk(audio).mean(dim=(2, 3))
+
+
+class VisualEncoder(nn.Module):
+    """Frames [B,T,3,H,W] -> feature vector [B,8*width]: frames folded into the batch, then
+    feature maps averaged jointly over time and space (OGM-GE's visual pooling)."""
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        self.trunk = ResNet18Trunk(in_channels=3, width=width)
+        self.out_dim = self.trunk.out_channels
+
+    def forward(self, visual: torch.Tensor) -> torch.Tensor:
+        batch, frames = visual.shape[:2]
+        maps = self.trunk(visual.flatten(0, 1))  # [B*T,C,h,w]
+        maps = maps.unflatten(0, (batch, frames))  # [B,T,C,h,w]
+        return maps.mean(dim=(1, 3, 4))
+
+
+ENCODERS = {"audio": AudioEncoder, "visual": VisualEncoder}

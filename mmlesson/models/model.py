@@ -1,0 +1,58 @@
+"""The two-modality classifier every chapter trains: encoders, then a fusion head."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, check_choice
+from .encoders import ENCODERS
+from .fusion import FUSIONS
+
+
+@dataclass
+class ModelOutput:
+    """``logits`` [B,C] fused; ``logits_per_modality`` {m: [B,C]} the same head with every other
+    modality's features zeroed; ``features`` {m: [B,D]} encoder outputs before fusion."""
+
+    logits: torch.Tensor
+    logits_per_modality: dict[str, torch.Tensor]
+    features: dict[str, torch.Tensor]
+
+
+class MultimodalModel(nn.Module):
+    """Encoders for ``modalities`` and a fusion head. With one modality it is a unimodal model
+    (encoder + linear layer) and ``logits_per_modality`` holds that modality alone."""
+
+    def __init__(self, num_classes: int, modalities=("audio", "visual"), fusion: str = "concat", width: int = 64):
+        super().__init__()
+        modalities = tuple(modalities)
+        for m in modalities:
+            check_choice("modality", m, ENCODERS)
+        check_choice("fusion", fusion, FUSIONS)
+        if len(modalities) == 1 and fusion not in ("concat", "sum"):
+            raise ConfigError(f"fusion {fusion!r} needs two modalities; a unimodal model uses concat or sum")
+        self.modalities = modalities
+        self.fusion_name = fusion
+        self.encoders = nn.ModuleDict({m: ENCODERS[m](width=width) for m in modalities})
+        feature_dims = {m: self.encoders[m].out_dim for m in modalities}
+        self.fusion = FUSIONS[fusion](feature_dims, num_classes)
+
+    def encode(self, batch: dict) -> dict[str, torch.Tensor]:
+        return {m: self.encoders[m](batch[m]) for m in self.modalities}
+
+    def forward(self, batch: dict) -> ModelOutput:
+        features = self.encode(batch)
+        logits = self.fusion(features)
+        logits_per_modality = {}
+        for m in self.modalities:
+            if len(self.modalities) == 1:
+                logits_per_modality[m] = logits
+                continue
+            zeroed = {other: (f if other == m else torch.zeros_like(f)) for other, f in features.items()}
+            logits_per_modality[m] = self.fusion(zeroed)
+        return ModelOutput(logits=logits, logits_per_modality=logits_per_modality, features=features)
+
+    def encoder_parameters(self, modality: str):
+        return self.encoders[modality].parameters()

@@ -1,0 +1,75 @@
+"""metrics.json: what every run writes and what notebooks and the batch runner read.
+
+Layout: ``{"config": {...}, "history": [per-epoch dicts], "final": {"acc", "macro_f1",
+"branch_acc": {m}, "probe_acc": {m}, "per_class_acc": [...], ...}, "env": {...}}``.
+Every file is written to a temporary name in the same directory and then renamed, so a reader
+never sees half a file: an interrupted run leaves either the old file or none.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from .errors import IncompleteRun
+
+METRICS_FILE = "metrics.json"
+PACKAGES = ("mmlesson", "torch", "torchvision", "torchaudio", "numpy")
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, data: dict) -> None:
+    atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=False).encode()))
+
+
+def atomic_torch_save(path: Path, obj) -> None:
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def environment(device: torch.device) -> dict:
+    """Package versions, interpreter, machine and device, for the ``env`` block."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {"packages": versions, "python": platform.python_version(), "platform": platform.platform(),
+            "device": str(device), "device_name": device_name, "torch_threads": torch.get_num_threads()}
+
+
+def write_metrics(out_dir: Path, config: dict, history: list, final: dict, env: dict) -> Path:
+    path = Path(out_dir) / METRICS_FILE
+    atomic_write_json(path, {"config": config, "history": history, "final": final, "env": env})
+    return path
+
+
+def load_metrics(run_dir) -> dict:
+    """Read a finished run's metrics.json; a run without one is reported as not complete."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        raise IncompleteRun(f"{run_dir} holds no complete run (no {METRICS_FILE}); "
+                            f"run `mmlesson train ... --out {run_dir}` again to resume or start it")
+    return json.loads(path.read_text())
