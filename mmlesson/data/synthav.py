@@ -8,7 +8,8 @@ Generative process (Chapter 1 explains it with pictures). For a clip of class ``
   unit Gaussian noise. Class information sits in *where* the energy is: a linear read-out of the
   band energies finds it, so audio is the easy, fast-to-learn modality.
 * **visual**, ``num_frames`` RGB frames [T, 3, H, W]: a sinusoidal grating whose *orientation*
-  ``theta_c = pi c / C`` encodes the class, with a random phase that drifts from frame to frame and
+  ``theta_c = pi c / C`` encodes the class (jittered per clip by ``orientation_jitter`` degrees,
+  which makes neighbouring classes overlap and caps the visual accuracy), with a random phase that drifts from frame to frame and
   a random colour, scaled by ``visual_strength * visual_class_strength[c]``, plus unit Gaussian
   noise. The random phase makes the class-conditional mean of every pixel zero, so no linear
   read-out of pixels works: the encoder must learn oriented filters and rectify them. Visual is
@@ -54,6 +55,9 @@ class SynthAVConfig:
     uninformative_fraction: float = 0.0
     uninformative_modality: str = "either"  # "audio", "visual" or "either"
     grating_cycles: float = 4.0  # spatial frequency of the visual grating, cycles per frame
+    # Per-clip Gaussian jitter of the grating orientation (degrees). Neighbouring classes are
+    # 180/C degrees apart, so the jitter makes some clips ambiguous and caps visual accuracy.
+    orientation_jitter: float = 8.0
     seed: int = 0
 
     def __post_init__(self):
@@ -66,7 +70,7 @@ class SynthAVConfig:
             raise ConfigError("SynthAV num_classes must be at least 2")
         if self.spec_bins < self.num_classes:
             raise ConfigError(f"SynthAV spec_bins ({self.spec_bins}) must be at least num_classes ({self.num_classes})")
-        for name in ("audio_strength", "visual_strength"):
+        for name in ("audio_strength", "visual_strength", "orientation_jitter", "grating_cycles"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"SynthAV {name} must be a finite number >= 0, got {value!r}")
@@ -126,6 +130,7 @@ def make_visual(labels: torch.Tensor, amplitude: torch.Tensor, cfg: SynthAVConfi
     """Class-oriented drifting grating in a random colour x amplitude + unit noise: [N,T,3,H,W]."""
     n, frames, size = len(labels), cfg.num_frames, cfg.frame_size
     theta = math.pi * labels.float() / cfg.num_classes  # [N]
+    theta = theta + math.radians(cfg.orientation_jitter) * torch.randn(n, generator=generator)
     phase = torch.rand(n, generator=generator) * 2 * math.pi
     drift = torch.rand(n, generator=generator) * 2 * math.pi / max(frames, 1)
     colour = 0.2 + torch.rand(n, 3, generator=generator)

@@ -1,0 +1,109 @@
+"""Command line: ``mmlesson train ...`` and ``mmlesson data list``.
+
+The options of ``train`` are generated from ``TrainConfig``'s fields, so ``--help`` lists every
+option with its default and the CLI accepts exactly what ``mmlesson.train(...)`` accepts.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import typing
+from dataclasses import MISSING
+
+from .config import TrainConfig, config_fields
+from .errors import ConfigError, MMLessonError
+
+
+def parse_knob(text: str) -> tuple[str, object]:
+    """``name=value`` -> (name, Python literal or string): ``1.5``, ``3``, ``1,0.5,2`` (a tuple), ``audio``."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    name, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return name.strip(), value
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(TrainConfig)
+    for f in config_fields():
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        default = f.default if f.default is not MISSING else f.default_factory()
+        if f.name == "data_knobs":
+            parser.add_argument("--data-knob", dest="data_knobs", action="append", type=parse_knob, default=[],
+                                metavar="NAME=VALUE", help=help_text)
+        elif f.name == "data":
+            parser.add_argument(flag, default=default, help=help_text + " (default: %(default)s)")
+        elif hints[f.name] is bool:
+            parser.add_argument(flag, default=default, action=argparse.BooleanOptionalAction,
+                                help=help_text + f" (default: {'on' if default else 'off'})")
+        elif f.name == "lr_milestones":
+            parser.add_argument(flag, default=list(default), type=int, nargs="*", metavar="EPOCH",
+                                help=help_text + " (default: none)")
+        else:
+            kind = {int: int, float: float}.get(hints[f.name], str)
+            parser.add_argument(flag, default=default, type=kind, help=help_text + " (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmlesson", description="Balanced multimodal learning: train and inspect "
+                                     "audio-visual models (the package behind the book).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train one model and write metrics.json",
+                                description="Train one model; with --out, checkpoints every epoch and resumes.")
+    add_train_options(train)
+    data = commands.add_parser("data", help="data sets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    data_commands.add_parser("list", help="list the data sets mmlesson can load")
+    return parser
+
+
+def run_train(args) -> int:
+    from .engine import fit
+
+    options = {f.name: getattr(args, f.name) for f in config_fields()}
+    options["data_knobs"] = dict(args.data_knobs)
+    result = fit(TrainConfig(**options))
+    final = result.metrics["final"]
+    branch = ", ".join(f"{m} {v:.3f}" for m, v in final["branch_acc"].items())
+    line = f"test acc {final['acc']:.3f}  macro-F1 {final['macro_f1']:.3f}  branch acc: {branch}"
+    if final.get("probe_acc"):
+        line += "  probe acc: " + ", ".join(f"{m} {v:.3f}" for m, v in final["probe_acc"].items())
+    print(line)
+    if result.out is not None:
+        print(f"metrics written to {result.out / 'metrics.json'}")
+    return 0
+
+
+def run_data_list() -> int:
+    from .data import DATASETS
+
+    for name, (_, description) in DATASETS.items():
+        print(f"{name:12s} {description}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return run_train(args)
+        return run_data_list()
+    except ConfigError as error:
+        print(f"mmlesson: error: {error}", file=sys.stderr)
+        return 2
+    except MMLessonError as error:
+        print(f"mmlesson: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mmlesson: interrupted; run the same command again to resume from the last checkpoint",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
