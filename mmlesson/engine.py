@@ -181,8 +181,12 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
             stats = method.training_step(model, batch, optimizer, state)
             if not math.isfinite(stats["loss"]):
                 bar.close()
-                kept = f"the checkpoint of epoch {epoch - 1} is kept in {out}" if out and epoch > start_epoch or (
-                    out and history) else "no checkpoint was written yet"
+                if out is None:
+                    kept = "no checkpoint is written without --out"
+                elif history:
+                    kept = f"the checkpoint of epoch {history[-1]['epoch']} is kept in {out}"
+                else:
+                    kept = "no checkpoint was written yet"
                 raise TrainingDiverged(f"loss became {stats['loss']} at epoch {epoch}, step {state.step}; "
                                        f"{kept}; lower --lr and run again")
             step_stats.append(stats)

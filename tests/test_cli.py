@@ -1,0 +1,63 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mmlesson.cli import build_parser, main
+from mmlesson.config import config_fields
+
+from .conftest import TINY_KNOBS
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "mmlesson", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--data", "imagenet"], "unknown data set 'imagenet'; choose one of: synthav"),
+    (["--method", "magic"], "unknown method 'magic'; choose one of: joint, unimodal"),
+    (["--fusion", "attention"], "unknown fusion 'attention'; choose one of: concat, film, gated, sum"),
+    (["--method", "unimodal"], "needs --modality audio or --modality visual"),
+    (["--data-knob", "loudness=3"], "unknown SynthAV knob 'loudness'"),
+    (["--data-knob", "audio_strength=-2"], "audio_strength must be a finite number >= 0"),
+    (["--epochs", "0"], "epochs must be a positive integer"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(args, fragment, capsys):
+    assert main(["train", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert fragment in err
+
+
+def test_bad_names_from_a_real_process_have_no_traceback():
+    result = run_cli("train", "--data", "imagenet")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "mmlesson: error: unknown data set 'imagenet'; choose one of: synthav"
+
+
+def test_help_lists_every_option_with_its_default():
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    flat = " ".join(text.split())
+    for f in config_fields():
+        flag = "--data-knob" if f.name == "data_knobs" else "--" + f.name.replace("_", "-")
+        assert flag in flat, flag
+    assert "(default: synthav)" in flat and "(default: joint)" in flat and "(default: concat)" in flat
+    assert flat.count("(default:") >= len(config_fields()) - 1  # every option but the repeatable knob
+
+
+def test_data_list(capsys):
+    assert main(["data", "list"]) == 0
+    assert capsys.readouterr().out.startswith("synthav")
+
+
+def test_train_from_the_command_line_writes_metrics(tmp_path):
+    knobs = [arg for k, v in TINY_KNOBS.items() for arg in ("--data-knob", f"{k}={v}")]
+    result = run_cli("train", "--data", "synthav", "--method", "unimodal", "--modality", "audio", "--epochs", "1",
+                     "--width", "4", "--seed", "3", "--out", str(tmp_path), *knobs)
+    assert result.returncode == 0, result.stderr
+    assert "test acc" in result.stdout and "metrics written to" in result.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["config"]["seed"] == 3 and metrics["config"]["modality"] == "audio"
+    assert metrics["config"]["data_knobs"]["train_size"] == 96
+    assert set(metrics["final"]["branch_acc"]) == {"audio"}
