@@ -15,6 +15,16 @@ import time
 from pathlib import Path
 
 
+def drop_widget_state(path) -> None:
+    """Remove saved ipywidgets state: interactive widgets need a live kernel anyway, and their state
+    (with every figure they drew) would bloat the notebook; the book shows static figures instead."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    if notebook.metadata.pop("widgets", None) is not None:
+        nbformat.write(notebook, path)
+
+
 def execute_notebook(source, output=None, parameters: dict | None = None, timeout: int = 1800) -> Path:
     """Run ``source`` with papermill (``parameters`` injected) and write the result to ``output``
     (default: ``source`` itself), atomically. Returns the output path."""
@@ -29,6 +39,7 @@ def execute_notebook(source, output=None, parameters: dict | None = None, timeou
     try:
         papermill.execute_notebook(str(source), tmp, parameters=parameters or {}, cwd=str(source.parent),
                                    kernel_name="python3", progress_bar=False, execution_timeout=timeout)
+        drop_widget_state(tmp)
         os.replace(tmp, output)
     finally:
         if os.path.exists(tmp):

@@ -54,6 +54,7 @@ class SynthAVConfig:
     visual_class_strength: tuple[float, ...] | None = None
     uninformative_fraction: float = 0.0
     uninformative_modality: str = "either"  # "audio", "visual" or "either"
+    noise_std: float = 1.0  # standard deviation of the additive Gaussian noise (0: the clean signal)
     grating_cycles: float = 4.0  # spatial frequency of the visual grating, cycles per frame
     # Per-clip Gaussian jitter of the grating orientation (degrees). Neighbouring classes are
     # 180/C degrees apart, so the jitter makes some clips ambiguous and caps visual accuracy.
@@ -70,7 +71,7 @@ class SynthAVConfig:
             raise ConfigError("SynthAV num_classes must be at least 2")
         if self.spec_bins < self.num_classes:
             raise ConfigError(f"SynthAV spec_bins ({self.spec_bins}) must be at least num_classes ({self.num_classes})")
-        for name in ("audio_strength", "visual_strength", "orientation_jitter", "grating_cycles"):
+        for name in ("audio_strength", "visual_strength", "orientation_jitter", "grating_cycles", "noise_std"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"SynthAV {name} must be a finite number >= 0, got {value!r}")
@@ -121,7 +122,7 @@ def make_audio(labels: torch.Tensor, amplitude: torch.Tensor, cfg: SynthAVConfig
     band = torch.exp(-0.5 * ((freq[None, :] - centre[:, None]) / band_width) ** 2)  # [N,F]
     envelope = smooth_envelope(n, steps, knots=5, generator=generator)  # [N,T]
     signal = amplitude[:, None, None] * band[:, :, None] * envelope[:, None, :]
-    noise = torch.randn(n, bins, steps, generator=generator)
+    noise = cfg.noise_std * torch.randn(n, bins, steps, generator=generator)
     return (signal + noise).unsqueeze(1)
 
 
@@ -143,7 +144,7 @@ def make_visual(labels: torch.Tensor, amplitude: torch.Tensor, cfg: SynthAVConfi
              + phase[:, None, None, None] + drift[:, None, None, None] * time[None, :, None, None])  # [N,T,H,W]
     grating = torch.cos(angle)
     signal = amplitude[:, None, None, None, None] * colour[:, None, :, None, None] * grating[:, :, None]
-    noise = torch.randn(n, frames, 3, size, size, generator=generator)
+    noise = cfg.noise_std * torch.randn(n, frames, 3, size, size, generator=generator)
     return signal + noise
 
 
