@@ -1,0 +1,65 @@
+"""Chapters: a papermill smoke run of each with SMOKE=True, the parameters convention, the jupytext
+pair in sync, and the book build with zero warnings. (nbval re-executes every chapter on its
+defaults and compares the cells tagged nbval-check-output: `pytest` collects book/*.ipynb.)"""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mmlesson.notebooks import execute_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("ch*.ipynb"))
+REQUIRED_PARAMETERS = ("DATASET", "DATA_DIR", "EPOCHS", "SEEDS", "DEVICE", "RESULTS_DIR", "SMOKE")
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no chapters found in book/"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_runs_in_smoke_mode(chapter, tmp_path):
+    output = execute_notebook(chapter, tmp_path / chapter.name, parameters={"SMOKE": True})
+    notebook = nbformat.read(output, as_version=4)
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert notebook.metadata["papermill"]["parameters"] == {"SMOKE": True}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_conventions(chapter):
+    notebook = nbformat.read(chapter, as_version=4)
+    assert notebook.cells[0].cell_type == "markdown" and "colab" in notebook.cells[0].source.lower()
+    parameters = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(parameters) == 1
+    for name in REQUIRED_PARAMETERS:
+        assert f"\n{name} = " in "\n" + parameters[0].source, name
+    checked = [c for c in notebook.cells if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert checked and all(c.outputs for c in checked), "checked cells must have stored outputs"
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), "the stored notebook must be fully executed"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_jupytext_pair_is_in_sync(chapter):
+    jupytext = pytest.importorskip("jupytext")
+    pair = chapter.with_suffix(".py")
+    assert pair.exists(), f"{pair.name} missing: run `jupytext --sync {chapter}`"
+    from_notebook = [c.source for c in nbformat.read(chapter, as_version=4).cells]
+    from_pair = [c.source for c in jupytext.read(pair).cells]
+    assert from_notebook == from_pair, f"{pair.name} and {chapter.name} differ: run `jupytext --sync {chapter}`"
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(tmp_path):
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book) if jupyter_book.exists() else shutil.which("jupyter-book"), "build", str(ROOT),
+               "--path-output", str(tmp_path), "-W", "--keep-going"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    for chapter in CHAPTERS:
+        assert (tmp_path / "_build" / "html" / "book" / f"{chapter.stem}.html").exists()
