@@ -9,6 +9,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError, check_choice
+from .report import plain
 
 
 def option(default, help: str, **kwargs):
@@ -64,9 +65,7 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["lr_milestones"] = list(self.lr_milestones)
-        return data
+        return plain(asdict(self))
 
     def identity(self) -> dict:
         """The fields that define a run's result (not where it is written or how it is displayed)."""

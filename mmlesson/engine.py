@@ -24,7 +24,7 @@ from .config import TrainConfig
 from .errors import ConfigError, TrainingDiverged
 from .methods import METHODS, StepState
 from .models import MultimodalModel
-from .report import atomic_torch_save, environment, load_metrics, write_metrics, METRICS_FILE
+from .report import METRICS_FILE, atomic_torch_save, environment, load_metrics, plain, write_metrics
 
 CHECKPOINT_FILE = "checkpoint.pt"
 MODEL_FILE = "model.pt"
@@ -112,6 +112,17 @@ def mean_stats(step_stats: list[dict]) -> dict:
     return means
 
 
+def check_dataset_matches(dataset, config: TrainConfig) -> None:
+    """A dataset passed in must be the one the config describes, or metrics.json would misreport it."""
+    if dataset.name != config.data:
+        raise ConfigError(f"the dataset passed in is {dataset.name!r} but the config says data={config.data!r}")
+    knobs = plain(dataset.meta.get("knobs", {}))
+    differing = sorted(k for k, v in plain(config.data_knobs).items() if k not in knobs or knobs[k] != v)
+    if differing:
+        raise ConfigError(f"the dataset passed in was not generated with the config's data_knobs "
+                          f"({', '.join(differing)} differ); pass the same knobs to both")
+
+
 def check_resumable(saved: dict, config: TrainConfig, out: Path) -> None:
     differing = sorted(k for k, v in config.identity().items() if saved.get(k) != v)
     if differing:
@@ -133,6 +144,7 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     device = resolve_device(config.device)
     if dataset is None:
         dataset = data_module.load(config.data, root=config.data_root, **config.data_knobs)
+    check_dataset_matches(dataset, config)
     method = METHODS[config.method](config)
 
     if out is not None and (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
@@ -219,10 +231,10 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     final.update(best_epoch=best["epoch"], val_acc=best["val_acc"])
     env = environment(device)
     env["wall_seconds"] = elapsed_before + time.perf_counter() - started
-    metrics = {"config": config.to_dict(), "history": history, "final": final, "env": env}
+    metrics = plain({"config": config.to_dict(), "data": dataset.meta, "history": history, "final": final, "env": env})
     if out is not None:
         atomic_torch_save(out / MODEL_FILE, best["state"])
-        write_metrics(out, metrics["config"], history, final, env)
+        write_metrics(out, metrics)
     return RunResult(model, metrics, out)
 
 

@@ -1,7 +1,8 @@
 """metrics.json: what every run writes and what notebooks and the batch runner read.
 
-Layout: ``{"config": {...}, "history": [per-epoch dicts], "final": {"acc", "macro_f1",
-"branch_acc": {m}, "probe_acc": {m}, "per_class_acc": [...], ...}, "env": {...}}``.
+Layout: ``{"config": {...}, "data": {resolved data-set knobs}, "history": [per-epoch dicts],
+"final": {"acc", "macro_f1", "branch_acc": {m}, "probe_acc": {m}, "per_class_acc": [...],
+"best_epoch", "val_acc"}, "env": {package versions, device, wall_seconds, ...}}``.
 Every file is written to a temporary name in the same directory and then renamed, so a reader
 never sees half a file: an interrupted run leaves either the old file or none.
 """
@@ -40,7 +41,13 @@ def atomic_write(path: Path, write) -> None:
 
 
 def atomic_write_json(path: Path, data: dict) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=False).encode()))
+    text = json.dumps(data, indent=2, allow_nan=False)  # strict JSON: a NaN here is a bug, not a value
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def plain(value):
+    """``value`` as JSON would give it back (tuples become lists), so stored and new configs compare."""
+    return json.loads(json.dumps(value))
 
 
 def atomic_torch_save(path: Path, obj) -> None:
@@ -60,9 +67,13 @@ def environment(device: torch.device) -> dict:
             "device": str(device), "device_name": device_name, "torch_threads": torch.get_num_threads()}
 
 
-def write_metrics(out_dir: Path, config: dict, history: list, final: dict, env: dict) -> Path:
+def write_metrics(out_dir: Path, metrics: dict) -> Path:
+    """Write ``metrics`` (config, data, history, final, env) atomically to ``out_dir/metrics.json``."""
+    missing = {"config", "history", "final", "env"} - set(metrics)
+    if missing:
+        raise ValueError(f"metrics lack {sorted(missing)}")
     path = Path(out_dir) / METRICS_FILE
-    atomic_write_json(path, {"config": config, "history": history, "final": final, "env": env})
+    atomic_write_json(path, metrics)
     return path
 
 

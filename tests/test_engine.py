@@ -78,7 +78,7 @@ def test_model_selection_uses_validation_never_test(tiny_dataset):
     scrambled = type(tiny_dataset)(name="synthav", train=tiny_dataset.train, val=tiny_dataset.val,
                                    test=type(tiny_dataset.test)(tiny_dataset.test.audio, tiny_dataset.test.visual,
                                                                 tiny_dataset.test.label.roll(1)),
-                                   class_names=tiny_dataset.class_names)
+                                   class_names=tiny_dataset.class_names, meta=tiny_dataset.meta)
     other = fit(config, dataset=scrambled)
     assert other.metrics["final"]["best_epoch"] == run.metrics["final"]["best_epoch"]
     assert strip_seconds(other.metrics["history"]) == strip_seconds(run.metrics["history"])
@@ -112,7 +112,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_dataset, tmp_pat
 def test_metrics_json_layout(tiny_dataset, tmp_path):
     fit(tiny_config(out=str(tmp_path), probe=True, epochs=1), dataset=tiny_dataset)
     metrics = mmlesson.load_metrics(tmp_path)
-    assert set(metrics) == {"config", "history", "final", "env"}
+    assert set(metrics) == {"config", "data", "history", "final", "env"}
     final = metrics["final"]
     for key in ("acc", "macro_f1", "branch_acc", "probe_acc", "per_class_acc"):
         assert key in final
@@ -181,3 +181,46 @@ def test_invalid_configs(overrides, fragment):
 def test_unimodal_without_modality_is_refused(tiny_dataset):
     with pytest.raises(ConfigError, match="needs --modality"):
         fit(tiny_config(method="unimodal"), dataset=tiny_dataset)
+
+
+def test_a_dataset_that_does_not_match_the_config_is_refused(tiny_dataset):
+    with pytest.raises(ConfigError, match="train_size differ"):
+        fit(tiny_config(data_knobs={**TINY_KNOBS, "train_size": 50}), dataset=tiny_dataset)
+
+
+def test_tuple_knobs_survive_the_json_round_trip_of_a_finished_run(tmp_path):
+    knobs = {**TINY_KNOBS, "audio_class_strength": (1, 1, 1, 1, 1, 0.5)}
+    config = tiny_config(data_knobs=knobs, epochs=1, out=str(tmp_path))
+    first = fit(config)
+    again = fit(config)  # read back from metrics.json (lists), compared with the config (tuples)
+    assert again.metrics == first.metrics | {"env": again.metrics["env"]}
+    assert mmlesson.load_metrics(tmp_path)["data"]["knobs"]["audio_class_strength"] == [1, 1, 1, 1, 1, 0.5]
+
+
+def test_a_killed_training_process_resumes_to_the_same_result(tmp_path):
+    """SIGKILL a real `mmlesson train` after its first checkpoint, run it again, compare with a run
+    that was never interrupted: same history, same final metrics."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    knobs = [arg for k, v in TINY_KNOBS.items() for arg in ("--data-knob", f"{k}={v}")]
+    args = ["--epochs", "6", "--width", "4", "--batch-size", "16", "--no-probe", *knobs]
+
+    def command(out):
+        return [sys.executable, "-m", "mmlesson", "train", *args, "--out", str(out)]
+
+    subprocess.run(command(tmp_path / "whole"), check=True, capture_output=True, timeout=300)
+    process = subprocess.Popen(command(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / CHECKPOINT_FILE
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed" / "metrics.json").exists(), "the run finished before it could be killed"
+    subprocess.run(command(tmp_path / "killed"), check=True, capture_output=True, timeout=300)
+    whole, resumed = mmlesson.load_metrics(tmp_path / "whole"), mmlesson.load_metrics(tmp_path / "killed")
+    assert strip_seconds(resumed["history"]) == strip_seconds(whole["history"])
+    assert resumed["final"] == whole["final"]
