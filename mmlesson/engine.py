@@ -130,13 +130,37 @@ def check_resumable(saved: dict, config: TrainConfig, out: Path) -> None:
                           f"use another --out or delete {out}")
 
 
+def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, out: Path | None,
+                    last_saved_epoch: int | None) -> list[dict]:
+    """One pass over the training batches; stops with ``TrainingDiverged`` on a NaN or infinite loss."""
+    model.train()
+    step_stats = []
+    for batch in batches:
+        stats = method.training_step(model, batch, optimizer, state)
+        if not math.isfinite(stats["loss"]):
+            if out is None:
+                kept = "no checkpoint is written without --out"
+            elif last_saved_epoch is None:
+                kept = "no checkpoint was written yet"
+            else:
+                kept = f"the checkpoint of epoch {last_saved_epoch} is kept in {out}"
+            raise TrainingDiverged(f"loss became {stats['loss']} at epoch {state.epoch}, step {state.step}; "
+                                   f"{kept}; lower --lr and run again")
+        step_stats.append(stats)
+        state.step += 1
+        bar.update(1)
+    return step_stats
+
+
 def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None = None, **overrides) -> RunResult:
     """Train ``config`` (or ``TrainConfig(**overrides)``) and return the selected model and its metrics.
 
     ``dataset``: an already loaded ``AVDataset`` (else ``config.data`` is loaded with its knobs).
     ``stop_after``: train at most this many epochs in this call, then return without final metrics;
     calling again with the same ``out`` continues (for time-limited sessions such as Colab's).
-    With ``out`` set, a complete run is not repeated: its metrics.json and model.pt are read back.
+    With ``out`` set, a complete run is not repeated: its metrics.json and model.pt are read back,
+    and an interrupted one resumes from checkpoint.pt (bit-identically on the CPU: model, optimiser,
+    schedule, batch order and the global RNG are all restored).
     """
     config = config if config is not None else TrainConfig(**overrides)
     started = time.perf_counter()
@@ -157,11 +181,8 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     torch.manual_seed(config.seed)
     model = build_model(config, dataset).to(device)
     optimizer, scheduler = make_optimizer(config, model)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    history, start_epoch, best = [], 0, {"val_acc": -1.0, "epoch": -1, "state": None}
-    state_extras: dict = {}
-    elapsed_before = 0.0
-
+    shuffle = torch.Generator().manual_seed(config.seed)  # batch order, restored on resume
+    history, best, method_state, elapsed_before = [], {"val_acc": -1.0, "epoch": -1, "state": None}, {}, 0.0
     if out is not None and (out / CHECKPOINT_FILE).exists():
         checkpoint = torch.load(out / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
         check_resumable(checkpoint["config"], config, out)
@@ -170,59 +191,40 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
         scheduler.load_state_dict(checkpoint["scheduler"])
         shuffle.set_state(checkpoint["shuffle_rng"])
         torch.set_rng_state(checkpoint["torch_rng"])
-        history, best, state_extras = checkpoint["history"], checkpoint["best"], checkpoint["method_state"]
-        start_epoch, elapsed_before = checkpoint["epoch"] + 1, checkpoint["elapsed"]
+        history, best, method_state = checkpoint["history"], checkpoint["best"], checkpoint["method_state"]
+        elapsed_before = checkpoint["elapsed"]
 
-    train, val = dataset.train, dataset.val
-    steps_per_epoch = train.num_batches(config.batch_size)
+    start_epoch = len(history)
+    steps_per_epoch = dataset.train.num_batches(config.batch_size)
     state = StepState(epoch=start_epoch, step=start_epoch * steps_per_epoch, device=device, amp=config.amp,
-                      extras=state_extras)
-    show = progress_enabled(config.progress)
-    label = f"{config.method}" + (f"/{config.modality}" if config.modality else "") + f" seed {config.seed}"
-    bar = make_progress((config.epochs - start_epoch) * steps_per_epoch, label, show)
-    epochs_run = 0
-    for epoch in range(start_epoch, config.epochs):
-        if stop_after is not None and epochs_run >= stop_after:
-            bar.close()
-            return RunResult(model, {"config": config.to_dict(), "history": history, "final": None}, out)
-        epoch_start = time.perf_counter()
-        state.epoch = epoch
-        model.train()
-        step_stats = []
-        for batch in train.batches(config.batch_size, shuffle=True, generator=shuffle, device=device):
-            stats = method.training_step(model, batch, optimizer, state)
-            if not math.isfinite(stats["loss"]):
-                bar.close()
-                if out is None:
-                    kept = "no checkpoint is written without --out"
-                elif history:
-                    kept = f"the checkpoint of epoch {history[-1]['epoch']} is kept in {out}"
-                else:
-                    kept = "no checkpoint was written yet"
-                raise TrainingDiverged(f"loss became {stats['loss']} at epoch {epoch}, step {state.step}; "
-                                       f"{kept}; lower --lr and run again")
-            step_stats.append(stats)
-            state.step += 1
-            bar.update(1)
-        scheduler.step()
-        val_scores = evaluate(model, val, device, dataset.num_classes)
-        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train": mean_stats(step_stats),
-                  "val": {k: val_scores[k] for k in ("acc", "macro_f1", "branch_acc")},
-                  "seconds": time.perf_counter() - epoch_start}
-        history.append(record)
-        if val_scores["acc"] > best["val_acc"]:  # model selection on validation, never on test
-            best = {"val_acc": val_scores["acc"], "epoch": epoch,
-                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        bar.set_postfix(val_acc=f"{val_scores['acc']:.3f}")
-        epochs_run += 1
-        if out is not None:
-            atomic_torch_save(out / CHECKPOINT_FILE, {
-                "config": config.identity(), "epoch": epoch, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
-                "best": best, "method_state": state.extras,
-                "elapsed": elapsed_before + time.perf_counter() - started})
-    bar.close()
+                      extras=method_state)
+    label = config.method + (f"/{config.modality}" if config.modality else "") + f" seed {config.seed}"
+    bar = make_progress((config.epochs - start_epoch) * steps_per_epoch, label, progress_enabled(config.progress))
+    with bar:
+        for epoch in range(start_epoch, config.epochs):
+            if stop_after is not None and epoch - start_epoch >= stop_after:
+                return RunResult(model, {"config": config.to_dict(), "history": history, "final": None}, out)
+            epoch_start = time.perf_counter()
+            state.epoch = epoch
+            batches = dataset.train.batches(config.batch_size, shuffle=True, generator=shuffle, device=device)
+            step_stats = train_one_epoch(method, model, optimizer, batches, state, bar, out,
+                                         history[-1]["epoch"] if history else None)
+            scheduler.step()
+            val_scores = evaluate(model, dataset.val, device, dataset.num_classes)
+            history.append({"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train": mean_stats(step_stats),
+                            "val": {k: val_scores[k] for k in ("acc", "macro_f1", "branch_acc")},
+                            "seconds": time.perf_counter() - epoch_start})
+            if val_scores["acc"] > best["val_acc"]:  # model selection on validation, never on test
+                best = {"val_acc": val_scores["acc"], "epoch": epoch,
+                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+            bar.set_postfix(val_acc=f"{val_scores['acc']:.3f}")
+            if out is not None:
+                atomic_torch_save(out / CHECKPOINT_FILE, {
+                    "config": config.identity(), "epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "shuffle_rng": shuffle.get_state(),
+                    "torch_rng": torch.get_rng_state(), "history": history, "best": best, "method_state": state.extras,
+                    "elapsed": elapsed_before + time.perf_counter() - started})
 
     model.load_state_dict(best["state"])
     final = evaluate(model, dataset.test, device, dataset.num_classes,
