@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown] papermill={"duration": 0.006467, "end_time": "2026-11-23T08:45:22.550768+00:00", "exception": false, "start_time": "2026-11-23T08:45:22.544301+00:00", "status": "completed"}
+# %% [markdown]
 # # 1. Why joint training leaves a modality behind: the additive gradient
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch01_additive_gradients.ipynb)
@@ -29,7 +29,7 @@
 # far less than a visual-only model does. Every number and figure below is computed when the notebook
 # runs.
 
-# %% papermill={"duration": 0.015454, "end_time": "2026-11-23T08:45:22.570396+00:00", "exception": false, "start_time": "2026-11-23T08:45:22.554942+00:00", "status": "completed"} tags=["parameters"]
+# %% tags=["parameters"]
 DATASET = "synthav"
 DATA_DIR = None
 EPOCHS = 8
@@ -39,7 +39,7 @@ RESULTS_DIR = None
 SMOKE = False
 WIDTH = 8
 
-# %% papermill={"duration": 3.671985, "end_time": "2026-11-23T08:45:26.247017+00:00", "exception": false, "start_time": "2026-11-23T08:45:22.575032+00:00", "status": "completed"}
+# %%
 import subprocess
 import sys
 
@@ -66,7 +66,7 @@ torch.manual_seed(0)
 device = resolve_device(DEVICE)
 print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {device}")
 
-# %% [markdown] papermill={"duration": 0.002613, "end_time": "2026-11-23T08:45:26.252715+00:00", "exception": false, "start_time": "2026-11-23T08:45:26.250102+00:00", "status": "completed"}
+# %% [markdown]
 # ## 1.1 The data: SynthAV
 #
 # Real audio-visual data sets (CREMA-D, Kinetics-Sounds, AVE) need downloads and a GPU. SynthAV is
@@ -89,7 +89,7 @@ print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {dev
 # seen) and a fraction of clips in which one modality is pure noise. Here is one clip per class
 # without noise (to see the signal) and at the defaults (what the models see):
 
-# %% papermill={"duration": 1.448229, "end_time": "2026-11-23T08:45:27.703536+00:00", "exception": false, "start_time": "2026-11-23T08:45:26.255307+00:00", "status": "completed"}
+# %%
 dataset = load(DATASET, root=DATA_DIR, **DATA_KNOBS)
 print(f"{dataset.name}: {len(dataset.train)} train / {len(dataset.val)} validation / {len(dataset.test)} test clips, "
       f"{dataset.num_classes} classes; audio {tuple(dataset.train.audio.shape[1:])}, "
@@ -98,7 +98,7 @@ show_synthav_classes(load("synthav", noise_std=0.0, train_size=60, val_size=6, t
                      title="the signal alone (noise_std=0)")
 show_synthav_classes(dataset, title="SynthAV defaults: one clip per class");
 
-# %% [markdown] papermill={"duration": 0.003105, "end_time": "2026-11-23T08:45:27.710755+00:00", "exception": false, "start_time": "2026-11-23T08:45:27.707650+00:00", "status": "completed"}
+# %% [markdown]
 # ## 1.2 Concatenation fusion is a sum, and so is its gradient
 #
 # Take a clip $x_i = (x^a_i, x^v_i)$ with label $y_i \in \{1,\dots,C\}$. Each modality $m \in \{a, v\}$
@@ -130,7 +130,7 @@ show_synthav_classes(dataset, title="SynthAV defaults: one clip per class");
 # modality does not block the other one on purpose; it simply removes the error the other one would
 # have learnt from.
 
-# %% [markdown] papermill={"duration": 0.002844, "end_time": "2026-11-23T08:45:27.716529+00:00", "exception": false, "start_time": "2026-11-23T08:45:27.713685+00:00", "status": "completed"}
+# %% [markdown]
 # ## 1.3 Checking the formula on a real model
 #
 # The package computes both sides on a ResNet-18 audio-visual model and a batch of SynthAV:
@@ -138,7 +138,7 @@ show_synthav_classes(dataset, title="SynthAV defaults: one clip per class");
 # `additive_gradient_check` returns the largest absolute difference for the features, the
 # decision-layer blocks and every encoder parameter.
 
-# %% papermill={"duration": 0.084169, "end_time": "2026-11-23T08:45:27.803810+00:00", "exception": false, "start_time": "2026-11-23T08:45:27.719641+00:00", "status": "completed"}
+# %%
 torch.manual_seed(0)
 check_model = MultimodalModel(dataset.num_classes, fusion="concat", width=WIDTH).train()
 check_batch = next(dataset.train.batches(32))
@@ -147,10 +147,10 @@ for part, by_modality in report.items():
     print(f"{part:15s}" + "  ".join(f"{m}: max |autograd - formula| = {v:.1e}" for m, v in by_modality.items()))
 largest_difference = max(v for by_modality in report.values() for v in by_modality.values())
 
-# %% papermill={"duration": 0.009153, "end_time": "2026-11-23T08:45:27.816946+00:00", "exception": false, "start_time": "2026-11-23T08:45:27.807793+00:00", "status": "completed"} tags=["nbval-check-output"]
+# %% tags=["nbval-check-output"]
 print("formula equals autograd to float32 precision (max difference < 1e-5):", largest_difference < 1e-5)
 
-# %% [markdown] papermill={"duration": 0.004849, "end_time": "2026-11-23T08:45:27.826142+00:00", "exception": false, "start_time": "2026-11-23T08:45:27.821293+00:00", "status": "completed"}
+# %% [markdown]
 # ## 1.4 Watching it happen: joint training against each modality alone
 #
 # We train three kinds of model with the same encoders, optimiser (SGD, momentum 0.9), schedule and
@@ -164,7 +164,7 @@ print("formula equals autograd to float32 precision (max difference < 1e-5):", l
 # For the joint model we also read the **branch accuracy** of each modality: the same decision layer
 # applied with the other modality's features set to zero, i.e. the accuracy of $W^m z^m + b$ alone.
 
-# %% papermill={"duration": 45.063684, "end_time": "2026-11-23T08:46:12.893614+00:00", "exception": false, "start_time": "2026-11-23T08:45:27.829930+00:00", "status": "completed"}
+# %%
 common = dict(data=DATASET, data_root=DATA_DIR, data_knobs=DATA_KNOBS, epochs=EPOCHS, width=WIDTH, device=DEVICE)
 runs = {
     "audio only": run_seeds("audio", SEEDS, dataset, RESULTS_DIR, method="unimodal", modality="audio", **common),
@@ -179,12 +179,12 @@ print(f"  joint model, fused         {fmt(final(joint, 'acc'))}")
 print(f"  joint model, audio branch  {fmt(final(joint, 'branch_acc', 'audio'))}")
 print(f"  joint model, visual branch {fmt(final(joint, 'branch_acc', 'visual'))}")
 
-# %% [markdown] papermill={"duration": 0.003163, "end_time": "2026-11-23T08:46:12.900087+00:00", "exception": false, "start_time": "2026-11-23T08:46:12.896924+00:00", "status": "completed"}
+# %% [markdown]
 # The curves show how it unfolds. Left: validation accuracy of each unimodal model and of each branch
 # of the joint model. Right: the gradient norm that reaches each encoder, averaged over the epoch's
 # steps.
 
-# %% papermill={"duration": 0.257442, "end_time": "2026-11-23T08:46:13.160472+00:00", "exception": false, "start_time": "2026-11-23T08:46:12.903030+00:00", "status": "completed"}
+# %%
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
 plot_over_epochs(left, runs["audio only"], ("val", "acc"), "audio only", color="tab:orange", linestyle="--")
 plot_over_epochs(left, runs["visual only"], ("val", "acc"), "visual only", color="tab:blue", linestyle="--")
@@ -202,7 +202,7 @@ right.set_yscale("log")
 right.legend(fontsize=8)
 fig.tight_layout()
 
-# %% papermill={"duration": 0.009812, "end_time": "2026-11-23T08:46:13.173965+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.164153+00:00", "status": "completed"}
+# %%
 visual_gap = [alone - branch for alone, branch in zip(final(runs["visual only"], "acc"), final(joint, "branch_acc", "visual"))]
 audio_gap = [alone - branch for alone, branch in zip(final(runs["audio only"], "acc"), final(joint, "branch_acc", "audio"))]
 grad_ratio = [sum(per_epoch(j, "train", "grad_norm", "visual")) / sum(per_epoch(v, "train", "grad_norm", "visual"))
@@ -214,13 +214,13 @@ print(f"audio:  the joint model's audio branch ends {fmt(audio_gap)} below the a
 print(f"the visual encoder of the joint model receives {fmt(grad_ratio, 2)} times the gradient norm "
       f"of the visual-only model's encoder (mean over epochs)")
 
-# %% [markdown] papermill={"duration": 0.003018, "end_time": "2026-11-23T08:46:13.180296+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.177278+00:00", "status": "completed"}
+# %% [markdown]
 # Audio is learnt within an epoch or two, in both models. Once the audio term makes the fused
 # prediction confident, the residual $p - e_y$ shrinks, and with it the gradient that reaches the
 # visual encoder: the visual branch of the joint model stalls well below the visual-only model,
 # which keeps receiving the full error signal and goes on improving.
 
-# %% [markdown] papermill={"duration": 0.002965, "end_time": "2026-11-23T08:46:13.186330+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.183365+00:00", "status": "completed"}
+# %% [markdown]
 # ## 1.5 Is the encoder weak, or only the decision layer?
 #
 # Branch accuracy mixes two things: how much class information the visual *features* carry, and how
@@ -230,7 +230,7 @@ print(f"the visual encoder of the joint model receives {fmt(grad_ratio, 2)} time
 # (the question of Chapter 5). If the probe is as poor as the branch, the encoder itself has not
 # learnt.
 
-# %% papermill={"duration": 0.008216, "end_time": "2026-11-23T08:46:13.197660+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.189444+00:00", "status": "completed"}
+# %%
 print(f"{'':28s}{'branch acc':>18s}{'probe acc':>18s}")
 for label, key, runs_ in [("audio-only model", "audio", runs["audio only"]),
                           ("joint model, audio", "audio", joint),
@@ -240,20 +240,68 @@ for label, key, runs_ in [("audio-only model", "audio", runs["audio only"]),
 probe_gap = [alone - inside for alone, inside in zip(final(runs["visual only"], "probe_acc", "visual"), final(joint, "probe_acc", "visual"))]
 print(f"\nvisual probe: joint-trained encoder {fmt(probe_gap)} below the visual-only encoder")
 
-# %% [markdown] papermill={"duration": 0.003118, "end_time": "2026-11-23T08:46:13.204029+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.200911+00:00", "status": "completed"}
+# %% [markdown]
 # On SynthAV the probe on the joint model's visual features stays far below the probe on the
 # visual-only encoder: the imbalance here is in the **encoder**, which is starved of gradient, not
 # only in the decision layer. That is the situation gradient-modulation methods (Chapter 2) target.
 
-# %% [markdown] papermill={"duration": 0.003048, "end_time": "2026-11-23T08:46:13.210207+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.207159+00:00", "status": "completed"}
-# ## 1.6 Explore SynthAV's knobs
+# %% [markdown]
+# ## 1.6 Which modality wins depends on how hard each is to learn
+#
+# The defaults put SynthAV in one regime. Sweep the two strengths and train a joint model in each
+# cell (one seed and half the epochs, to keep the chapter fast): the branch accuracies show where
+# audio starves visual, where visual starves audio, and where neither modality is learnt well.
+
+# %%
+MAP_AUDIO = [0.3, 0.6, 0.9]
+MAP_VISUAL = [0.2, 0.35, 0.7]
+map_epochs = max(1, EPOCHS // 2)
+regime = {}
+for a in MAP_AUDIO:
+    for v in MAP_VISUAL:
+        knobs = dict(DATA_KNOBS, audio_strength=a, visual_strength=v)
+        [run] = run_seeds(f"map-a{a}-v{v}", SEEDS[:1], load("synthav", **knobs), RESULTS_DIR, method="joint",
+                          data_knobs=knobs, epochs=map_epochs, width=WIDTH, device=DEVICE, probe=False)
+        regime[a, v] = run["final"]["branch_acc"]
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+for ax, modality in zip(axes, ("audio", "visual")):
+    values = torch.tensor([[regime[a, v][modality] for v in MAP_VISUAL] for a in MAP_AUDIO])
+    ax.imshow(values, vmin=0, vmax=1, cmap="viridis", origin="lower")
+    for i in range(len(MAP_AUDIO)):
+        for j in range(len(MAP_VISUAL)):
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", color="white" if values[i, j] < 0.6 else "black")
+    ax.set_xticks(range(len(MAP_VISUAL)), [str(v) for v in MAP_VISUAL])
+    ax.set_yticks(range(len(MAP_AUDIO)), [str(a) for a in MAP_AUDIO])
+    ax.set_xlabel("visual_strength")
+    ax.set_ylabel("audio_strength")
+    ax.set_title(f"joint model: {modality} branch accuracy", fontsize=10)
+fig.tight_layout()
+visual_wins = [(a, v) for (a, v), acc in regime.items() if acc["visual"] > acc["audio"]]
+audio_wins = [(a, v) for (a, v), acc in regime.items() if acc["audio"] > acc["visual"]]
+print(f"audio branch ahead in {len(audio_wins)} of {len(regime)} cells, visual branch ahead in {len(visual_wins)}: "
+      f"{', '.join(f'(audio {a}, visual {v})' for a, v in visual_wins) or 'none'}")
+audio_falls = all(regime[a, v1]["audio"] > regime[a, v2]["audio"]
+                  for a in MAP_AUDIO for v1, v2 in zip(MAP_VISUAL, MAP_VISUAL[1:]))
+print(f"in every row, a stronger visual signal lowers the audio branch's accuracy: {audio_falls}")
+
+# %% [markdown]
+# Read the map row by row. Audio's strength is fixed along a row, so the audio encoder could learn
+# just as well in every cell of it; what changes is the competition. Where the printed check above
+# says so, a stronger visual signal takes accuracy away from the audio branch, and the cells where
+# visual ends ahead are those where visual is strong and audio weak. Which modality dominates is not
+# a property of audio or vision but of which one is easier to fit in a given data set; Chapter 2 tests
+# the remedies across these regimes.
+
+# %% [markdown]
+# ## 1.7 Explore SynthAV's knobs
 #
 # Move the sliders to change each modality's strength, the orientation jitter and the noise (run the
 # notebook to use them; the rendered book shows a static snapshot below). Try making the visual
 # modality strong: the roles of the two modalities flip. The snapshot shows the visual modality made
 # strong and the audio weak, with half the noise.
 
-# %% papermill={"duration": 0.148208, "end_time": "2026-11-23T08:46:13.361577+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.213369+00:00", "status": "completed"} tags=["remove-output"]
+# %% tags=["remove-output"]
 import ipywidgets as widgets
 
 
@@ -268,17 +316,17 @@ def explore(audio_strength=0.8, visual_strength=0.35, orientation_jitter=8.0, no
 widgets.interact(explore, audio_strength=(0.0, 2.0, 0.05), visual_strength=(0.0, 2.0, 0.05),
                  orientation_jitter=(0.0, 30.0, 1.0), noise_std=(0.0, 2.0, 0.1));
 
-# %% papermill={"duration": 0.129361, "end_time": "2026-11-23T08:46:13.496492+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.367131+00:00", "status": "completed"}
+# %%
 explore(audio_strength=0.3, visual_strength=1.0, orientation_jitter=8.0, noise_std=0.5)
 
-# %% [markdown] papermill={"duration": 0.004392, "end_time": "2026-11-23T08:46:13.505787+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.501395+00:00", "status": "completed"}
-# ## 1.7 What reproduced
+# %% [markdown]
+# ## 1.8 What reproduced
 #
 # The claims of the additive analysis (Peng et al., CVPR 2022; the "Balanced Multimodal Learning"
 # overview) and what this notebook measured. A claim "holds" only if the measurement supports it in
 # every seed.
 
-# %% papermill={"duration": 0.010154, "end_time": "2026-11-23T08:46:13.520323+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.510169+00:00", "status": "completed"}
+# %%
 visual_alone = final(runs["visual only"], "acc")
 audio_alone = final(runs["audio only"], "acc")
 claims = [
@@ -294,15 +342,17 @@ claims = [
      f"ratio {fmt(grad_ratio, 2)}", all(r < 1 for r in grad_ratio)),
     ("the visual encoder itself is weaker (probe), not only its decision-layer weights",
      f"probe gap {fmt(probe_gap)}", all(g > 0.1 for g in probe_gap)),
+    ("which modality dominates depends on their relative strength: visual wins where it is strong",
+     f"visual branch ahead in {len(visual_wins)} of {len(regime)} map cells", len(visual_wins) > 0 and len(audio_wins) > 0),
 ]
 for claim, evidence, _ in claims:
     print(f"- {claim}\n    measured: {evidence}")
 
-# %% papermill={"duration": 0.007009, "end_time": "2026-11-23T08:46:13.531031+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.524022+00:00", "status": "completed"} tags=["nbval-check-output"]
+# %% tags=["nbval-check-output"]
 for claim, _, holds in claims:
     print(f"{'holds' if holds else 'does NOT hold':14s} {claim}")
 
-# %% [markdown] papermill={"duration": 0.003573, "end_time": "2026-11-23T08:46:13.538333+00:00", "exception": false, "start_time": "2026-11-23T08:46:13.534760+00:00", "status": "completed"}
+# %% [markdown]
 # **What this chapter showed.** Concatenation fusion adds one logit term per modality, and both
 # encoders learn from one shared residual computed from the fused prediction. On SynthAV, where
 # audio is easy and visual is informative but slow, that residual vanishes once audio is learnt: the

@@ -15,14 +15,18 @@ import time
 from pathlib import Path
 
 
-def drop_widget_state(path) -> None:
-    """Remove saved ipywidgets state: interactive widgets need a live kernel anyway, and their state
-    (with every figure they drew) would bloat the notebook; the book shows static figures instead."""
+def tidy_notebook(path) -> None:
+    """Drop what an execution adds but the chapter does not need: saved ipywidgets state (widgets
+    need a live kernel anyway, and their state would carry every figure they drew) and papermill's
+    per-cell timing metadata (which would churn the jupytext pair on every run)."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
-    if notebook.metadata.pop("widgets", None) is not None:
-        nbformat.write(notebook, path)
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(notebook, path)
 
 
 def execute_notebook(source, output=None, parameters: dict | None = None, timeout: int = 1800) -> Path:
@@ -39,7 +43,7 @@ def execute_notebook(source, output=None, parameters: dict | None = None, timeou
     try:
         papermill.execute_notebook(str(source), tmp, parameters=parameters or {}, cwd=str(source.parent),
                                    kernel_name="python3", progress_bar=False, execution_timeout=timeout)
-        drop_widget_state(tmp)
+        tidy_notebook(tmp)
         os.replace(tmp, output)
     finally:
         if os.path.exists(tmp):
