@@ -165,6 +165,8 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     config = config if config is not None else TrainConfig(**overrides)
     started = time.perf_counter()
     out = Path(config.out) if config.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a directory for the run")
     device = resolve_device(config.device)
     if dataset is None:
         dataset = data_module.load(config.data, root=config.data_root, **config.data_knobs)

@@ -30,6 +30,19 @@ def test_bad_input_is_one_line_and_exit_code_2(args, fragment, capsys):
     assert fragment in err
 
 
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a run directory")
+    assert main(["train", "--out", str(afile)]) == 2
+    assert "is a file; give a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_asking_for_cuda_without_it_names_the_fix(capsys):
+    assert main(["train", "--device", "cuda"]) == 2
+    assert "CUDA is not available; use --device cpu or --device auto" in capsys.readouterr().err
+
+
 def test_bad_names_from_a_real_process_have_no_traceback():
     result = run_cli("train", "--data", "imagenet")
     assert result.returncode == 2
