@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from mmlesson.cli import build_parser, main
 from mmlesson.config import config_fields
@@ -37,7 +38,7 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     assert "is a file; give a directory" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_asking_for_cuda_without_it_names_the_fix(capsys):
     assert main(["train", "--device", "cuda"]) == 2
     assert "CUDA is not available; use --device cpu or --device auto" in capsys.readouterr().err
