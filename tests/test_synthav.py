@@ -101,3 +101,12 @@ def test_invalid_knobs_give_clear_errors(knobs, fragment):
 def test_unknown_data_set_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="choose one of: synthav"):
         load("imagenet")
+
+
+def test_noise_std_zero_gives_the_clean_signal():
+    clean = load("synthav", noise_std=0.0, orientation_jitter=0.0, **SMALL).train
+    cfg = SynthAVConfig()
+    # visual: amplitude x colour (norm sqrt 3 over channels) x cos(...), so every value is bounded
+    assert float(clean.visual.abs().max()) <= cfg.visual_strength * 3 ** 0.5 + 1e-5
+    # audio: a non-negative band x envelope, peaking at most at the strength
+    assert float(clean.audio.min()) >= 0 and float(clean.audio.max()) <= cfg.audio_strength + 1e-5

@@ -5,15 +5,16 @@ Generative process (Chapter 1 explains it with pictures). For a clip of class ``
 * **audio**, a spectrogram-like map [1, F, T]: a Gaussian band of energy centred on the class's own
   frequency bin, ``f_c = (c + 1/2) F / C`` (jittered by up to one bin), modulated over time by a
   smooth random positive envelope, scaled by ``audio_strength * audio_class_strength[c]``, plus
-  unit Gaussian noise. Class information sits in *where* the energy is: a linear read-out of the
-  band energies finds it, so audio is the easy, fast-to-learn modality.
+  Gaussian noise of standard deviation ``noise_std`` (1 by default). Class information sits in
+  *where* the energy is: a linear read-out of the band energies finds it, so audio is the easy,
+  fast-to-learn modality.
 * **visual**, ``num_frames`` RGB frames [T, 3, H, W]: a sinusoidal grating whose *orientation*
   ``theta_c = pi c / C`` encodes the class (jittered per clip by ``orientation_jitter`` degrees,
-  which makes neighbouring classes overlap and caps the visual accuracy), with a random phase that drifts from frame to frame and
-  a random colour, scaled by ``visual_strength * visual_class_strength[c]``, plus unit Gaussian
-  noise. The random phase makes the class-conditional mean of every pixel zero, so no linear
-  read-out of pixels works: the encoder must learn oriented filters and rectify them. Visual is
-  informative but slower to learn.
+  which makes neighbouring classes overlap and caps the visual accuracy), with a random phase that
+  drifts from frame to frame and a random colour, scaled by
+  ``visual_strength * visual_class_strength[c]``, plus the same Gaussian noise. The random phase
+  makes the class-conditional mean of every pixel zero, so no linear read-out of pixels works: the
+  encoder must learn oriented filters and rectify them. Visual is informative but slower to learn.
 * **sample-level imbalance**: in a fraction ``uninformative_fraction`` of the clips, one modality
   (``uninformative_modality``: audio, visual or either at random) is pure noise.
 
@@ -113,7 +114,7 @@ def smooth_envelope(n: int, length: int, knots: int, generator: torch.Generator)
 
 def make_audio(labels: torch.Tensor, amplitude: torch.Tensor, cfg: SynthAVConfig,
                generator: torch.Generator) -> torch.Tensor:
-    """Class-specific frequency band x random envelope x amplitude + unit noise: [N,1,F,T]."""
+    """Class-specific frequency band x random envelope x amplitude + Gaussian noise: [N,1,F,T]."""
     n, bins, steps = len(labels), cfg.spec_bins, cfg.spec_steps
     band_width = bins / (3.0 * cfg.num_classes)
     jitter = torch.rand(n, generator=generator) * 2.0 - 1.0
@@ -128,7 +129,7 @@ def make_audio(labels: torch.Tensor, amplitude: torch.Tensor, cfg: SynthAVConfig
 
 def make_visual(labels: torch.Tensor, amplitude: torch.Tensor, cfg: SynthAVConfig,
                 generator: torch.Generator) -> torch.Tensor:
-    """Class-oriented drifting grating in a random colour x amplitude + unit noise: [N,T,3,H,W]."""
+    """Class-oriented drifting grating in a random colour x amplitude + Gaussian noise: [N,T,3,H,W]."""
     n, frames, size = len(labels), cfg.num_frames, cfg.frame_size
     theta = math.pi * labels.float() / cfg.num_classes  # [N]
     theta = theta + math.radians(cfg.orientation_jitter) * torch.randn(n, generator=generator)

@@ -53,7 +53,7 @@ def encoder_grad_norms(model) -> dict[str, float]:
     return norms
 
 
-def branch_correct(output, labels) -> dict[str, float]:
+def batch_accuracies(output, labels) -> dict[str, float]:
     """Training-batch accuracy of the fused and per-modality predictions."""
     stats = {"acc": float((output.logits.argmax(1) == labels).float().mean())}
     for m, logits in output.logits_per_modality.items():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .base import Method, branch_correct, encoder_grad_norms
+from .base import Method, batch_accuracies, encoder_grad_norms
 
 
 class JointTraining(Method):
@@ -19,6 +19,6 @@ class JointTraining(Method):
             output = model(batch)
             loss = F.cross_entropy(output.logits.float(), batch["label"])
         loss.backward()
-        stats = {"loss": loss.item(), **encoder_grad_norms(model), **branch_correct(output, batch["label"])}
+        stats = {"loss": loss.item(), **encoder_grad_norms(model), **batch_accuracies(output, batch["label"])}
         optimizer.step()
         return stats
