@@ -56,39 +56,47 @@ class SumFusion(nn.Module):
         return sum(self.heads[m](features[m]) for m in self.heads)
 
 
-class FiLMFusion(nn.Module):
+class ConditionedFusion(nn.Module):
+    """Base of FiLM and gated fusion: one modality (``condition``) modulates the other (``target``),
+    then a linear classifier reads the modulated target features."""
+
+    def __init__(self, feature_dims: dict[str, int], num_classes: int, condition: str):
+        super().__init__()
+        if len(feature_dims) != 2 or condition not in feature_dims:
+            raise ValueError(f"{type(self).__name__} needs two modalities including {condition!r}, "
+                             f"got {list(feature_dims)}")
+        self.condition = condition
+        self.target = next(m for m in feature_dims if m != condition)
+        self.head = xavier_linear(feature_dims[self.target], num_classes)
+
+    def modulate(self, condition: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.modulate(features[self.condition], features[self.target]))
+
+
+class FiLMFusion(ConditionedFusion):
     """``h = gamma(z_c) * z_x + beta(z_c)``, then a linear classifier (Perez et al., 2018)."""
 
     def __init__(self, feature_dims: dict[str, int], num_classes: int, condition: str = "visual"):
-        super().__init__()
-        if len(feature_dims) != 2 or condition not in feature_dims:
-            raise ValueError(f"FiLM fusion needs two modalities including {condition!r}, got {list(feature_dims)}")
-        self.condition = condition
-        self.target = next(m for m in feature_dims if m != condition)
-        target_dim = feature_dims[self.target]
-        self.film = xavier_linear(feature_dims[condition], 2 * target_dim)
-        self.head = xavier_linear(target_dim, num_classes)
+        super().__init__(feature_dims, num_classes, condition)
+        self.film = xavier_linear(feature_dims[condition], 2 * feature_dims[self.target])
 
-    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        gamma, beta = self.film(features[self.condition]).chunk(2, dim=1)
-        return self.head(gamma * features[self.target] + beta)
+    def modulate(self, condition, target):
+        gamma, beta = self.film(condition).chunk(2, dim=1)
+        return gamma * target + beta
 
 
-class GatedFusion(nn.Module):
-    """``h = sigmoid(G z_g + c) * z_x``, then a linear classifier (Kiela et al., 2018)."""
+class GatedFusion(ConditionedFusion):
+    """``h = sigmoid(G z_c + c) * z_x``, then a linear classifier (Kiela et al., 2018)."""
 
-    def __init__(self, feature_dims: dict[str, int], num_classes: int, gate: str = "visual"):
-        super().__init__()
-        if len(feature_dims) != 2 or gate not in feature_dims:
-            raise ValueError(f"gated fusion needs two modalities including {gate!r}, got {list(feature_dims)}")
-        self.gate_modality = gate
-        self.target = next(m for m in feature_dims if m != gate)
-        self.gate = xavier_linear(feature_dims[gate], feature_dims[self.target])
-        self.head = xavier_linear(feature_dims[self.target], num_classes)
+    def __init__(self, feature_dims: dict[str, int], num_classes: int, condition: str = "visual"):
+        super().__init__(feature_dims, num_classes, condition)
+        self.gate = xavier_linear(feature_dims[condition], feature_dims[self.target])
 
-    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        gate = torch.sigmoid(self.gate(features[self.gate_modality]))
-        return self.head(gate * features[self.target])
+    def modulate(self, condition, target):
+        return torch.sigmoid(self.gate(condition)) * target
 
 
 FUSIONS = {"concat": ConcatFusion, "sum": SumFusion, "film": FiLMFusion, "gated": GatedFusion}
