@@ -3,29 +3,32 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# pip's local-index warnings on this machine are noise; everything else is shown
+QUIET := { grep -v "^WARNING: Location" || true; }
 CHAPTERS := $(sort $(wildcard book/ch*.ipynb))
 export MMLESSON_BATCH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: install book execute html test clean
+.PHONY: install book html test clean
 
 install: $(STAMP)
 
 # The pinned environment (requirements.txt), then mmlesson itself in editable mode.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
+	set -o pipefail; $(PIP) -r requirements.txt 2>&1 | $(QUIET)
+	set -o pipefail; $(PIP) --no-deps -e . 2>&1 | $(QUIET)
 	$(PY) -c "import mmlesson, torch, papermill, nbval, jupyter_book" 
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mmlesson)" > /dev/null
 	touch $@
 
 # Execute every chapter on its defaults with papermill (in place, atomically), then build the HTML.
-book: execute html
-
-execute: $(STAMP)
+book: $(STAMP)
 	$(PY) -m mmlesson.notebooks execute $(CHAPTERS)
+	$(MAKE) --no-print-directory html
 
+# Build the HTML from the stored notebooks as they are (no execution).
 html: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html/index.html"
