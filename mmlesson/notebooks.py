@@ -18,11 +18,13 @@ from pathlib import Path
 def tidy_notebook(path) -> None:
     """Drop what an execution adds but the chapter does not need: saved ipywidgets state (widgets
     need a live kernel anyway, and their state would carry every figure they drew) and papermill's
-    per-cell timing metadata (which would churn the jupytext pair on every run)."""
+    per-cell timing metadata (which would churn the jupytext pair on every run), and local paths."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
     notebook.metadata.pop("widgets", None)
+    for local_path in ("input_path", "output_path"):  # this machine's paths, meaningless elsewhere
+        notebook.metadata.get("papermill", {}).pop(local_path, None)
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
