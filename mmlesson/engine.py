@@ -21,7 +21,7 @@ from . import data as data_module
 from .analysis.probe import extract_features, probe_accuracy
 from .analysis.scores import classification_scores
 from .config import TrainConfig
-from .errors import ConfigError, TrainingDiverged
+from .errors import ConfigError, MMLessonError, TrainingDiverged
 from .methods import METHODS, StepState
 from .models import MultimodalModel
 from .report import METRICS_FILE, atomic_torch_save, environment, load_metrics, plain, write_metrics
@@ -112,6 +112,15 @@ def mean_stats(step_stats: list[dict]) -> dict:
     return means
 
 
+def read_checkpoint(path: Path) -> dict:
+    """Load a checkpoint, turning an unreadable file into a one-line error that names the fix."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a truncated or foreign file: pickle, zip and torch errors alike
+        raise MMLessonError(f"{path} is unreadable ({type(error).__name__}); delete it to restart the run "
+                            f"from epoch 0") from error
+
+
 def check_dataset_matches(dataset, config: TrainConfig) -> None:
     """A dataset passed in must be the one the config describes, or metrics.json would misreport it."""
     if dataset.name != config.data:
@@ -186,7 +195,7 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     shuffle = torch.Generator().manual_seed(config.seed)  # batch order, restored on resume
     history, best, method_state, elapsed_before = [], {"val_acc": -1.0, "epoch": -1, "state": None}, {}, 0.0
     if out is not None and (out / CHECKPOINT_FILE).exists():
-        checkpoint = torch.load(out / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+        checkpoint = read_checkpoint(out / CHECKPOINT_FILE)
         check_resumable(checkpoint["config"], config, out)
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import IncompleteRun
+from .errors import IncompleteRun, MMLessonError
 
 METRICS_FILE = "metrics.json"
 PACKAGES = ("mmlesson", "torch", "torchvision", "torchaudio", "numpy")
@@ -83,4 +83,8 @@ def load_metrics(run_dir) -> dict:
     if not path.exists():
         raise IncompleteRun(f"{run_dir} holds no complete run (no {METRICS_FILE}); "
                             f"run `mmlesson train ... --out {run_dir}` again to resume or start it")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise MMLessonError(f"{path} is not valid JSON ({error.msg}, line {error.lineno}); delete it and run "
+                            f"`mmlesson train ... --out {run_dir}` again") from error

@@ -224,3 +224,16 @@ def test_a_killed_training_process_resumes_to_the_same_result(tmp_path):
     whole, resumed = mmlesson.load_metrics(tmp_path / "whole"), mmlesson.load_metrics(tmp_path / "killed")
     assert strip_seconds(resumed["history"]) == strip_seconds(whole["history"])
     assert resumed["final"] == whole["final"]
+
+
+def test_a_corrupt_checkpoint_or_metrics_file_gives_a_one_line_error(tiny_dataset, tmp_path):
+    from mmlesson.errors import MMLessonError
+
+    config = tiny_config(out=str(tmp_path))
+    fit(config, dataset=tiny_dataset, stop_after=1)
+    (tmp_path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(MMLessonError, match="is unreadable.*delete it to restart"):
+        fit(config, dataset=tiny_dataset)
+    (tmp_path / "metrics.json").write_text("{truncated")
+    with pytest.raises(MMLessonError, match="is not valid JSON.*delete it"):
+        mmlesson.load_metrics(tmp_path)
