@@ -28,16 +28,21 @@ def parse_knob(text: str) -> tuple[str, object]:
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
+    from .data import DATASETS
+    from .methods import METHODS
+    from .models import FUSIONS
+
+    registries = {"data": DATASETS, "method": METHODS, "fusion": FUSIONS}
     hints = typing.get_type_hints(TrainConfig)
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "")
+        if f.name in registries:
+            help_text += f": {', '.join(sorted(registries[f.name]))}"
         default = f.default if f.default is not MISSING else f.default_factory()
         if f.name == "data_knobs":
             parser.add_argument("--data-knob", dest="data_knobs", action="append", type=parse_knob, default=[],
                                 metavar="NAME=VALUE", help=help_text)
-        elif f.name == "data":
-            parser.add_argument(flag, default=default, help=help_text + " (default: %(default)s)")
         elif hints[f.name] is bool:
             parser.add_argument(flag, default=default, action=argparse.BooleanOptionalAction,
                                 help=help_text + f" (default: {'on' if default else 'off'})")

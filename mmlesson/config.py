@@ -12,25 +12,25 @@ from .errors import ConfigError, check_choice
 from .report import plain
 
 
-def option(default, help: str, **kwargs):
-    return field(default=default, metadata={"help": help, **kwargs})
+def option(default, help: str):
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class TrainConfig:
-    data: str = option("synthav", "data set name (see `mmlesson data list`)")
+    data: str = option("synthav", "data set (see `mmlesson data list`)")
     data_root: str | None = option(None, "directory of a prepared data cache (real data sets only)")
     data_knobs: dict = field(default_factory=dict, metadata={"help": "data set knobs, e.g. audio_strength=0.8 (repeatable)"})
-    method: str = option("joint", "training method")
+    method: str = option("joint", "training method")  # choices come from the METHODS registry
     modality: str | None = option(None, "the modality of a unimodal run: audio or visual")
-    fusion: str = option("concat", "fusion head: concat, sum, film or gated")
+    fusion: str = option("concat", "fusion head")
     width: int = option(8, "encoder width: channels of the first ResNet-18 stage (64 = standard ResNet-18)")
     epochs: int = option(8, "training epochs")
     batch_size: int = option(64, "batch size")
     lr: float = option(0.05, "SGD learning rate")
     momentum: float = option(0.9, "SGD momentum")
     weight_decay: float = option(1e-4, "SGD weight decay")
-    lr_milestones: tuple = option((), "epochs at which the learning rate is multiplied by --lr-decay (e.g. 70)", nargs="*")
+    lr_milestones: tuple = option((), "epochs at which the learning rate is multiplied by --lr-decay (e.g. 70)")
     lr_decay: float = option(0.1, "learning-rate factor at each milestone")
     seed: int = option(0, "random seed (initialisation and batch order)")
     device: str = option("auto", "auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
