@@ -46,9 +46,10 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         elif hints[f.name] is bool:
             parser.add_argument(flag, default=default, action=argparse.BooleanOptionalAction,
                                 help=help_text + f" (default: {'on' if default else 'off'})")
-        elif f.name == "lr_milestones":
-            parser.add_argument(flag, default=list(default), type=int, nargs="*", metavar="EPOCH",
-                                help=help_text + " (default: none)")
+        elif hints[f.name] is tuple:  # integer tuples: epochs
+            shown = " ".join(str(v) for v in default) or "none"
+            parser.add_argument(flag, default=list(default), type=int, nargs=f.metadata["nargs"],
+                                metavar=f.metadata["metavar"], help=help_text + f" (default: {shown})")
         else:
             kind = {int: int, float: float}.get(hints[f.name], str)
             parser.add_argument(flag, default=default, type=kind, help=help_text + " (default: %(default)s)")

@@ -12,8 +12,9 @@ from .errors import ConfigError, check_choice
 from .report import plain
 
 
-def option(default, help: str):
-    return field(default=default, metadata={"help": help})
+def option(default, help: str, **cli):
+    """A config field with its help text; ``cli`` holds argparse hints (``nargs``, ``metavar``)."""
+    return field(default=default, metadata={"help": help, **cli})
 
 
 @dataclass
@@ -30,9 +31,19 @@ class TrainConfig:
     lr: float = option(0.05, "SGD learning rate")
     momentum: float = option(0.9, "SGD momentum")
     weight_decay: float = option(1e-4, "SGD weight decay")
-    lr_milestones: tuple = option((), "epochs at which the learning rate is multiplied by --lr-decay (e.g. 70)")
+    lr_milestones: tuple = option((), "epochs at which the learning rate is multiplied by --lr-decay (e.g. 70)",
+                                  nargs="*", metavar="EPOCH")
     lr_decay: float = option(0.1, "learning-rate factor at each milestone")
     seed: int = option(0, "random seed (initialisation and batch order)")
+    # OGM-GE (Chapter 2; Peng et al., CVPR 2022)
+    alpha: float = option(0.8, "OGM-GE: modulation strength alpha of k = 1 - tanh(alpha * rho)")
+    modulation_window: tuple = option((0, 50), "OGM-GE: first and last epoch (inclusive) of modulation",
+                                      nargs=2, metavar=("START", "END"))
+    ge: bool = option(True, "OGM-GE: add Gaussian noise with each gradient's own std (generalisation enhancement)")
+    ogm_form: str = option("jump", "OGM-GE coefficient: jump (1 - tanh(alpha rho), Eq. 10 as released) or "
+                                   "continuous (1 - tanh(alpha (rho - 1)))")
+    modulated_params: str = option("conv", "OGM-GE: modulate conv weights only (conv, as released) or every "
+                                           "encoder parameter (all)")
     device: str = option("auto", "auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
     amp: bool = option(True, "bf16 mixed precision on CUDA (ignored on CPU)")
     probe: bool = option(True, "fit linear probes on frozen features at the end")
@@ -50,6 +61,13 @@ class TrainConfig:
         if self.modality is not None:
             check_choice("modality", self.modality, ("audio", "visual"))
         check_choice("progress setting", self.progress, ("auto", "on", "off"))
+        check_choice("OGM-GE coefficient form", self.ogm_form, ("jump", "continuous"))
+        check_choice("set of modulated parameters", self.modulated_params, ("conv", "all"))
+        self.modulation_window = tuple(int(e) for e in self.modulation_window)
+        if len(self.modulation_window) != 2 or self.modulation_window[0] > self.modulation_window[1]:
+            raise ConfigError(f"modulation_window must be START END with START <= END, got {self.modulation_window!r}")
+        if not (math.isfinite(self.alpha) and self.alpha >= 0):
+            raise ConfigError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
         for name in ("width", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -1,0 +1,116 @@
+"""OGM-GE: on-the-fly gradient modulation with generalisation enhancement (Chapter 2).
+
+Peng, Wei, Deng, Wang and Hu, "Balanced Multimodal Learning via On-the-fly Gradient Modulation",
+CVPR 2022. After the usual backward pass on the fused cross-entropy:
+
+1. **Discrepancy.** Each modality's score is the batch sum of the softmax probability its own
+   logits give the true class, ``s_m = sum_i softmax(logits_m(x_i))[y_i]`` (paper Eq. 8). The
+   per-modality logits are the shared decision layer with the other modality zeroed (DESIGN.md);
+   the release instead gives each modality half the bias, ``W_m z_m + b/2``.
+2. **Coefficient.** With ``rho = s_dominant / s_other > 1`` the dominant modality's encoder
+   gradients are scaled by ``k = 1 - tanh(alpha * rho)`` (Eq. 10 as the release and BalanceBenchmark
+   implement it, ``ogm_form="jump"``: k falls from 1 to ``1 - tanh(alpha)`` as rho crosses 1); the
+   other modality keeps ``k = 1``. ``ogm_form="continuous"`` uses ``1 - tanh(alpha * (rho - 1))``, the
+   variant in the release's early history, which equals 1 at rho = 1. At exactly rho = 1 no modality
+   dominates and both keep 1 (the release's if/else would modulate audio there).
+3. **GE.** Inside the modulation window every modulated gradient tensor also receives Gaussian noise
+   whose standard deviation is that tensor's own (unscaled) gradient standard deviation (+1e-8),
+   ``g <- k g + N(0, std(g)^2)``, for both encoders, as released.
+
+Only 4-D gradients (convolution weights, 1x1 downsampling convs included) are modulated by default,
+as released (``modulated_params="conv"``); ``"all"`` also scales batch-norm parameters.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .base import Method, batch_accuracies, encoder_grad_norms
+
+
+def true_class_scores(logits_per_modality: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, float]:
+    """``s_m``: the batch sum of each modality's softmax probability of the true class (Eq. 8)."""
+    scores = {}
+    for m, logits in logits_per_modality.items():
+        probabilities = logits.detach().float().softmax(dim=1)
+        scores[m] = float(probabilities.gather(1, labels[:, None]).sum())
+    return scores
+
+
+def discrepancy_ratio(score: float, other: float) -> float:
+    """``score / other``, with 0/0 = 1 (no information either way) and x/0 = inf for x > 0."""
+    if other == 0.0:
+        return 1.0 if score == 0.0 else math.inf
+    return score / other
+
+
+def coefficient(rho: float, alpha: float, form: str = "jump") -> float:
+    """The dominant modality's factor for discrepancy ratio ``rho`` (1 where ``rho <= 1``)."""
+    if rho <= 1.0:
+        return 1.0
+    if form == "jump":
+        return 1.0 - math.tanh(alpha * rho)
+    if form == "continuous":
+        return 1.0 - math.tanh(alpha * (rho - 1.0))
+    raise ValueError(f"unknown OGM-GE coefficient form {form!r}; choose one of: continuous, jump")
+
+
+def coefficients(logits_per_modality: dict[str, torch.Tensor], labels: torch.Tensor, alpha: float,
+                 form: str = "jump") -> dict[str, float]:
+    """Each modality's OGM coefficient on this batch: ``1 - tanh(alpha rho)`` for the dominant
+    modality, 1 for the other (two modalities)."""
+    scores = true_class_scores(logits_per_modality, labels)
+    if len(scores) != 2:
+        raise ValueError(f"OGM-GE needs exactly two modalities, got {list(scores)}")
+    (first, s_first), (second, s_second) = scores.items()
+    return {first: coefficient(discrepancy_ratio(s_first, s_second), alpha, form),
+            second: coefficient(discrepancy_ratio(s_second, s_first), alpha, form)}
+
+
+def modulated_parameters(encoder, which: str = "conv"):
+    """The parameters OGM-GE rescales: 4-D (convolution) weights, or every parameter."""
+    return [p for p in encoder.parameters() if which == "all" or p.dim() == 4]
+
+
+def modulate_gradients(model, factors: dict[str, float], which: str = "conv", noise: bool = True) -> None:
+    """In place: ``g <- k_m g`` (+ ``N(0, std(g)^2)`` with ``noise``) for each encoder's chosen parameters."""
+    for m, k in factors.items():
+        for parameter in modulated_parameters(model.encoders[m], which):
+            if parameter.grad is None:
+                continue
+            grad = parameter.grad
+            if noise:
+                std = float(grad.std()) + 1e-8 if grad.numel() > 1 else 1e-8
+                grad.mul_(k).add_(torch.randn_like(grad) * std)
+            else:
+                grad.mul_(k)
+
+
+def in_window(epoch: int, window: tuple[int, int]) -> bool:
+    return window[0] <= epoch <= window[1]
+
+
+class OGMGE(Method):
+    name = "ogm_ge"
+
+    def training_step(self, model, batch, optimizer, state):
+        cfg = self.config
+        optimizer.zero_grad(set_to_none=True)
+        with state.autocast():
+            output = model(batch)
+            loss = F.cross_entropy(output.logits.float(), batch["label"])
+        loss.backward()
+        scores = true_class_scores(output.logits_per_modality, batch["label"])
+        factors = coefficients(output.logits_per_modality, batch["label"], cfg.alpha, cfg.ogm_form)
+        active = in_window(state.epoch, cfg.modulation_window)
+        if active:
+            modulate_gradients(model, factors, cfg.modulated_params, noise=cfg.ge)
+        stats = {"loss": loss.item(), **encoder_grad_norms(model), **batch_accuracies(output, batch["label"]),
+                 "ratio/audio_over_visual": discrepancy_ratio(scores["audio"], scores["visual"]),
+                 "modulated": float(active)}
+        for m, k in factors.items():
+            stats[f"coefficient/{m}"] = k if active else 1.0
+        optimizer.step()
+        return stats
