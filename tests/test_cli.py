@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mmlesson.cli import build_parser, main
+from mmlesson.methods import METHODS
 from mmlesson.config import config_fields
 
 from .conftest import TINY_KNOBS
@@ -17,7 +18,7 @@ def run_cli(*args):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--data", "imagenet"], "unknown data set 'imagenet'; choose one of: synthav"),
-    (["--method", "magic"], "unknown method 'magic'; choose one of: joint, unimodal"),
+    (["--method", "magic"], "unknown method 'magic'; choose one of: " + ", ".join(sorted(METHODS))),
     (["--fusion", "attention"], "unknown fusion 'attention'; choose one of: concat, film, gated, sum"),
     (["--method", "unimodal"], "needs --modality audio or --modality visual"),
     (["--data-knob", "loudness=3"], "unknown SynthAV knob 'loudness'"),
@@ -75,3 +76,24 @@ def test_train_from_the_command_line_writes_metrics(tmp_path):
     assert metrics["config"]["seed"] == 3 and metrics["config"]["modality"] == "audio"
     assert metrics["config"]["data_knobs"]["train_size"] == 96
     assert set(metrics["final"]["branch_acc"]) == {"audio"}
+
+
+def test_ogm_ge_from_the_command_line_records_its_coefficients(tmp_path):
+    knobs = [arg for k, v in TINY_KNOBS.items() for arg in ("--data-knob", f"{k}={v}")]
+    result = run_cli("train", "--method", "ogm_ge", "--alpha", "0.5", "--modulation-window", "0", "0", "--no-ge",
+                     "--ogm-form", "continuous", "--epochs", "2", "--width", "4", "--no-probe", "--out", str(tmp_path),
+                     *knobs)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    config = metrics["config"]
+    assert (config["alpha"], config["modulation_window"], config["ge"], config["ogm_form"]) == (0.5, [0, 0], False,
+                                                                                                 "continuous")
+    first, second = (record["train"] for record in metrics["history"])
+    assert first["modulated"] == 1.0 and min(first["coefficient"].values()) < 1.0
+    assert second["modulated"] == 0.0 and second["coefficient"] == {"audio": 1.0, "visual": 1.0}
+    assert first["ratio"]["audio_over_visual"] > 0
+
+
+def test_an_empty_modulation_window_is_refused(capsys):
+    assert main(["train", "--method", "ogm_ge", "--modulation-window", "5", "2"]) == 2
+    assert "START <= END" in capsys.readouterr().err

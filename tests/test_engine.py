@@ -167,7 +167,7 @@ def test_linear_probe_separates_separable_features_and_not_noise():
 
 
 @pytest.mark.parametrize("overrides, fragment", [
-    (dict(method="magic"), "unknown method 'magic'; choose one of: joint, unimodal"),
+    (dict(method="magic"), "unknown method 'magic'; choose one of: " + ", ".join(sorted(METHODS))),
     (dict(fusion="attention"), "unknown fusion 'attention'"),
     (dict(epochs=0), "epochs must be a positive integer"),
     (dict(lr=float("nan")), "lr must be a finite number"),

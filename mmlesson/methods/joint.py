@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
+from ..analysis.discrepancy import discrepancy_ratio, true_class_scores
 from .base import Method, batch_accuracies, encoder_grad_norms
 
 
@@ -20,5 +21,8 @@ class JointTraining(Method):
             loss = F.cross_entropy(output.logits.float(), batch["label"])
         loss.backward()
         stats = {"loss": loss.item(), **encoder_grad_norms(model), **batch_accuracies(output, batch["label"])}
+        if len(model.modalities) == 2:  # OGM-GE's discrepancy ratio, logged for comparison (Chapter 2)
+            scores = true_class_scores(output.logits_per_modality, batch["label"])
+            stats["ratio/audio_over_visual"] = discrepancy_ratio(scores["audio"], scores["visual"])
         optimizer.step()
         return stats

@@ -27,23 +27,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..analysis.discrepancy import discrepancy_ratio, true_class_scores
 from .base import Method, batch_accuracies, encoder_grad_norms
-
-
-def true_class_scores(logits_per_modality: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, float]:
-    """``s_m``: the batch sum of each modality's softmax probability of the true class (Eq. 8)."""
-    scores = {}
-    for m, logits in logits_per_modality.items():
-        probabilities = logits.detach().float().softmax(dim=1)
-        scores[m] = float(probabilities.gather(1, labels[:, None]).sum())
-    return scores
-
-
-def discrepancy_ratio(score: float, other: float) -> float:
-    """``score / other``, with 0/0 = 1 (no information either way) and x/0 = inf for x > 0."""
-    if other == 0.0:
-        return 1.0 if score == 0.0 else math.inf
-    return score / other
 
 
 def coefficient(rho: float, alpha: float, form: str = "jump") -> float:
