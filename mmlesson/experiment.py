@@ -57,3 +57,25 @@ def fmt(values, digits: int = 3) -> str:
     """``0.912 ± 0.011``: mean ± standard deviation over seeds."""
     mean, std = mean_std(values)
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def paired_difference(treatment, control) -> tuple[float, float]:
+    """Mean and standard error of the per-seed differences ``treatment - control`` (same seeds)."""
+    differences = [float(t) - float(c) for t, c in zip(treatment, control, strict=True)]
+    mean, std = mean_std(differences)
+    return mean, std / math.sqrt(len(differences))
+
+
+def improvement_verdict(treatment, control, names: tuple[str, str] = ("treatment", "control")) -> tuple[str, str]:
+    """Does ``treatment`` beat ``control`` across seeds? ``holds`` when the mean paired difference
+    exceeds two standard errors, ``does NOT hold`` when it is below minus two, else ``inconclusive``
+    (always with a single seed). Returns (verdict, evidence text)."""
+    mean, error = paired_difference(treatment, control)
+    evidence = f"{names[0]} - {names[1]}: {mean:+.3f} ± {2 * error:.3f} (2 SE, {len(list(treatment))} seeds)"
+    if len(list(treatment)) < 2:
+        return "inconclusive", evidence
+    if mean > 2 * error:
+        return "holds", evidence
+    if mean < -2 * error:
+        return "does NOT hold", evidence
+    return "inconclusive", evidence

@@ -237,3 +237,15 @@ def test_a_corrupt_checkpoint_or_metrics_file_gives_a_one_line_error(tiny_datase
     (tmp_path / "metrics.json").write_text("{truncated")
     with pytest.raises(MMLessonError, match="is not valid JSON.*delete it"):
         mmlesson.load_metrics(tmp_path)
+
+
+def test_improvement_verdicts_by_hand():
+    from mmlesson.experiment import improvement_verdict, paired_difference
+
+    mean, error = paired_difference([0.9, 0.8, 0.7], [0.8, 0.7, 0.7])  # differences 0.1, 0.1, 0.0
+    assert mean == pytest.approx(0.2 / 3) and error == pytest.approx(((1 / 3) ** 0.5 * 0.1) / 3 ** 0.5)
+    # differences 0.10, 0.10, 0.05: mean 0.083, standard error 0.017
+    assert improvement_verdict([0.9, 0.8, 0.75], [0.8, 0.7, 0.7])[0] == "holds"
+    assert improvement_verdict([0.8, 0.7, 0.7], [0.9, 0.8, 0.75])[0] == "does NOT hold"
+    assert improvement_verdict([0.9, 0.7, 0.8], [0.8, 0.8, 0.8])[0] == "inconclusive"
+    assert improvement_verdict([0.9], [0.1])[0] == "inconclusive"
