@@ -176,6 +176,13 @@ print(f"regime A, test split, mean ± std over seeds {SEEDS}")
 print_table(runs_a)
 
 # %% [markdown] tags=[]
+# Read the table by columns. *Branch* accuracy is what the shared decision layer does with one
+# modality alone; *probe* accuracy is what a fresh linear classifier can read from that modality's
+# frozen features (Chapter 1). A method that balances the modalities should lift the visual columns
+# of the joint model towards the visual-only model's accuracy; whether the fused accuracy follows is
+# a separate question, answered with its uncertainty in section 2.7.
+
+# %% [markdown] tags=[]
 # How the methods unfold over training: the discrepancy ratio $s^a/s^v$ measured on the training
 # batches (left), the coefficient applied to the audio encoder (middle; 1 means untouched), and
 # the validation accuracy of the visual branch (right).
@@ -256,6 +263,9 @@ for alpha in ALPHAS:
     print(f"alpha {alpha:<4}: fused {sweep[alpha]['acc']:.3f}, visual branch {sweep[alpha]['branch_acc']['visual']:.3f}, "
           f"visual probe {sweep[alpha]['probe_acc']['visual']:.3f}")
 print(f"joint (same seed): fused {joint_seed0['acc']:.3f}, visual branch {joint_seed0['branch_acc']['visual']:.3f}")
+best_alpha = max(ALPHAS, key=lambda a: sweep[a]["probe_acc"]["visual"])
+print(f"the visual probe peaks at alpha {best_alpha}; there the fused accuracy is "
+      f"{'above' if sweep[best_alpha]['acc'] > joint_seed0['acc'] else 'not above'} joint training's (one seed)")
 
 # %% [markdown] tags=[]
 # ## 2.5 Regime B: the easy modality is also the better one
