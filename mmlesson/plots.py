@@ -42,3 +42,51 @@ def show_synthav_classes(dataset, split: str = "train", title: str | None = None
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_weight_heatmap(blocks: dict, ax, class_names=None, title: str | None = None):
+    """|W| of a decision layer as a class x feature heatmap, modalities side by side, with the
+    boundary between them marked (Chapter 5; decision-layer paper, Fig. 1-2)."""
+    matrix = torch.cat([w.abs() for w in blocks.values()], dim=1).numpy()
+    image = ax.imshow(matrix, aspect="auto", cmap="viridis", interpolation="nearest")
+    start = 0
+    for m, w in blocks.items():
+        ax.text(start + w.shape[1] / 2, -0.7, m, ha="center", va="bottom", fontsize=9)
+        start += w.shape[1]
+        if start < matrix.shape[1]:
+            ax.axvline(start - 0.5, color="white", linewidth=2)
+    ax.set_xlabel("feature dimension")
+    ax.set_yticks(range(matrix.shape[0]), class_names or [str(c) for c in range(matrix.shape[0])])
+    if title:
+        ax.set_title(title, fontsize=10, pad=16)
+    return image
+
+
+def plot_weight_distributions(blocks: dict, ax, bins: int = 50):
+    """Histogram of each modality's decision-layer weights (decision-layer paper, Fig. 3)."""
+    for m, w in blocks.items():
+        ax.hist(w.flatten().numpy(), bins=bins, alpha=0.5, density=True, label=f"{m} (mean |w| {float(w.abs().mean()):.3f})")
+    ax.set_xlabel("weight")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+
+
+def plot_per_class_capability(summary: dict, ax, class_names=None):
+    """Per-class branch accuracy (bars) and per-class weight L1 (lines, right axis) for each modality
+    (decision-layer paper, Fig. 4). ``summary`` is ``analysis.decision.decision_summary``'s result."""
+    modalities = list(summary)
+    classes = len(summary[modalities[0]]["per_class_acc"])
+    width = 0.8 / len(modalities)
+    right = ax.twinx()
+    for i, m in enumerate(modalities):
+        accuracy = [a if a is not None else 0.0 for a in summary[m]["per_class_acc"]]
+        positions = [c + (i - (len(modalities) - 1) / 2) * width for c in range(classes)]
+        bars = ax.bar(positions, accuracy, width=width, alpha=0.6, label=f"{m} accuracy")
+        right.plot(range(classes), summary[m]["per_class_l1"], "o-", color=bars.patches[0].get_facecolor()[:3],
+                   label=f"{m} weight L1")
+    ax.set_xticks(range(classes), class_names or [str(c) for c in range(classes)])
+    ax.set_ylabel("branch accuracy")
+    right.set_ylabel("mean |w| of the class row")
+    ax.legend(loc="upper left", fontsize=8)
+    right.legend(loc="upper right", fontsize=8)
+    return right

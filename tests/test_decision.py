@@ -64,3 +64,25 @@ def test_decision_summary_collects_every_measure(tiny_dataset):
     for m in summary:
         assert set(summary[m]) == {"per_class_l1", "mean_abs", "mean_abs_logit", "per_class_acc"}
         assert len(summary[m]["per_class_l1"]) == len(summary[m]["per_class_acc"]) == 6
+
+
+def test_decision_layer_figures_draw(tiny_dataset):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mmlesson.plots import plot_per_class_capability, plot_weight_distributions, plot_weight_heatmap
+
+    model = concat_model_with_known_weights()
+    blocks = weight_blocks(model)
+    fig, axes = plt.subplots(1, 3)
+    image = plot_weight_heatmap(blocks, axes[0], title="known weights")
+    assert image.get_array().shape == (3, 16)
+    assert image.get_array()[0, 0] == 1.0 and image.get_array()[2, 15] == 0.5  # |W|, audio then visual
+    plot_weight_distributions(blocks, axes[1])
+    assert len(axes[1].patches) == 2 * 50
+    summary = decision_summary(MultimodalModel(6, width=2), tiny_dataset.test, "cpu")
+    right = plot_per_class_capability(summary, axes[2])
+    assert len(axes[2].patches) == 2 * 6 and len(right.lines) == 2
+    plt.close(fig)
