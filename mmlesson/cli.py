@@ -46,9 +46,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         elif hints[f.name] is bool:
             parser.add_argument(flag, default=default, action=argparse.BooleanOptionalAction,
                                 help=help_text + f" (default: {'on' if default else 'off'})")
-        elif hints[f.name] is tuple:  # integer tuples: epochs
+        elif hints[f.name] is tuple:  # tuples: epochs (int) unless the field says otherwise
             shown = " ".join(str(v) for v in default) or "none"
-            parser.add_argument(flag, default=list(default), type=int, nargs=f.metadata["nargs"],
+            parser.add_argument(flag, default=list(default), type=f.metadata.get("type", int), nargs=f.metadata["nargs"],
                                 metavar=f.metadata["metavar"], help=help_text + f" (default: {shown})")
         else:
             kind = {int: int, float: float}.get(hints[f.name], str)

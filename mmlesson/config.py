@@ -42,6 +42,10 @@ class TrainConfig:
     ge: bool = option(True, "OGM-GE: add Gaussian noise with each gradient's own std (generalisation enhancement)")
     ogm_form: str = option("jump", "OGM-GE coefficient: jump (1 - tanh(alpha rho), Eq. 10 as released) or "
                                    "continuous (1 - tanh(alpha (rho - 1)))")
+    # decision layer on frozen, separately trained encoders (Chapter 5; decision-layer paper, Fig. 2)
+    encoders_from: tuple = option((), "frozen_encoders: the audio-only and the visual-only run directories whose "
+                                      "encoders are loaded and frozen", nargs=2, metavar=("AUDIO_RUN", "VISUAL_RUN"),
+                                  type=str)
     modulated_params: str = option("conv", "OGM-GE: modulate conv weights only (conv, as released) or every "
                                            "encoder parameter (all)")
     device: str = option("auto", "auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
@@ -64,6 +68,7 @@ class TrainConfig:
         check_choice("OGM-GE coefficient form", self.ogm_form, ("jump", "continuous"))
         check_choice("set of modulated parameters", self.modulated_params, ("conv", "all"))
         self.modulation_window = tuple(int(e) for e in self.modulation_window)
+        self.encoders_from = tuple(str(run) for run in self.encoders_from)
         if len(self.modulation_window) != 2 or self.modulation_window[0] > self.modulation_window[1]:
             raise ConfigError(f"modulation_window must be START END with START <= END, got {self.modulation_window!r}")
         if not (math.isfinite(self.alpha) and self.alpha >= 0):

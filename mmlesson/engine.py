@@ -65,7 +65,8 @@ def make_progress(total: int, description: str, enabled: bool):
 def build_model(config: TrainConfig, dataset) -> MultimodalModel:
     method = METHODS[config.method](config)
     modalities = method.model_modalities(dataset.modalities)
-    return MultimodalModel(dataset.num_classes, modalities=modalities, fusion=config.fusion, width=config.width)
+    model = MultimodalModel(dataset.num_classes, modalities=modalities, fusion=config.fusion, width=config.width)
+    return method.prepare_model(model)
 
 
 @torch.no_grad()

@@ -40,6 +40,10 @@ class Method:
     def model_modalities(self, modalities: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(modalities)
 
+    def prepare_model(self, model):
+        """Adjust a freshly built model before the optimiser is made (load or freeze weights)."""
+        return model
+
     def training_step(self, model, batch: dict, optimizer, state: StepState) -> dict[str, float]:
         raise NotImplementedError
 

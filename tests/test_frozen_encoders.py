@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from mmlesson import TrainConfig, fit
+from mmlesson.errors import ConfigError
+
+from .conftest import TINY_KNOBS
+
+
+def small(**overrides):
+    options = dict(data_knobs=TINY_KNOBS, width=4, epochs=2, batch_size=16, probe=False, progress="off")
+    return TrainConfig(**{**options, **overrides})
+
+
+@pytest.fixture(scope="module")
+def unimodal_runs(tmp_path_factory, tiny_dataset):
+    root = tmp_path_factory.mktemp("unimodal")
+    runs = {}
+    for modality in ("audio", "visual"):
+        out = root / modality
+        runs[modality] = fit(small(method="unimodal", modality=modality, out=str(out)), dataset=tiny_dataset)
+    return runs, root
+
+
+def test_frozen_encoders_are_loaded_and_never_change(unimodal_runs, tiny_dataset, tmp_path):
+    runs, root = unimodal_runs
+    config = small(method="frozen_encoders", encoders_from=(str(root / "audio"), str(root / "visual")),
+                   out=str(tmp_path / "frozen"))
+    result = fit(config, dataset=tiny_dataset)
+    for modality in ("audio", "visual"):
+        trained_alone = runs[modality].model.encoders[modality].state_dict()
+        after = result.model.encoders[modality].state_dict()
+        for key, value in trained_alone.items():  # weights and batch-norm statistics alike
+            assert torch.equal(after[key], value), (modality, key)
+    untrained = fit(TrainConfig(**{**config.to_dict(), "out": None}), dataset=tiny_dataset, stop_after=0).model
+    assert not torch.equal(result.model.fusion.head.weight, untrained.fusion.head.weight)  # only the head trained
+
+
+def test_wrong_or_missing_runs_are_refused(unimodal_runs, tiny_dataset, tmp_path):
+    _, root = unimodal_runs
+    swapped = small(method="frozen_encoders", encoders_from=(str(root / "visual"), str(root / "audio")))
+    with pytest.raises(ConfigError, match="needs a unimodal audio run of width 4"):
+        fit(swapped, dataset=tiny_dataset)
+    missing = small(method="frozen_encoders", encoders_from=(str(tmp_path / "nowhere"), str(root / "visual")))
+    with pytest.raises(ConfigError, match="holds no finished run; train it first"):
+        fit(missing, dataset=tiny_dataset)
+    with pytest.raises(ConfigError, match="needs --encoders-from AUDIO_RUN VISUAL_RUN"):
+        fit(small(method="frozen_encoders"), dataset=tiny_dataset)
