@@ -62,8 +62,9 @@ def make_progress(total: int, description: str, enabled: bool):
     return tqdm(total=total, desc=description, disable=not enabled, leave=False, dynamic_ncols=True)
 
 
-def build_model(config: TrainConfig, dataset) -> MultimodalModel:
-    method = METHODS[config.method](config)
+def build_model(method, dataset) -> MultimodalModel:
+    """The model ``method`` trains on ``dataset``: the encoders it needs, the config's fusion and width."""
+    config = method.config
     modalities = method.model_modalities(dataset.modalities)
     model = MultimodalModel(dataset.num_classes, modalities=modalities, fusion=config.fusion, width=config.width)
     return method.prepare_model(model)
@@ -186,12 +187,12 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     if out is not None and (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
         metrics = load_metrics(out)
         check_resumable(metrics["config"], config, out)
-        model = build_model(config, dataset)
+        model = build_model(method, dataset)
         model.load_state_dict(torch.load(out / MODEL_FILE, map_location="cpu"))
         return RunResult(model.to(device), metrics, out)
 
     torch.manual_seed(config.seed)
-    model = build_model(config, dataset).to(device)
+    model = build_model(method, dataset).to(device)
     optimizer, scheduler = make_optimizer(config, model)
     shuffle = torch.Generator().manual_seed(config.seed)  # batch order, restored on resume
     history, best, method_state, elapsed_before = [], {"val_acc": -1.0, "epoch": -1, "state": None}, {}, 0.0
