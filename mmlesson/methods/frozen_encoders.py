@@ -8,24 +8,23 @@ parameters get no gradient and they stay in evaluation mode while the head train
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError
-from .base import Method, batch_accuracies
+from ..report import METRICS_FILE, load_metrics
+from .joint import JointTraining
 
 
 def load_unimodal_encoder(model, modality: str, run_dir, width: int) -> None:
     """Copy the encoder of a finished unimodal run of ``modality`` into ``model.encoders[modality]``."""
     run_dir = Path(run_dir)
-    metrics_path, weights_path = run_dir / "metrics.json", run_dir / "model.pt"
-    if not (metrics_path.exists() and weights_path.exists()):
+    weights_path = run_dir / "model.pt"
+    if not ((run_dir / METRICS_FILE).exists() and weights_path.exists()):
         raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method unimodal "
                           f"--modality {modality} --out {run_dir}`")
-    config = json.loads(metrics_path.read_text())["config"]
+    config = load_metrics(run_dir)["config"]
     if config["method"] != "unimodal" or config["modality"] != modality or config["width"] != width:
         raise ConfigError(f"{run_dir} is a {config['method']} run (modality {config['modality']}, width "
                           f"{config['width']}); --encoders-from needs a unimodal {modality} run of width {width}")
@@ -34,7 +33,10 @@ def load_unimodal_encoder(model, modality: str, run_dir, width: int) -> None:
     model.encoders[modality].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
 
-class FrozenEncoders(Method):
+class FrozenEncoders(JointTraining):
+    """Joint training's step with the encoders frozen: only the decision layer learns (the logged
+    encoder gradient norms are 0 by construction)."""
+
     name = "frozen_encoders"
 
     def __init__(self, config):
@@ -52,11 +54,4 @@ class FrozenEncoders(Method):
 
     def training_step(self, model, batch, optimizer, state):
         model.encoders.eval()  # frozen batch-norm statistics too, whatever mode the engine set
-        optimizer.zero_grad(set_to_none=True)
-        with state.autocast():
-            output = model(batch)
-            loss = F.cross_entropy(output.logits.float(), batch["label"])
-        loss.backward()
-        stats = {"loss": loss.item(), **batch_accuracies(output, batch["label"])}
-        optimizer.step()
-        return stats
+        return super().training_step(model, batch, optimizer, state)
