@@ -1,4 +1,4 @@
-"""Command line: ``mmlesson train ...`` and ``mmlesson data list``.
+"""Command line: ``mmlesson train ...``, ``mmlesson recalibrate --run DIR`` and ``mmlesson data list``.
 
 The options of ``train`` are generated from ``TrainConfig``'s fields, so ``--help`` lists every
 option with its default and the CLI accepts exactly what ``mmlesson.train(...)`` accepts.
@@ -10,6 +10,7 @@ import ast
 import sys
 import typing
 from dataclasses import MISSING
+from pathlib import Path
 
 from .config import TrainConfig, config_fields
 from .errors import ConfigError, MMLessonError
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train one model and write metrics.json",
                                 description="Train one model; with --out, checkpoints every epoch and resumes.")
     add_train_options(train)
+    recalibrate = commands.add_parser(
+        "recalibrate", help="fit per-modality calibration and per-class modality weights on validation",
+        description="Read a finished run, fit (a) a temperature per modality and (b) per-class modality weights "
+                    "on its validation split, score both on test, and write recalibrated.json beside metrics.json.")
+    recalibrate.add_argument("--run", required=True, metavar="DIR", help="a finished run directory (mmlesson train --out DIR)")
     data = commands.add_parser("data", help="data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     data_commands.add_parser("list", help="list the data sets mmlesson can load")
@@ -85,6 +91,18 @@ def run_train(args) -> int:
     return 0
 
 
+def run_recalibrate(args) -> int:
+    from .analysis.recalibration import RECALIBRATED_FILE, recalibrate_run
+
+    report = recalibrate_run(args.run)
+    for variant, scores in report["test"].items():
+        print(f"{variant:20s} test acc {scores['acc']:.3f}  macro-F1 {scores['macro_f1']:.3f}  NLL {scores['nll']:.3f}")
+    temperatures = ", ".join(f"{m} {t:.3f}" for m, t in report["calibration"]["temperatures"].items())
+    print(f"temperatures (fitted on val): {temperatures}")
+    print(f"written to {Path(args.run) / RECALIBRATED_FILE}")
+    return 0
+
+
 def run_data_list() -> int:
     from .data import DATASETS
 
@@ -98,6 +116,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "train":
             return run_train(args)
+        if args.command == "recalibrate":
+            return run_recalibrate(args)
         return run_data_list()
     except ConfigError as error:
         print(f"mmlesson: error: {error}", file=sys.stderr)

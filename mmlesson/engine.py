@@ -21,7 +21,7 @@ from . import data as data_module
 from .analysis.probe import extract_features, probe_accuracy
 from .analysis.scores import classification_scores
 from .config import TrainConfig
-from .errors import ConfigError, MMLessonError, TrainingDiverged
+from .errors import ConfigError, IncompleteRun, MMLessonError, TrainingDiverged
 from .methods import METHODS, StepState
 from .models import MultimodalModel
 from .report import METRICS_FILE, atomic_torch_save, environment, load_metrics, plain, write_metrics
@@ -251,6 +251,17 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
         atomic_torch_save(out / MODEL_FILE, best["state"])
         write_metrics(out, metrics)
     return RunResult(model, metrics, out)
+
+
+def load_run(run_dir, dataset=None) -> RunResult:
+    """A finished run's selected model and metrics, read back from ``run_dir`` (nothing is trained).
+    ``dataset``: the run's data set if already loaded (else it is loaded from the run's config)."""
+    metrics = load_metrics(run_dir)
+    config = TrainConfig(**{**metrics["config"], "out": str(run_dir)})
+    if not (Path(run_dir) / MODEL_FILE).exists():
+        raise IncompleteRun(f"{run_dir} has metrics.json but no {MODEL_FILE}; run `mmlesson train ... --out "
+                            f"{run_dir}` again to finish it")
+    return fit(config, dataset=dataset)
 
 
 def train(**kwargs) -> dict:

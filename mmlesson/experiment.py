@@ -10,16 +10,22 @@ import math
 from pathlib import Path
 
 from .config import TrainConfig
-from .engine import fit
+from .engine import RunResult, fit
+
+
+def fit_seeds(name: str, seeds, dataset=None, results_dir=None, **config) -> list[RunResult]:
+    """Train ``TrainConfig(seed=s, **config)`` for each seed; ``name`` labels the run directories.
+    Returns each run's ``RunResult`` (the selected model, its metrics and its directory)."""
+    results = []
+    for seed in seeds:
+        out = str(Path(results_dir) / f"{name}-seed{seed}") if results_dir else None
+        results.append(fit(TrainConfig(seed=seed, out=out, **config), dataset=dataset))
+    return results
 
 
 def run_seeds(name: str, seeds, dataset=None, results_dir=None, **config) -> list[dict]:
-    """Train ``TrainConfig(seed=s, **config)`` for each seed; ``name`` labels the run directories."""
-    runs = []
-    for seed in seeds:
-        out = str(Path(results_dir) / f"{name}-seed{seed}") if results_dir else None
-        runs.append(fit(TrainConfig(seed=seed, out=out, **config), dataset=dataset).metrics)
-    return runs
+    """``fit_seeds``, keeping only each run's metrics dict."""
+    return [result.metrics for result in fit_seeds(name, seeds, dataset, results_dir, **config)]
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -79,3 +85,20 @@ def improvement_verdict(treatment, control, names: tuple[str, str] = ("treatment
     if mean < -2 * error:
         return "does NOT hold", evidence
     return "inconclusive", evidence
+
+
+def pearson(x, y) -> tuple[float, float, float]:
+    """Pearson's r with a 95% confidence interval from Fisher's z transform: ``(r, low, high)``.
+    Needs at least 4 pairs; the interval assumes independent pairs."""
+    x = [float(v) for v in x]
+    y = [float(v) for v in y]
+    if len(x) != len(y) or len(x) < 4:
+        raise ValueError(f"a correlation with a confidence interval needs at least 4 pairs, got {len(x)} and {len(y)}")
+    mean_x, mean_y = sum(x) / len(x), sum(y) / len(y)
+    covariance = sum((a - mean_x) * (b - mean_y) for a, b in zip(x, y))
+    spread = math.sqrt(sum((a - mean_x) ** 2 for a in x) * sum((b - mean_y) ** 2 for b in y))
+    if spread == 0.0:
+        raise ValueError("a correlation is undefined when one of the variables is constant")
+    r = covariance / spread
+    z, half_width = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), 1.96 / math.sqrt(len(x) - 3)
+    return r, math.tanh(z - half_width), math.tanh(z + half_width)
