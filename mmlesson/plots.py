@@ -58,7 +58,7 @@ def plot_weight_heatmap(blocks: dict, ax, class_names=None, title: str | None = 
     ax.set_xlabel("feature dimension")
     ax.set_yticks(range(matrix.shape[0]), class_names or [str(c) for c in range(matrix.shape[0])])
     if title:
-        ax.set_title(title, fontsize=10, pad=16)
+        ax.set_title(title, fontsize=10, pad=22)
     return image
 
 
@@ -71,9 +71,10 @@ def plot_weight_distributions(blocks: dict, ax, bins: int = 50):
     ax.legend(fontsize=8)
 
 
-def plot_per_class_capability(summary: dict, ax, class_names=None):
-    """Per-class branch accuracy (bars) and per-class weight L1 (lines, right axis) for each modality
-    (decision-layer paper, Fig. 4). ``summary`` is ``analysis.decision.decision_summary``'s result."""
+def plot_per_class_capability(summary: dict, ax, class_names=None, accuracy_label: str = "branch accuracy"):
+    """Per-class accuracy (bars) and per-class weight L1 (lines, right axis) for each modality
+    (decision-layer paper, Fig. 4). ``summary`` is ``analysis.decision.decision_summary``'s result,
+    or any ``{m: {"per_class_acc": [...], "per_class_l1": [...]}}`` (e.g. unimodal models' accuracy)."""
     modalities = list(summary)
     classes = len(summary[modalities[0]]["per_class_acc"])
     width = 0.8 / len(modalities)
@@ -81,11 +82,11 @@ def plot_per_class_capability(summary: dict, ax, class_names=None):
     for i, m in enumerate(modalities):
         accuracy = [a if a is not None else 0.0 for a in summary[m]["per_class_acc"]]
         positions = [c + (i - (len(modalities) - 1) / 2) * width for c in range(classes)]
-        bars = ax.bar(positions, accuracy, width=width, alpha=0.6, label=f"{m} accuracy")
+        bars = ax.bar(positions, accuracy, width=width, alpha=0.6, label=f"{m} {accuracy_label}")
         right.plot(range(classes), summary[m]["per_class_l1"], "o-", color=bars.patches[0].get_facecolor()[:3],
                    label=f"{m} weight L1")
     ax.set_xticks(range(classes), class_names or [str(c) for c in range(classes)])
-    ax.set_ylabel("branch accuracy")
+    ax.set_ylabel(accuracy_label)
     right.set_ylabel("mean |w| of the class row")
     ax.legend(loc="upper left", fontsize=8)
     right.legend(loc="upper right", fontsize=8)
