@@ -48,6 +48,16 @@ class TrainConfig:
                                   type=str)
     modulated_params: str = option("conv", "OGM-GE: modulate conv weights only (conv, as released) or every "
                                            "encoder parameter (all)")
+    # ARL (Chapter 3; "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025)
+    gamma: float = option(4.0, "ARL: weight of the unimodal losses, L = CE(fused) + gamma (CE(audio) + CE(visual)) (Eq. 22)")
+    temperature: float = option(4.0, "ARL: temperature T of the coefficients softmax(T [q_a/q_v, d_a/d_v]) (Eq. 18; "
+                                     "the paper uses 8 for CREMA-D, 4 otherwise)")
+    unimodal_loss: bool = option(True, "ARL: add the unimodal bias regularisation gamma (CE(audio) + CE(visual))")
+    asymmetric: bool = option(True, "ARL: scale each encoder's gradient by its coefficient (asymmetric learning)")
+    residual: bool = option(True, "ARL: keep the original gradient as a residual, g + a g (else a g) (Eq. 19-20)")
+    encoder_grad_scale: tuple = option((1.0, 1.0), "joint: fixed factors on the gradient reaching the audio and the "
+                                                   "visual encoder (ARL's Fig. 1(b) experiment)", nargs=2,
+                                       metavar=("AUDIO", "VISUAL"), type=float)
     device: str = option("auto", "auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
     amp: bool = option(True, "bf16 mixed precision on CUDA (ignored on CPU)")
     probe: bool = option(True, "fit linear probes on frozen features at the end")
@@ -69,6 +79,13 @@ class TrainConfig:
         check_choice("set of modulated parameters", self.modulated_params, ("conv", "all"))
         self.modulation_window = tuple(int(e) for e in self.modulation_window)
         self.encoders_from = tuple(str(run) for run in self.encoders_from)
+        self.encoder_grad_scale = tuple(float(v) for v in self.encoder_grad_scale)
+        if len(self.encoder_grad_scale) != 2 or not all(math.isfinite(v) and v > 0 for v in self.encoder_grad_scale):
+            raise ConfigError(f"encoder_grad_scale must be two positive numbers AUDIO VISUAL, got {self.encoder_grad_scale!r}")
+        for name in ("gamma", "temperature"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
         if len(self.modulation_window) != 2 or self.modulation_window[0] > self.modulation_window[1]:
             raise ConfigError(f"modulation_window must be START END with START <= END, got {self.modulation_window!r}")
         if not (math.isfinite(self.alpha) and self.alpha >= 0):

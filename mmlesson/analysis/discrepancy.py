@@ -1,6 +1,8 @@
 """How much more confident one modality is than the other (Chapters 1-3): OGM-GE's scores
 ``s_m = sum_i softmax(logits_m(x_i))[y_i]`` and their discrepancy ratio ``rho = s_audio / s_visual``
-(Peng et al., CVPR 2022, Eq. 8-9), on a batch or on a whole split."""
+(Peng et al., CVPR 2022, Eq. 8-9), on a batch or on a whole split; and ARL's two per-modality
+measures (ICCV 2025, Eq. 4 and 17): the dependency ``d_m`` (batch mean of the true-class
+probability) and the variance proxy ``q_m`` (inverse of the mean prediction entropy)."""
 from __future__ import annotations
 
 import math
@@ -33,3 +35,26 @@ def split_discrepancy(model, split, device, batch_size: int = 256) -> dict:
         for m, s in true_class_scores(model(batch).logits_per_modality, batch["label"]).items():
             totals[m] = totals.get(m, 0.0) + s
     return {"scores": totals, "ratio": discrepancy_ratio(totals["audio"], totals["visual"])}
+
+
+# Floors that keep ARL's ratios finite for one-hot predictions (entropy 0) or hopeless ones (d = 0).
+ENTROPY_FLOOR = 1e-6
+DEPENDENCY_FLOOR = 1e-6
+
+
+def mean_entropy(logits: torch.Tensor) -> float:
+    """Batch mean of the prediction entropy ``-sum_j p_j log p_j`` with ``p = softmax(logits)``."""
+    log_p = logits.detach().float().log_softmax(dim=1)
+    return float(-(log_p.exp() * log_p).sum(dim=1).mean())
+
+
+def variance_proxy(logits: torch.Tensor) -> float:
+    """ARL's ``q_m = 1 / mean entropy`` (Eq. 17 with the entropy's sign; the printed equation omits
+    the minus and would make q negative). A confident modality has a small entropy, a large q."""
+    return 1.0 / max(mean_entropy(logits), ENTROPY_FLOOR)
+
+
+def dependency(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """ARL's ``d_m`` (Eq. 4): the batch mean of the softmax probability of the true class."""
+    probabilities = logits.detach().float().softmax(dim=1)
+    return max(float(probabilities.gather(1, labels[:, None]).mean()), DEPENDENCY_FLOOR)

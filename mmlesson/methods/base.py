@@ -63,3 +63,22 @@ def batch_accuracies(output, labels) -> dict[str, float]:
     for m, logits in output.logits_per_modality.items():
         stats[f"branch_acc/{m}"] = float((logits.argmax(1) == labels).float().mean())
     return stats
+
+
+class ScaleGradient(torch.autograd.Function):
+    """Identity in the forward pass; multiplies the gradient by a constant ``factor`` in the backward
+    pass. Placed on an encoder's output, it scales every gradient that reaches that encoder."""
+
+    @staticmethod
+    def forward(ctx, features, factor: float):
+        ctx.factor = factor
+        return features.view_as(features)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None
+
+
+def scale_gradient(features: torch.Tensor, factor: float) -> torch.Tensor:
+    """``features`` unchanged, with its gradient multiplied by ``factor`` (no-op for 1)."""
+    return features if factor == 1.0 else ScaleGradient.apply(features, factor)

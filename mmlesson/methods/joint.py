@@ -2,13 +2,15 @@
 
 This is the baseline whose imbalance Chapter 1 analyses: with concat fusion the gradient reaching
 each encoder is ``W_m^T (softmax(f(x)) - e_y)``, a shared factor set by the *fused* prediction.
+``encoder_grad_scale`` multiplies the gradient reaching each encoder by a fixed factor (ARL's
+Fig. 1(b) experiment, Chapter 3); at its default (1, 1) nothing is scaled.
 """
 from __future__ import annotations
 
 import torch.nn.functional as F
 
-from ..analysis.discrepancy import discrepancy_ratio, true_class_scores
-from .base import Method, batch_accuracies, encoder_grad_norms
+from ..analysis.discrepancy import discrepancy_ratio, true_class_scores, variance_proxy
+from .base import Method, batch_accuracies, encoder_grad_norms, scale_gradient
 
 
 class JointTraining(Method):
@@ -16,13 +18,23 @@ class JointTraining(Method):
 
     def training_step(self, model, batch, optimizer, state):
         optimizer.zero_grad(set_to_none=True)
+        scale = dict(zip(("audio", "visual"), self.config.encoder_grad_scale))
         with state.autocast():
-            output = model(batch)
+            features = {m: scale_gradient(f, scale[m]) for m, f in model.encode(batch).items()}
+            output = model.fuse(features)
             loss = F.cross_entropy(output.logits.float(), batch["label"])
         loss.backward()
         stats = {"loss": loss.item(), **encoder_grad_norms(model), **batch_accuracies(output, batch["label"])}
-        if len(model.modalities) == 2:  # OGM-GE's discrepancy ratio, logged for comparison (Chapter 2)
-            scores = true_class_scores(output.logits_per_modality, batch["label"])
-            stats["ratio/audio_over_visual"] = discrepancy_ratio(scores["audio"], scores["visual"])
+        if len(model.modalities) == 2:  # OGM-GE's and ARL's ratios, logged for comparison (Chapters 2-3)
+            stats.update(modality_ratios(output.logits_per_modality, batch["label"]))
         optimizer.step()
         return stats
+
+
+def modality_ratios(logits_per_modality, labels) -> dict[str, float]:
+    """``ratio/audio_over_visual``: OGM-GE's s_a / s_v, which is also ARL's dependency ratio d_a / d_v
+    (Eq. 4 with batch means); ``ratio/inverse_variance``: ARL's q_a / q_v (Eq. 17)."""
+    scores = true_class_scores(logits_per_modality, labels)
+    return {"ratio/audio_over_visual": discrepancy_ratio(scores["audio"], scores["visual"]),
+            "ratio/inverse_variance": variance_proxy(logits_per_modality["audio"])
+            / variance_proxy(logits_per_modality["visual"])}

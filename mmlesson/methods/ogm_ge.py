@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ..analysis.discrepancy import discrepancy_ratio, true_class_scores
 from .base import Method, batch_accuracies, encoder_grad_norms
+from .joint import modality_ratios
 
 
 def coefficient(rho: float, alpha: float, form: str = "jump") -> float:
@@ -87,14 +88,12 @@ class OGMGE(Method):
             output = model(batch)
             loss = F.cross_entropy(output.logits.float(), batch["label"])
         loss.backward()
-        scores = true_class_scores(output.logits_per_modality, batch["label"])
         factors = coefficients(output.logits_per_modality, batch["label"], cfg.alpha, cfg.ogm_form)
         active = in_window(state.epoch, cfg.modulation_window)
         if active:
             modulate_gradients(model, factors, cfg.modulated_params, noise=cfg.ge)
         stats = {"loss": loss.item(), **encoder_grad_norms(model), **batch_accuracies(output, batch["label"]),
-                 "ratio/audio_over_visual": discrepancy_ratio(scores["audio"], scores["visual"]),
-                 "modulated": float(active)}
+                 **modality_ratios(output.logits_per_modality, batch["label"]), "modulated": float(active)}
         for m, k in factors.items():
             stats[f"coefficient/{m}"] = k if active else 1.0
         optimizer.step()

@@ -43,7 +43,11 @@ class MultimodalModel(nn.Module):
         return {m: self.encoders[m](batch[m]) for m in self.modalities}
 
     def forward(self, batch: dict) -> ModelOutput:
-        features = self.encode(batch)
+        return self.fuse(self.encode(batch))
+
+    def fuse(self, features: dict[str, torch.Tensor]) -> ModelOutput:
+        """The head on given encoder outputs (methods that act between encoders and head call
+        ``encode`` and ``fuse`` themselves, e.g. ARL's gradient scaling)."""
         logits = self.fusion(features)
         logits_per_modality = {}
         for m in self.modalities:
