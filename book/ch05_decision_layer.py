@@ -118,6 +118,8 @@ models = {
     "joint concat": fit_seeds("joint", SEEDS, data, RUNS, method="joint", fusion="concat", **common),
     "joint sum": fit_seeds("joint-sum", SEEDS, data, RUNS, method="joint", fusion="sum", **common),
     "OGM-GE concat": fit_seeds("ogmge", SEEDS, data, RUNS, method="ogm_ge", fusion="concat", **common),
+    "ARL concat": fit_seeds("arl", SEEDS, data, RUNS, method="arl", fusion="concat", gamma=4.0, temperature=4.0,
+                            **common),
 }
 models["frozen encoders"] = [  # Fig. 2's "pre-trained" model: each encoder trained alone, then frozen
     fit_seeds("frozen", [seed], data, RUNS, method="frozen_encoders", encoders_from=(str(a.out), str(v.out)), **common)[0]
@@ -168,7 +170,8 @@ def statistic(name, modality, key):
 ROWS = [("audio only", "audio", "Audio"), ("visual only", "visual", "Video"),
         ("joint concat", "audio", "Multi - Audio"), ("joint concat", "visual", "Multi - Video"),
         ("frozen encoders", "audio", "Frozen - Audio"), ("frozen encoders", "visual", "Frozen - Video"),
-        ("OGM-GE concat", "audio", "OGM-GE - Audio"), ("OGM-GE concat", "visual", "OGM-GE - Video")]
+        ("OGM-GE concat", "audio", "OGM-GE - Audio"), ("OGM-GE concat", "visual", "OGM-GE - Video"),
+        ("ARL concat", "audio", "ARL - Audio"), ("ARL concat", "visual", "ARL - Video")]
 PAPER_TABLE_1 = {  # Ma and Chen (2025), Table 1: mean weight (x 1e-2) and mean logit, CREMA-D and Kinetics-Sounds
     "Audio": ("3.56", "2.14", "3.63", "2.47"), "Video": ("1.81", "1.48", "2.73", "2.02"),
     "Multi - Audio": ("2.13", "1.89", "3.01", "2.83"), "Multi - Video": ("1.55", "0.58", "1.87", "1.43"),
@@ -191,8 +194,9 @@ for name, m, row in ROWS:
 # If the imbalance at the decision layer came only from the audio encoder racing ahead during joint
 # training, a model whose encoders were each trained to convergence *alone* and then frozen should
 # have a balanced decision layer. We compare, seed by seed, the audio block with the visual block
-# of that model, in weights and in logits; and the same ratio for joint training and for OGM-GE, which
-# balances the *encoders* (does balancing them balance the decision layer?).
+# of that model, in weights and in logits; and the same ratio for joint training, for OGM-GE, which
+# balances the *encoders* (does balancing them balance the decision layer?), and for ARL (Chapter 3),
+# which deliberately does not balance them.
 
 # %%
 def ratio(name, key):
@@ -204,7 +208,7 @@ def log_ratio(name, key):
     return [math.log(r) for r in ratio(name, key)]
 
 
-for name in ("joint concat", "frozen encoders", "OGM-GE concat"):
+for name in ("joint concat", "frozen encoders", "OGM-GE concat", "ARL concat"):
     print(f"{name:16s} audio/visual mean |W|: {fmt(ratio(name, 'mean_abs'), 2)}   "
           f"mean |logit|: {fmt(ratio(name, 'mean_abs_logit'), 2)}")
 zero = [0.0] * len(SEEDS)
