@@ -1,0 +1,52 @@
+"""The audio front-end of the real data sets: a clip's waveform to the log-magnitude spectrogram the
+encoders read (groundwork of the real-data pipeline, issue 3).
+
+OGM-GE's CREMA-D protocol (Peng et al., CVPR 2022, as released; the project's reference notes):
+resample to 22,050 Hz mono, repeat the clip until it fills exactly 3 s (then cut), clip the samples to
+[-1, 1], STFT with a 512-point centred Hann window and hop 353, and take ``log(|S| + 1e-7)``: a
+257 x 188 array (1 + 512/2 frequency bins, 1 + 66150 // 353 frames), without normalisation.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 22050
+CLIP_SECONDS = 3.0
+N_FFT = 512
+HOP_LENGTH = 353
+LOG_FLOOR = 1e-7
+
+
+def load_waveform(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A mono float32 waveform resampled to ``sample_rate`` (any format librosa/soundfile reads)."""
+    import librosa
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"audio file {path} does not exist")
+    waveform, _ = librosa.load(path, sr=sample_rate, mono=True)
+    return waveform.astype(np.float32)
+
+
+def tile_to_length(waveform: np.ndarray, length: int) -> np.ndarray:
+    """Repeat ``waveform`` end to end until it has ``length`` samples, then cut (a longer clip is cut)."""
+    if waveform.size == 0:
+        raise ValueError("the audio clip is empty (0 samples); it cannot be tiled to a fixed length")
+    repeats = -(-length // waveform.size)  # ceiling division
+    return np.tile(waveform, repeats)[:length]
+
+
+def log_spectrogram(waveform: np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> np.ndarray:
+    """``log(|STFT| + 1e-7)`` with a centred Hann window: ``[1 + n_fft // 2, frames]`` float32."""
+    import librosa
+
+    magnitude = np.abs(librosa.stft(waveform, n_fft=n_fft, hop_length=hop_length, window="hann", center=True))
+    return np.log(magnitude + LOG_FLOOR).astype(np.float32)
+
+
+def clip_spectrogram(path, sample_rate: int = SAMPLE_RATE, seconds: float = CLIP_SECONDS) -> np.ndarray:
+    """The whole protocol for one file: load, tile to ``seconds``, clip to [-1, 1], log spectrogram."""
+    waveform = tile_to_length(load_waveform(path, sample_rate), int(round(seconds * sample_rate)))
+    return log_spectrogram(np.clip(waveform, -1.0, 1.0))
