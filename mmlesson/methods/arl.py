@@ -28,17 +28,27 @@ import torch.nn.functional as F
 from ..analysis.discrepancy import dependency, variance_proxy
 from .base import Method, batch_accuracies, encoder_grad_norms, scale_gradient
 
-__all__ = ["ARL", "coefficients", "dependency", "gradient_factor", "variance_proxy"]
+__all__ = ["ARL", "coefficients", "coefficients_from_ratios", "dependency", "gradient_factor", "ratios", "variance_proxy"]
+
+
+def ratios(logits_per_modality: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, float]:
+    """This batch's ``inverse_variance`` q_a / q_v (Eq. 17) and ``audio_over_visual`` d_a / d_v (Eq. 4)."""
+    audio, visual = logits_per_modality["audio"], logits_per_modality["visual"]
+    return {"inverse_variance": variance_proxy(audio) / variance_proxy(visual),
+            "audio_over_visual": dependency(audio, labels) / dependency(visual, labels)}
+
+
+def coefficients_from_ratios(batch_ratios: dict[str, float], temperature: float) -> dict[str, float]:
+    """Eq. 18 on ratios already measured: ``softmax(T [q_a / q_v, d_a / d_v])``."""
+    logits = torch.tensor([batch_ratios["inverse_variance"], batch_ratios["audio_over_visual"]], dtype=torch.float64)
+    a = (temperature * logits).softmax(dim=0)
+    return {"audio": float(a[0]), "visual": float(a[1])}
 
 
 def coefficients(logits_per_modality: dict[str, torch.Tensor], labels: torch.Tensor,
                  temperature: float) -> dict[str, float]:
     """Eq. 18: ``softmax(T [q_a / q_v, d_a / d_v])`` as ``{"audio": a_audio, "visual": a_visual}``."""
-    audio, visual = logits_per_modality["audio"], logits_per_modality["visual"]
-    inverse_variance_ratio = variance_proxy(audio) / variance_proxy(visual)
-    dependency_ratio = dependency(audio, labels) / dependency(visual, labels)
-    a = (temperature * torch.tensor([inverse_variance_ratio, dependency_ratio], dtype=torch.float64)).softmax(dim=0)
-    return {"audio": float(a[0]), "visual": float(a[1])}
+    return coefficients_from_ratios(ratios(logits_per_modality, labels), temperature)
 
 
 def gradient_factor(a: float, asymmetric: bool = True, residual: bool = True) -> float:
@@ -60,7 +70,8 @@ class ARL(Method):
             features = model.encode(batch)
             with torch.no_grad():  # the coefficients only need this step's forward values
                 unimodal = model.fuse({m: f.detach() for m, f in features.items()}).logits_per_modality
-            a = coefficients(unimodal, labels, cfg.temperature)
+            batch_ratios = ratios(unimodal, labels)
+            a = coefficients_from_ratios(batch_ratios, cfg.temperature)
             factors = {m: gradient_factor(a[m], cfg.asymmetric, cfg.residual) for m in features}
             output = model.fuse({m: scale_gradient(f, factors[m]) for m, f in features.items()})
             fused_loss = F.cross_entropy(output.logits.float(), labels)
@@ -68,9 +79,7 @@ class ARL(Method):
             loss = fused_loss + cfg.gamma * sum(unimodal_losses.values()) if cfg.unimodal_loss else fused_loss
         loss.backward()
         stats = {"loss": loss.item(), "loss_fused": fused_loss.item(), **encoder_grad_norms(model),
-                 **batch_accuracies(output, labels),
-                 "ratio/audio_over_visual": dependency(unimodal["audio"], labels) / dependency(unimodal["visual"], labels),
-                 "ratio/inverse_variance": variance_proxy(unimodal["audio"]) / variance_proxy(unimodal["visual"])}
+                 **batch_accuracies(output, labels), **{f"ratio/{k}": v for k, v in batch_ratios.items()}}
         for m in features:
             stats[f"coefficient/{m}"] = a[m]
             stats[f"factor/{m}"] = factors[m]
