@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from .config import TrainConfig
 from .errors import ConfigError, IncompleteRun, MMLessonError, TrainingDiverged
 from .methods import METHODS, StepState
 from .models import MultimodalModel
+from .progress import make_progress, progress_enabled
 from .report import METRICS_FILE, atomic_torch_save, environment, load_metrics, plain, write_metrics
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -43,23 +42,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for but CUDA is not available; use --device cpu or --device auto")
     return torch.device(name)
-
-
-def progress_enabled(setting: str) -> bool:
-    """``auto``: on in a terminal or an interactive notebook; off in CI, batch runs and pipes."""
-    if setting != "auto":
-        return setting == "on"
-    if os.environ.get("CI") or os.environ.get("MMLESSON_BATCH"):
-        return False
-    return sys.stderr.isatty() or "ipykernel" in sys.modules
-
-
-def make_progress(total: int, description: str, enabled: bool):
-    if "ipykernel" in sys.modules:
-        from tqdm.auto import tqdm
-    else:
-        from tqdm import tqdm
-    return tqdm(total=total, desc=description, disable=not enabled, leave=False, dynamic_ncols=True)
 
 
 def build_model(method, dataset) -> MultimodalModel:

@@ -1,5 +1,5 @@
 """The audio front-end of the real data sets: a clip's waveform to the log-magnitude spectrogram the
-encoders read (groundwork of the real-data pipeline, issue 3).
+encoders read (``prepare.py`` applies it to every clip of CREMA-D, Kinetics-Sounds and AVE).
 
 OGM-GE's CREMA-D protocol (Peng et al., CVPR 2022, as released; the project's reference notes):
 resample to 22,050 Hz mono, repeat the clip until it fills exactly 3 s (then cut), clip the samples to
@@ -20,13 +20,19 @@ LOG_FLOOR = 1e-7
 
 
 def load_waveform(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A mono float32 waveform resampled to ``sample_rate`` (any format librosa/soundfile reads)."""
+    """A mono float32 waveform resampled to ``sample_rate`` (WAV, FLAC, OGG: what libsndfile reads).
+    The same steps as ``librosa.load(path, sr=sample_rate)``, without its audioread fallback, so a
+    corrupt file fails at once with libsndfile's reason."""
     import librosa
+    import soundfile
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"audio file {path} does not exist")
-    waveform, _ = librosa.load(path, sr=sample_rate, mono=True)
+    waveform, native_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    waveform = waveform.mean(axis=1)
+    if native_rate != sample_rate:
+        waveform = librosa.resample(waveform, orig_sr=native_rate, target_sr=sample_rate, res_type="soxr_hq")
     return waveform.astype(np.float32)
 
 
@@ -46,7 +52,14 @@ def log_spectrogram(waveform: np.ndarray, n_fft: int = N_FFT, hop_length: int = 
     return np.log(magnitude + LOG_FLOOR).astype(np.float32)
 
 
-def clip_spectrogram(path, sample_rate: int = SAMPLE_RATE, seconds: float = CLIP_SECONDS) -> np.ndarray:
-    """The whole protocol for one file: load, tile to ``seconds``, clip to [-1, 1], log spectrogram."""
-    waveform = tile_to_length(load_waveform(path, sample_rate), int(round(seconds * sample_rate)))
-    return log_spectrogram(np.clip(waveform, -1.0, 1.0))
+def fixed_length_spectrogram(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, seconds: float = CLIP_SECONDS,
+                             n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> np.ndarray:
+    """Tile ``waveform`` (already at ``sample_rate``) to ``seconds``, clip to [-1, 1], log spectrogram."""
+    waveform = tile_to_length(waveform, int(round(seconds * sample_rate)))
+    return log_spectrogram(np.clip(waveform, -1.0, 1.0), n_fft, hop_length)
+
+
+def clip_spectrogram(path, sample_rate: int = SAMPLE_RATE, seconds: float = CLIP_SECONDS, n_fft: int = N_FFT,
+                     hop_length: int = HOP_LENGTH) -> np.ndarray:
+    """The whole protocol for one audio file: load, tile to ``seconds``, clip to [-1, 1], log spectrogram."""
+    return fixed_length_spectrogram(load_waveform(path, sample_rate), sample_rate, seconds, n_fft, hop_length)

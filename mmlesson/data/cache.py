@@ -1,0 +1,257 @@
+"""The on-disk tensor cache of a real data set: one directory, memory-mappable arrays, ``meta.json``.
+
+Layout of ``ROOT`` (format version ``FORMAT_VERSION``)::
+
+    meta.json       written last, atomically: format version, every preprocessing parameter, class
+                    names, counts, sha256 of each array file. Its presence means "complete".
+    build.json      while building only: the same parameters, so an interrupted build resumes.
+    clips.csv       one row per listed clip: index, clip_id, label, group, official_split, start, end
+    audio.npy       float16 [N, F, T]      log-magnitude spectrograms (audio.py's front-end)
+    frames.npy      uint8 [N, K, S, S, 3]  up to K frames per clip at 1 fps, RGB, resized to S x S
+    frame_count.npy uint8 [N]              how many of the K frame slots hold a real frame
+    status.npy      uint8 [N]              0 pending, 1 cached, 2 rejected
+    rejected.csv    clip_id, reason        clips not cached (a modality missing, corrupt media, ...)
+
+Writing is resumable clip by clip: a clip's arrays are flushed before its status byte is set, so a
+build killed at any point resumes with the clips not yet marked, and a reader never takes a partly
+written cache for a complete one (without meta.json it refuses to load).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MMLessonError
+from ..report import atomic_write
+
+FORMAT_VERSION = 1
+META_FILE, BUILD_FILE, CLIPS_FILE, REJECTED_FILE, MISSING_FILE = (
+    "meta.json", "build.json", "clips.csv", "rejected.csv", "missing.csv")
+ARRAY_FILES = {"audio": "audio.npy", "frames": "frames.npy", "frame_count": "frame_count.npy", "status": "status.npy"}
+PENDING, CACHED, REJECTED = 0, 1, 2
+CLIP_COLUMNS = ("clip_id", "label", "group", "official_split", "start", "end")
+
+
+class CacheError(MMLessonError):
+    """A cache is missing, incomplete, of another format version, or built with other parameters."""
+
+
+@dataclass(frozen=True)
+class CacheParams:
+    """Every parameter that determines a cache's contents (stored in meta.json and compared on reuse)."""
+
+    dataset: str
+    sample_rate: int = 22050
+    clip_seconds: float = 3.0
+    n_fft: int = 512
+    hop_length: int = 353
+    frame_fps: float = 1.0
+    frames_per_clip: int = 3
+    frame_size: int = 224
+    clips_sha256: str = ""  # digest of clips.csv: the listed clips, their labels and splits
+
+    @property
+    def audio_shape(self) -> tuple[int, int]:
+        """(F, T) of one spectrogram: 1 + n_fft / 2 bins, 1 + samples // hop frames (centred STFT)."""
+        return 1 + self.n_fft // 2, 1 + int(round(self.clip_seconds * self.sample_rate)) // self.hop_length
+
+    @property
+    def frames_shape(self) -> tuple[int, int, int, int]:
+        return self.frames_per_clip, self.frame_size, self.frame_size, 3
+
+
+def rebuild_command(params: CacheParams, root) -> str:
+    return f"mmlesson data prepare {params.dataset} --raw RAW --root {root} --rebuild"
+
+
+def clips_digest(rows: list[dict]) -> str:
+    text = "\n".join(",".join(str(row[c]) for c in CLIP_COLUMNS) for row in rows)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: Path, payload: dict) -> None:
+    atomic_write(path, lambda handle: handle.write(json.dumps(payload, indent=1, sort_keys=True).encode()))
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise CacheError(f"{path} is unreadable ({type(error).__name__}); rebuild the cache with --rebuild") from error
+
+
+def differing_parameters(stored: dict, params: CacheParams) -> list[str]:
+    wanted = asdict(params)
+    return sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+
+
+def check_compatible(root: Path, record: dict, params: CacheParams) -> None:
+    """Refuse a cache of another format version or other parameters, naming the rebuild command."""
+    if record.get("format_version") != FORMAT_VERSION:
+        raise CacheError(f"{root} holds a cache of format version {record.get('format_version')}, this mmlesson reads "
+                         f"version {FORMAT_VERSION}; rebuild it: {rebuild_command(params, root)}")
+    differing = differing_parameters(record.get("params", {}), params)
+    if differing:
+        raise CacheError(f"{root} holds a cache built with other parameters ({', '.join(differing)} differ); "
+                         f"rebuild it: {rebuild_command(params, root)}, or use another --root")
+
+
+class CacheWriter:
+    """Creates or resumes the cache in ``root`` for ``params`` and ``clips`` (rows with CLIP_COLUMNS)."""
+
+    def __init__(self, root, params: CacheParams, clips: list[dict], rebuild: bool = False):
+        self.root, self.clips = Path(root), clips
+        self.params = CacheParams(**{**asdict(params), "clips_sha256": clips_digest(clips)})
+        if rebuild and self.root.exists():
+            for name in (META_FILE, BUILD_FILE, CLIPS_FILE, REJECTED_FILE, *ARRAY_FILES.values()):
+                (self.root / name).unlink(missing_ok=True)
+        self.complete = (self.root / META_FILE).exists()
+        if self.complete:
+            check_compatible(self.root, read_json(self.root / META_FILE), self.params)
+            return
+        if (self.root / BUILD_FILE).exists():
+            check_compatible(self.root, read_json(self.root / BUILD_FILE), self.params)
+            self.arrays = {name: np.load(self.root / file, mmap_mode="r+") for name, file in ARRAY_FILES.items()}
+        else:
+            self.create()
+
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        count = len(self.clips)
+        shapes = {"audio": ((count, *self.params.audio_shape), np.float16),
+                  "frames": ((count, *self.params.frames_shape), np.uint8),
+                  "frame_count": ((count,), np.uint8), "status": ((count,), np.uint8)}
+        self.arrays = {}
+        for name, (shape, dtype) in shapes.items():
+            self.arrays[name] = np.lib.format.open_memmap(self.root / ARRAY_FILES[name], mode="w+", dtype=dtype,
+                                                          shape=shape)
+            self.arrays[name].flush()
+
+        def write_clips(handle):
+            handle.write((",".join(CLIP_COLUMNS) + "\n").encode())
+            for row in self.clips:
+                handle.write((",".join(str(row[c]) for c in CLIP_COLUMNS) + "\n").encode())
+        atomic_write(self.root / CLIPS_FILE, write_clips)
+        (self.root / REJECTED_FILE).write_text("clip_id,reason\n")
+        # build.json last: a directory without it holds nothing that can be resumed
+        write_json(self.root / BUILD_FILE, {"format_version": FORMAT_VERSION, "params": asdict(self.params)})
+
+    def pending(self) -> list[int]:
+        return [] if self.complete else np.flatnonzero(self.arrays["status"] == PENDING).tolist()
+
+    def write(self, index: int, spectrogram: np.ndarray, frames: np.ndarray) -> None:
+        """Store one clip: arrays first (flushed), then its status byte."""
+        count = len(frames)
+        self.arrays["audio"][index] = spectrogram.astype(np.float16)
+        self.arrays["frames"][index, :count] = frames
+        self.arrays["frames"][index, count:] = frames[-1]  # empty slots repeat the last real frame
+        self.arrays["frame_count"][index] = count
+        for name in ("audio", "frames", "frame_count"):
+            self.arrays[name].flush()
+        self.mark(index, CACHED)
+
+    def reject(self, index: int, reason: str) -> None:
+        with open(self.root / REJECTED_FILE, "a") as handle:
+            handle.write(f"{self.clips[index]['clip_id']},{reason.replace(',', ';').splitlines()[0]}\n")
+        self.mark(index, REJECTED)
+
+    def mark(self, index: int, status: int) -> None:
+        self.arrays["status"][index] = status
+        self.arrays["status"].flush()
+
+    def finish(self, extra: dict | None = None) -> dict:
+        """Write meta.json (the completion mark) once every clip is cached or rejected."""
+        if self.complete:
+            return read_json(self.root / META_FILE)
+        status = np.asarray(self.arrays["status"])
+        if (status == PENDING).any():
+            raise CacheError(f"{int((status == PENDING).sum())} clips of {self.root} are not processed yet")
+        self.tidy_rejected(status)
+        for array in self.arrays.values():
+            array.flush()
+        labels = [int(row["label"]) for row, s in zip(self.clips, status) if s == CACHED]
+        meta = {"format_version": FORMAT_VERSION, "params": asdict(self.params),
+                "counts": {"listed": len(self.clips), "cached": int((status == CACHED).sum()),
+                           "rejected": int((status == REJECTED).sum()),
+                           "per_class": {str(c): labels.count(c) for c in sorted(set(labels))}},
+                "sha256": {name: file_sha256(self.root / file) for name, file in ARRAY_FILES.items()},
+                **(extra or {})}
+        write_json(self.root / META_FILE, meta)
+        (self.root / BUILD_FILE).unlink()
+        self.complete = True
+        return meta
+
+    def tidy_rejected(self, status: np.ndarray) -> None:
+        """Keep one line (the last reason) per rejected clip: a resumed build may have written two."""
+        with open(self.root / REJECTED_FILE) as handle:
+            reasons = {row["clip_id"]: row["reason"] for row in csv.DictReader(handle)}
+        rejected = [self.clips[i]["clip_id"] for i in np.flatnonzero(status == REJECTED)]
+        lines = "clip_id,reason\n" + "".join(f"{c},{reasons.get(c, 'unknown')}\n" for c in rejected)
+        atomic_write(self.root / REJECTED_FILE, lambda handle: handle.write(lines.encode()))
+
+
+@dataclass
+class Cache:
+    """A complete cache opened for reading; the arrays are memory-mapped (nothing is read yet)."""
+
+    root: Path
+    meta: dict
+    clips: list[dict]
+    audio: np.ndarray
+    frames: np.ndarray
+    frame_count: np.ndarray
+    status: np.ndarray
+
+    @property
+    def params(self) -> CacheParams:
+        return CacheParams(**self.meta["params"])
+
+    def cached_indices(self) -> np.ndarray:
+        return np.flatnonzero(self.status == CACHED)
+
+
+def open_cache(root, dataset: str, verify: bool = False) -> Cache:
+    """Open the complete cache of ``dataset`` in ``root``; ``verify`` re-hashes the array files."""
+    root = Path(root)
+    prepare = f"mmlesson data prepare {dataset} --raw RAW --root {root}"
+    if not root.is_dir():
+        raise CacheError(f"no prepared {dataset} cache at {root}; prepare one with: {prepare}")
+    if not (root / META_FILE).exists():
+        state = "an interrupted build" if (root / BUILD_FILE).exists() else "no cache"
+        raise CacheError(f"{root} holds {state} of {dataset} (no meta.json); run it (again) to finish: {prepare}")
+    meta = read_json(root / META_FILE)
+    params = CacheParams(**{**meta.get("params", {}), "dataset": dataset}) if "params" in meta else CacheParams(dataset)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CacheError(f"{root} holds a cache of format version {meta.get('format_version')}, this mmlesson reads "
+                         f"version {FORMAT_VERSION}; rebuild it: {rebuild_command(params, root)}")
+    if meta["params"]["dataset"] != dataset:
+        raise CacheError(f"{root} holds a {meta['params']['dataset']} cache, not {dataset}; give the {dataset} root "
+                         f"or prepare one with: {prepare}")
+    if verify:
+        bad = [n for n, f in ARRAY_FILES.items() if file_sha256(root / f) != meta["sha256"][n]]
+        if bad:
+            raise CacheError(f"{root}: {', '.join(bad)} no longer match the checksums in meta.json; rebuild it: "
+                             f"{rebuild_command(params, root)}")
+    with open(root / CLIPS_FILE) as handle:
+        clips = list(csv.DictReader(handle))
+    arrays = {name: np.load(root / file, mmap_mode="r") for name, file in ARRAY_FILES.items()}
+    return Cache(root=root, meta=meta, clips=clips, **arrays)
+
+
+def remove_cache(root) -> None:
+    """Delete a cache directory (``--rebuild`` of a whole root)."""
+    shutil.rmtree(root, ignore_errors=True)
