@@ -1,4 +1,5 @@
-"""Command line: ``mmlesson train ...``, ``mmlesson recalibrate --run DIR`` and ``mmlesson data list``.
+"""Command line: ``mmlesson train ...``, ``mmlesson recalibrate --run DIR``, ``mmlesson data list`` and
+``mmlesson data prepare NAME --raw RAW --root ROOT``.
 
 The options of ``train`` are generated from ``TrainConfig``'s fields, so ``--help`` lists every
 option with its default and the CLI accepts exactly what ``mmlesson.train(...)`` accepts.
@@ -53,7 +54,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                                 metavar=f.metadata["metavar"], help=help_text + f" (default: {shown})")
         else:
             kind = {int: int, float: float}.get(hints[f.name], str)
-            parser.add_argument(flag, default=default, type=kind, help=help_text + " (default: %(default)s)")
+            aliases = ["--root"] if f.name == "data_root" else []  # `mmlesson train --data cremad --root ROOT`
+            parser.add_argument(flag, *aliases, default=default, type=kind, help=help_text + " (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +73,41 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     data_commands.add_parser("list", help="list the data sets mmlesson can load")
+    add_prepare_parser(data_commands)
     return parser
+
+
+def add_prepare_parser(data_commands) -> None:
+    from .data import REAL_DATASETS
+    from .data.cache import CacheParams
+
+    defaults = CacheParams("")
+    prepare = data_commands.add_parser(
+        "prepare", help="build the tensor cache of a real data set from its raw media",
+        description="Decode every clip of a real data set (audio: OGM-GE's log spectrogram; frames: 1 fps, up to K, "
+                    "resized) into a memory-mapped cache in --root, in parallel; resumable, and a second run on a "
+                    "complete cache does nothing. Clips with unusable media are listed in ROOT/rejected.csv, clips "
+                    "absent from --raw in ROOT/missing.csv.")
+    prepare.add_argument("name", choices=sorted(REAL_DATASETS), help="the data set")
+    prepare.add_argument("--raw", required=True, metavar="RAW",
+                         help="the raw media (CREMA-D: the directory holding AudioWAV/ and VideoFlash/; Kinetics-Sounds "
+                              "and AVE: a directory of your videos, named by clip / YouTube id)")
+    prepare.add_argument("--root", required=True, metavar="ROOT", help="where the cache is written")
+    prepare.add_argument("--download", action="store_true",
+                         help="CREMA-D only: first fetch the official media into RAW (parallel, resumable, sha256-checked)")
+    prepare.add_argument("--base-url", default=None, help="where --download fetches from (default: the official CREMA-D "
+                                                          "Git LFS media URL)")
+    prepare.add_argument("--connections", type=int, default=8, help="parallel downloads (default: %(default)s)")
+    prepare.add_argument("--workers", type=int, default=None, help="decoding processes (default: every core)")
+    prepare.add_argument("--rebuild", action="store_true", help="delete an existing cache in ROOT and build it again")
+    prepare.add_argument("--frame-size", type=int, default=None,
+                         help=f"stored frame side in pixels (default: {defaults.frame_size})")
+    prepare.add_argument("--frames-per-clip", type=int, default=None,
+                         help=f"frames kept per clip, evenly spaced among the 1-fps frames (default: {defaults.frames_per_clip})")
+    prepare.add_argument("--clip-seconds", type=float, default=None,
+                         help="audio length the clips are tiled / cut to (default: 3 for CREMA-D, 10 for Kinetics-Sounds "
+                              "and AVE)")
+    prepare.add_argument("--progress", choices=("auto", "on", "off"), default="auto", help="progress bar")
 
 
 def run_train(args) -> int:
@@ -107,7 +143,41 @@ def run_data_list() -> int:
     from .data import DATASETS
 
     for name, (_, description) in DATASETS.items():
-        print(f"{name:12s} {description}")
+        print(f"{name:16s} {description}")
+    return 0
+
+
+def run_data_prepare(args) -> int:
+    from .data import REAL_DATASETS
+    from .data.download import Downloader, RemoteFile
+    from .data.prepare import prepare
+
+    descriptor = REAL_DATASETS[args.name]
+    failed = {}
+    if args.download:
+        if not descriptor.downloadable:
+            raise ConfigError(f"{descriptor.title} videos are not redistributable: download them yourself and give "
+                              f"their directory as --raw (without --download)")
+        files = [RemoteFile(**row) for row in descriptor.manifest()]
+        downloader = Downloader(args.base_url or descriptor.media_url, args.raw, connections=args.connections,
+                                progress=args.progress)
+        failed = downloader.fetch_all(files)
+        print(f"download: {len(files) - len(failed)} of {len(files)} files in place and verified in {args.raw}")
+    overrides = {name: value for name, value in (("frame_size", args.frame_size), ("clip_seconds", args.clip_seconds),
+                                                 ("frames_per_clip", args.frames_per_clip)) if value is not None}
+    summary = prepare(descriptor, args.raw, args.root, workers=args.workers, rebuild=args.rebuild,
+                      progress=args.progress, **overrides)
+    root = Path(args.root)
+    print(f"{descriptor.name}: {summary['cached']} clips cached in {root} ({summary['processed']} processed now), "
+          f"{summary['rejected']} rejected, {summary['missing']} of {summary['listed']} listed clips not in {args.raw}")
+    if summary["rejected"]:
+        print(f"  rejected clips and reasons: {root / 'rejected.csv'}")
+    if summary["missing"]:
+        print(f"  missing clips: {root / 'missing.csv'}")
+    if failed:
+        print(f"mmlesson: error: {len(failed)} downloads failed (listed in {Path(args.raw) / 'download_failed.csv'}); "
+              f"run the same command again to retry them", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -118,6 +188,8 @@ def main(argv=None) -> int:
             return run_train(args)
         if args.command == "recalibrate":
             return run_recalibrate(args)
+        if args.data_command == "prepare":
+            return run_data_prepare(args)
         return run_data_list()
     except ConfigError as error:
         print(f"mmlesson: error: {error}", file=sys.stderr)
@@ -126,8 +198,7 @@ def main(argv=None) -> int:
         print(f"mmlesson: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("mmlesson: interrupted; run the same command again to resume from the last checkpoint",
-              file=sys.stderr)
+        print("mmlesson: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
         return 130
 
 

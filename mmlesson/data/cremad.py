@@ -30,6 +30,7 @@ class CremaD(RealDataset):
     # OGM-GE's audio front-end; up to 3 frames at 1 fps (clips last 2-3 s), stored at 224 x 224
     params = CacheParams("cremad", clip_seconds=3.0, frames_per_clip=3, frame_size=224)
     downloadable = True
+    media_url = MEDIA_URL
 
     def class_names(self) -> list[str]:
         return read_lines(HERE / "stat.csv")
