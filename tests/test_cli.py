@@ -17,7 +17,7 @@ def run_cli(*args):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--data", "imagenet"], "unknown data set 'imagenet'; choose one of: synthav"),
+    (["--data", "imagenet"], "unknown data set 'imagenet'; choose one of: ave, cremad, kinetics_sounds, synthav"),
     (["--method", "magic"], "unknown method 'magic'; choose one of: " + ", ".join(sorted(METHODS))),
     (["--fusion", "attention"], "unknown fusion 'attention'; choose one of: concat, film, gated, sum"),
     (["--method", "unimodal"], "needs --modality audio or --modality visual"),
@@ -48,7 +48,7 @@ def test_asking_for_cuda_without_it_names_the_fix(capsys):
 def test_bad_names_from_a_real_process_have_no_traceback():
     result = run_cli("train", "--data", "imagenet")
     assert result.returncode == 2
-    assert result.stderr.strip() == "mmlesson: error: unknown data set 'imagenet'; choose one of: synthav"
+    assert result.stderr.strip() == "mmlesson: error: unknown data set 'imagenet'; choose one of: ave, cremad, kinetics_sounds, synthav"
 
 
 def test_help_lists_every_option_with_its_default():

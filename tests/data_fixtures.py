@@ -1,0 +1,44 @@
+"""Fabricated raw layouts of CREMA-D, Kinetics-Sounds and AVE, shared by the data-pipeline tests."""
+from mmlesson.data import REAL_DATASETS
+
+CREMAD = REAL_DATASETS["cremad"]
+KS = REAL_DATASETS["kinetics_sounds"]
+AVE = REAL_DATASETS["ave"]
+FRAME_SIZE = 24  # small stored frames keep the tests fast; the real default is 224
+
+
+def cremad_clip_ids(actors=("1001", "1002", "1003", "1004")) -> list[str]:
+    """Three training clips of different emotions and one test clip of each actor (real ids of the
+    OGM-GE lists, so the shipped split applies)."""
+    rows = CREMAD.list_clips()
+    chosen = []
+    for actor in actors:
+        mine = [r for r in rows if r["group"] == actor]
+        emotions = set()
+        for row in mine:
+            if row["official_split"] == "train" and row["label"] not in emotions and len(emotions) < 3:
+                emotions.add(row["label"])
+                chosen.append(row["clip_id"])
+        chosen.append(next(r["clip_id"] for r in mine if r["official_split"] == "test"))
+    return chosen
+
+
+def ks_clips() -> list[tuple[str, int]]:
+    """Three training clips of each of classes 0 and 1, and three test clips."""
+    rows = KS.list_clips()
+    train = []
+    for label in (0, 1):
+        train += [r for r in rows if r["official_split"] == "train" and r["label"] == label][:3]
+    test = [r for r in rows if r["official_split"] == "test"][:3]
+    return [(r["clip_id"], r["label"]) for r in train + test]
+
+
+def ave_rows() -> list[dict]:
+    """Clips from each AVE split, including a short event (not starting at 0)."""
+    rows = AVE.list_clips()
+    chosen = []
+    for split in ("train", "val", "test"):
+        mine = [r for r in rows if r["official_split"] == split]
+        chosen += mine[:3]
+        chosen += [r for r in mine if 0 < r["start"] and r["end"] - r["start"] <= 3][:1]
+    return chosen
