@@ -12,9 +12,10 @@ Layout of ``ROOT`` (format version ``FORMAT_VERSION``)::
     status.npy      uint8 [N]              0 pending, 1 cached, 2 rejected
     rejected.csv    clip_id, reason        clips not cached (a modality missing, corrupt media, ...)
 
-Writing is resumable clip by clip: a clip's arrays are flushed before its status byte is set, so a
-build killed at any point resumes with the clips not yet marked, and a reader never takes a partly
-written cache for a complete one (without meta.json it refuses to load).
+Writing is resumable clip by clip: clips are marked cached in small groups, each only after its
+arrays have been flushed to disk, so a build killed at any point (even by a power cut) resumes with
+the clips not yet marked, and a reader never takes a partly written cache for a complete one (without
+meta.json it refuses to load).
 """
 from __future__ import annotations
 
@@ -113,8 +114,9 @@ def check_compatible(root: Path, record: dict, params: CacheParams) -> None:
 class CacheWriter:
     """Creates or resumes the cache in ``root`` for ``params`` and ``clips`` (rows with CLIP_COLUMNS)."""
 
-    def __init__(self, root, params: CacheParams, clips: list[dict], rebuild: bool = False):
+    def __init__(self, root, params: CacheParams, clips: list[dict], rebuild: bool = False, commit_every: int = 32):
         self.root, self.clips = Path(root), clips
+        self.commit_every, self.unmarked = commit_every, []
         self.params = CacheParams(**{**asdict(params), "clips_sha256": clips_digest(clips)})
         if rebuild and self.root.exists():
             for name in (META_FILE, BUILD_FILE, CLIPS_FILE, REJECTED_FILE, *ARRAY_FILES.values()):
@@ -154,29 +156,36 @@ class CacheWriter:
         return [] if self.complete else np.flatnonzero(self.arrays["status"] == PENDING).tolist()
 
     def write(self, index: int, spectrogram: np.ndarray, frames: np.ndarray) -> None:
-        """Store one clip: arrays first (flushed), then its status byte."""
+        """Store one clip's arrays; it is marked cached at the next ``commit``."""
         count = len(frames)
         self.arrays["audio"][index] = spectrogram.astype(np.float16)
         self.arrays["frames"][index, :count] = frames
         self.arrays["frames"][index, count:] = frames[-1]  # empty slots repeat the last real frame
         self.arrays["frame_count"][index] = count
+        self.unmarked.append(index)  # only once every array of the clip is written
+        if len(self.unmarked) >= self.commit_every:
+            self.commit()
+
+    def commit(self) -> None:
+        """Flush the written arrays to disk, then mark their clips cached (and flush that)."""
+        if self.complete:
+            return
         for name in ("audio", "frames", "frame_count"):
             self.arrays[name].flush()
-        self.mark(index, CACHED)
+        self.arrays["status"][self.unmarked] = CACHED
+        self.arrays["status"].flush()
+        self.unmarked = []
 
     def reject(self, index: int, reason: str) -> None:
         with open(self.root / REJECTED_FILE, "a") as handle:
             handle.write(f"{self.clips[index]['clip_id']},{reason.replace(',', ';').splitlines()[0]}\n")
-        self.mark(index, REJECTED)
-
-    def mark(self, index: int, status: int) -> None:
-        self.arrays["status"][index] = status
-        self.arrays["status"].flush()
+        self.arrays["status"][index] = REJECTED
 
     def finish(self, extra: dict | None = None) -> dict:
         """Write meta.json (the completion mark) once every clip is cached or rejected."""
         if self.complete:
             return read_json(self.root / META_FILE)
+        self.commit()
         status = np.asarray(self.arrays["status"])
         if (status == PENDING).any():
             raise CacheError(f"{int((status == PENDING).sum())} clips of {self.root} are not processed yet")

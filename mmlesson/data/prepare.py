@@ -68,9 +68,14 @@ def write_missing(root: Path, missing: list[dict]) -> None:
     atomic_write(root / MISSING_FILE, lambda handle: handle.write(lines.encode()))
 
 
-def run_tasks(tasks: list[tuple], workers: int, on_result, bar) -> None:
-    """Run ``process_task`` over ``tasks`` on ``workers`` processes, calling ``on_result`` in this process
-    as each finishes (at most ``2 x workers`` clips in flight, so memory stays flat)."""
+def process_chunk(tasks: list[tuple]) -> list[tuple]:
+    return [process_task(task) for task in tasks]
+
+
+def run_tasks(tasks: list[tuple], workers: int, on_result, bar, chunk: int = 8) -> None:
+    """Run ``process_task`` over ``tasks`` on ``workers`` processes, ``chunk`` clips per hand-over,
+    calling ``on_result`` in this process as each chunk finishes (at most ``2 x workers`` chunks in
+    flight, so memory stays flat)."""
     if workers <= 1:
         for task in tasks:
             on_result(*process_task(task))
@@ -79,21 +84,23 @@ def run_tasks(tasks: list[tuple], workers: int, on_result, bar) -> None:
     # fork where the platform has it: the workers run only NumPy, librosa and PyAV code, and unlike spawn
     # fork does not re-run the caller's script (which breaks scripts without a __main__ guard)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    chunks = iter([tasks[i:i + chunk] for i in range(0, len(tasks), chunk)])
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-        queue, in_flight = iter(tasks), set()
+        in_flight = set()
         try:
             while True:
                 while len(in_flight) < 2 * workers:
-                    task = next(queue, None)
-                    if task is None:
+                    part = next(chunks, None)
+                    if part is None:
                         break
-                    in_flight.add(pool.submit(process_task, task))
+                    in_flight.add(pool.submit(process_chunk, part))
                 if not in_flight:
                     return
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
-                    on_result(*future.result())
-                    bar.update(1)
+                    for result in future.result():
+                        on_result(*result)
+                        bar.update(1)
         except BaseException:
             for future in in_flight:
                 future.cancel()
@@ -136,9 +143,14 @@ def prepare(descriptor: RealDataset, raw, root, workers: int | None = None, rebu
             writer.write(index, spectrogram, frames_or_reason)
 
     workers = workers or os.cpu_count() or 1
+    # warm the audio stack once here: forked workers inherit it instead of each loading librosa's kernels
+    fixed_length_spectrogram(np.zeros(16, np.float32), params.sample_rate, 0.05, params.n_fft, params.hop_length)
     bar = make_progress(len(tasks), f"preparing {descriptor.name}", progress_enabled(progress))
     with bar:
-        run_tasks(tasks, min(workers, max(1, len(tasks))), on_result, bar)
+        try:
+            run_tasks(tasks, min(workers, max(1, len(tasks))), on_result, bar)
+        finally:  # interrupted or not, keep every clip written so far
+            writer.commit()
     meta = writer.finish(extra={"class_names": descriptor.class_names(), "title": descriptor.title})
     return {"root": str(root), "processed": len(tasks), "listed": len(listed), "missing": len(missing),
             "cached": meta["counts"]["cached"], "rejected": meta["counts"]["rejected"],
