@@ -69,8 +69,9 @@ def augment_frames(visual: torch.Tensor, size: int, generator: torch.Generator |
     frames = crop_and_resize(visual.reshape(batch * steps, channels, height, width),
                              boxes.repeat_interleave(steps, dim=0), size)
     frames = frames.reshape(batch, steps, channels, size, size)
-    flip = flip.to(visual.device)[:, None, None, None, None]
-    return torch.where(flip, frames.flip(-1), frames)
+    flipped = flip.nonzero().squeeze(1).to(visual.device)
+    frames[flipped] = frames[flipped].flip(-1)
+    return frames
 
 
 def resize_frames(visual: torch.Tensor, size: int) -> torch.Tensor:
@@ -83,11 +84,12 @@ def resize_frames(visual: torch.Tensor, size: int) -> torch.Tensor:
     return frames.reshape(batch, steps, channels, size, size)
 
 
-def normalise_frames(visual: torch.Tensor) -> torch.Tensor:
-    """ImageNet mean / std per channel (OGM-GE's normalisation); ``visual`` in [0, 1], ``[B, T, 3, H, W]``."""
-    mean = torch.tensor(IMAGENET_MEAN, device=visual.device, dtype=visual.dtype)[:, None, None]
-    std = torch.tensor(IMAGENET_STD, device=visual.device, dtype=visual.dtype)[:, None, None]
-    return (visual - mean) / std
+def normalise_frames(visual: torch.Tensor, max_value: float = 1.0, in_place: bool = False) -> torch.Tensor:
+    """ImageNet mean / std per channel (OGM-GE's normalisation) of ``[B, T, 3, H, W]`` frames with values in
+    ``[0, max_value]`` (255 for frames straight from uint8: the division by 255 is folded in)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=visual.device, dtype=visual.dtype)[:, None, None] * max_value
+    std = torch.tensor(IMAGENET_STD, device=visual.device, dtype=visual.dtype)[:, None, None] * max_value
+    return visual.sub_(mean).div_(std) if in_place else (visual - mean) / std
 
 
 def mask_spectrograms(audio: torch.Tensor, max_fraction: float, generator: torch.Generator | None) -> torch.Tensor:

@@ -162,12 +162,12 @@ class CachedSplit:
             slots = self.frame_slots(index, augment, generator)
             audio, frames = self.gather(index, slots, device)
             audio = audio.float().unsqueeze(1)  # [B, 1, F, T]
-            visual = frames.permute(0, 1, 4, 2, 3).float().div_(255)  # [B, T, 3, S, S] in [0, 1]
-            if augment:
+            visual = frames.permute(0, 1, 4, 2, 3).float()  # [B, T, 3, S, S], values 0..255
+            if augment:  # crops and flips are linear: they commute with the normalisation below
                 visual = augment_frames(visual, self.image_size, generator)
                 if self.spec_mask > 0:
                     audio = mask_spectrograms(audio, self.spec_mask, generator)
             else:
                 visual = resize_frames(visual, self.image_size)
-            yield {"audio": audio, "visual": normalise_frames(visual),
+            yield {"audio": audio, "visual": normalise_frames(visual, max_value=255.0, in_place=True),
                    "label": self.label[index].to(device, non_blocking=True), "index": index.to(device)}
