@@ -58,10 +58,11 @@ from mmlesson.experiment import final, fmt, mean_std, per_epoch, run_seeds
 from mmlesson.models import MultimodalModel
 from mmlesson.plots import plot_over_epochs, show_synthav_classes
 
-DATA_KNOBS = {}
+SYNTH_KNOBS = {}  # SynthAV sizes (smaller in a smoke run); the sweep in 1.5 always runs on SynthAV
 if SMOKE:  # a seconds-long run that exercises every cell
     EPOCHS, SEEDS = 1, [0]
-    DATA_KNOBS = dict(train_size=240, val_size=60, test_size=60)
+    SYNTH_KNOBS = dict(train_size=240, val_size=60, test_size=60)
+DATA_KNOBS = SYNTH_KNOBS if DATASET == "synthav" else {}
 torch.manual_seed(0)
 device = resolve_device(DEVICE)
 print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {device}")
@@ -91,12 +92,14 @@ print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {dev
 
 # %%
 dataset = load(DATASET, root=DATA_DIR, **DATA_KNOBS)
+sample = next(dataset.train.batches(1))
 print(f"{dataset.name}: {len(dataset.train)} train / {len(dataset.val)} validation / {len(dataset.test)} test clips, "
-      f"{dataset.num_classes} classes; audio {tuple(dataset.train.audio.shape[1:])}, "
-      f"visual {tuple(dataset.train.visual.shape[1:])}")
+      f"{dataset.num_classes} classes; audio {tuple(sample['audio'].shape[1:])}, "
+      f"visual {tuple(sample['visual'].shape[1:])}")
 show_synthav_classes(load("synthav", noise_std=0.0, train_size=60, val_size=6, test_size=6),
                      title="the signal alone (noise_std=0)")
-show_synthav_classes(dataset, title="SynthAV defaults: one clip per class");
+if DATASET == "synthav":
+    show_synthav_classes(dataset, title="SynthAV defaults: one clip per class")
 
 # %% [markdown]
 # ## 1.2 Concatenation fusion is a sum, and so is its gradient
@@ -259,7 +262,7 @@ map_epochs = max(1, EPOCHS // 2)
 regime = {}
 for a in MAP_AUDIO:
     for v in MAP_VISUAL:
-        knobs = dict(DATA_KNOBS, audio_strength=a, visual_strength=v)
+        knobs = dict(SYNTH_KNOBS, audio_strength=a, visual_strength=v)
         [run] = run_seeds(f"map-a{a}-v{v}", SEEDS[:1], load("synthav", **knobs), RESULTS_DIR, method="joint",
                           data_knobs=knobs, epochs=map_epochs, width=WIDTH, device=DEVICE, probe=False)
         regime[a, v] = run["final"]["branch_acc"]

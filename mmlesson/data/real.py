@@ -19,7 +19,10 @@ from .loader import AVDataset, CachedSplit
 
 def load_real(descriptor: RealDataset, root=None, split: str | None = None, val_fraction: float = 0.1,
               num_frames: int = 1, image_size: int | None = None, augment: bool = True, spec_mask: float = 0.0,
-              resident="auto", verify: bool = False) -> AVDataset:
+              resident="auto", verify: bool = False, **unknown) -> AVDataset:
+    if unknown:
+        raise ConfigError(f"unknown {descriptor.name} knob(s) {', '.join(sorted(unknown))}; valid: split, val_fraction, "
+                          f"num_frames, image_size, augment, spec_mask, resident, verify")
     if root is None:
         raise CacheError(f"{descriptor.name} needs the root of a prepared cache (data_root / --data-root / root=); "
                          f"prepare one with: {descriptor.prepare_hint()}")
