@@ -7,7 +7,6 @@ by evaluating the selected model on test, with linear probes, into metrics.json.
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass

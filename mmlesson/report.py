@@ -8,6 +8,7 @@ never sees half a file: an interrupted run leaves either the old file or none.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -21,6 +22,15 @@ from .errors import IncompleteRun, MMLessonError
 
 METRICS_FILE = "metrics.json"
 PACKAGES = ("mmlesson", "torch", "torchvision", "torchaudio", "numpy")
+
+
+def file_sha256(path) -> str:
+    """The sha256 hex digest of a file, read in 4 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write(path: Path, write) -> None:

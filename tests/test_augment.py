@@ -1,6 +1,5 @@
 """On-device augmentation: crop boxes drawn like torchvision's RandomResizedCrop, crops equal to
 torchvision's resized_crop, flips, spectrogram masks, normalisation; all reproducible from a generator."""
-import math
 
 import pytest
 import torch

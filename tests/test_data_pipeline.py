@@ -12,12 +12,11 @@ pytest.importorskip("av")
 from mmlesson.data import load
 from mmlesson.data.audio import clip_spectrogram, fixed_length_spectrogram
 from mmlesson.data.cache import (ARRAY_FILES, BUILD_FILE, META_FILE, CacheError, CacheWriter, open_cache)
-from mmlesson.data.fabricate import class_frames, class_tone, fabricate_cremad, fabricate_videos, write_video
+from mmlesson.data.fabricate import class_frames, fabricate_cremad, fabricate_videos, write_video
 from mmlesson.data.media import DecoderMissing, read_audio_track, read_frames
 from mmlesson.data.prepare import prepare
 from mmlesson.engine import fit
 
-from .conftest import TINY_KNOBS
 from .data_fixtures import AVE, CREMAD, FRAME_SIZE, KS, ave_rows, cremad_clip_ids, ks_clips
 
 BROKEN = {"corrupt_audio": "1005_DFA_ANG_XX", "no_video": "1005_DFA_DIS_XX"}
@@ -264,3 +263,82 @@ def test_ave_clips_are_cut_to_their_annotated_event(tmp_path):
     result = fit(data="ave", data_root=str(root), epochs=1, width=4, batch_size=4, probe=False,
                  data_knobs={"image_size": 16})
     assert np.isfinite(result.metrics["history"][0]["train"]["loss"])
+
+
+def test_cli_prepare_then_train_end_to_end(cremad_cache, tmp_path):
+    """The issue's acceptance path: `mmlesson data prepare cremad --raw RAW --root ROOT`, then
+    `mmlesson train --data cremad --root ROOT ...`, as a user types them."""
+    import subprocess
+    import sys
+
+    raw, _, _ = cremad_cache
+    root, out = tmp_path / "cache", tmp_path / "run"
+    prepared = subprocess.run([sys.executable, "-m", "mmlesson", "data", "prepare", "cremad", "--raw", str(raw),
+                               "--root", str(root), "--frame-size", "16", "--workers", "2"],
+                              capture_output=True, text=True, timeout=300)
+    assert prepared.returncode == 0, prepared.stderr
+    assert "cremad: 16 clips cached" in prepared.stdout and "2 rejected" in prepared.stdout
+    trained = subprocess.run([sys.executable, "-m", "mmlesson", "train", "--data", "cremad", "--root", str(root),
+                              "--epochs", "1", "--width", "4", "--batch-size", "8", "--no-probe", "--out", str(out),
+                              "--data-knob", "split=speaker"], capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["data"] == "cremad" and metrics["data"]["knobs"]["split"] == "speaker"
+    assert metrics["data"]["sizes"]["test"] >= 1
+    bad = subprocess.run([sys.executable, "-m", "mmlesson", "train", "--data", "cremad", "--root", str(root),
+                          "--data-knob", "train_size=10"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown cremad knob(s) train_size; valid: split" in bad.stderr
+
+
+def test_a_build_killed_with_sigkill_resumes_to_the_same_cache(cremad_cache, tmp_path):
+    """A real kill -9 in the middle of a build (right after the second group of clips is committed,
+    with more clips written but not yet committed): no meta.json, and the next run finishes the cache
+    with arrays identical to an uninterrupted build's."""
+    import subprocess
+    import sys
+
+    raw, complete, _ = cremad_cache
+    root = tmp_path / "killed"
+    script = f"""
+import os, signal
+from mmlesson.data import cache, REAL_DATASETS
+from mmlesson.data.prepare import prepare
+commits = []
+original = cache.CacheWriter.commit
+def commit_then_die(self):
+    original(self)
+    commits.append(1)
+    if len(commits) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+cache.CacheWriter.commit = commit_then_die
+original_init = cache.CacheWriter.__init__
+def small_groups(self, *args, **kwargs):
+    original_init(self, *args, **{{**kwargs, "commit_every": 4}})
+cache.CacheWriter.__init__ = small_groups
+prepare(REAL_DATASETS["cremad"], {str(raw)!r}, {str(root)!r}, workers=1, frame_size={FRAME_SIZE})
+"""
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    assert not (root / META_FILE).exists() and (root / BUILD_FILE).exists()
+    status = np.load(root / "status.npy")
+    assert (status == 1).sum() == 8  # two committed groups of four; the clips written after them are redone
+    summary = prepare(CREMAD, raw, root, workers=2, frame_size=FRAME_SIZE)
+    assert summary["processed"] == int((status == 0).sum())
+    for name, file in ARRAY_FILES.items():
+        np.testing.assert_array_equal(np.load(root / file), np.load(complete / file), err_msg=name)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_the_split_is_resident_and_batches_equal_the_cpu_ones(cremad_cache):
+    _, root, _ = cremad_cache
+    data = load("cremad", root=root, num_frames=2, spec_mask=0.1)
+    cuda = torch.device("cuda")
+    for shuffle in (False, True):
+        on_cpu = list(data.train.batches(4, shuffle=shuffle, generator=torch.Generator().manual_seed(0)))
+        on_gpu = list(data.train.batches(4, shuffle=shuffle, generator=torch.Generator().manual_seed(0), device=cuda))
+        for x, y in zip(on_cpu, on_gpu):
+            assert y["visual"].device.type == "cuda"
+            for key in x:
+                torch.testing.assert_close(y[key].cpu(), x[key], atol=1e-4, rtol=0)
+    assert str(cuda) in data.train.stored  # auto: resident on the device

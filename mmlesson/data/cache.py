@@ -22,14 +22,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import MMLessonError
-from ..report import atomic_write
+from ..report import atomic_write, file_sha256
 
 FORMAT_VERSION = 1
 META_FILE, BUILD_FILE, CLIPS_FILE, REJECTED_FILE, MISSING_FILE = (
@@ -74,14 +73,6 @@ def rebuild_command(params: CacheParams, root) -> str:
 def clips_digest(rows: list[dict]) -> str:
     text = "\n".join(",".join(str(row[c]) for c in CLIP_COLUMNS) for row in rows)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -259,8 +250,3 @@ def open_cache(root, dataset: str, verify: bool = False) -> Cache:
         clips = list(csv.DictReader(handle))
     arrays = {name: np.load(root / file, mmap_mode="r") for name, file in ARRAY_FILES.items()}
     return Cache(root=root, meta=meta, clips=clips, **arrays)
-
-
-def remove_cache(root) -> None:
-    """Delete a cache directory (``--rebuild`` of a whole root)."""
-    shutil.rmtree(root, ignore_errors=True)

@@ -10,7 +10,6 @@ bytes and tries once more from scratch before giving up. Used for CREMA-D's offi
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -23,7 +22,7 @@ from http.client import HTTPException
 from pathlib import Path
 
 from ..progress import make_progress, progress_enabled
-from ..report import atomic_write
+from ..report import atomic_write, file_sha256
 
 FAILED_FILE = "download_failed.csv"
 FINAL_HTTP_ERRORS = (403, 404, 410)
@@ -37,16 +36,8 @@ class RemoteFile:
     sha256: str
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_complete(path: Path, remote: RemoteFile) -> bool:
-    return path.is_file() and path.stat().st_size == remote.size and sha256_of(path) == remote.sha256
+    return path.is_file() and path.stat().st_size == remote.size and file_sha256(path) == remote.sha256
 
 
 class Downloader:
@@ -97,7 +88,7 @@ class Downloader:
             if part.stat().st_size < remote.size:
                 reason = f"transfer ended at {part.stat().st_size} of {remote.size} bytes"
                 continue
-            if part.stat().st_size == remote.size and sha256_of(part) == remote.sha256:
+            if part.stat().st_size == remote.size and file_sha256(part) == remote.sha256:
                 os.replace(part, final)
                 return None
             part.unlink()

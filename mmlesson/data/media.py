@@ -6,8 +6,7 @@ can decode but not encode), the FLV1 / MPEG-4 files the tests fabricate, and the
 a Kinetics-Sounds or AVE download. Nothing here names a codec.
 
 Frame protocol (OGM-GE, Peng et al. CVPR 2022, as released): one frame per second, the first frame
-whose timestamp reaches each whole second of the clip (``ffmpeg -r 1`` keeps the same frames). Of
-those, up to ``max_frames`` evenly spaced ones are kept, each resized to ``size x size`` (the squash
+whose timestamp reaches each whole second of the clip. Of those, up to ``max_frames`` evenly spaced ones are kept, each resized to ``size x size`` (the squash
 resize of OGM-GE's evaluation transform; training crops are taken later, on the device).
 """
 from __future__ import annotations

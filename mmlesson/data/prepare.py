@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..progress import make_progress, progress_enabled
 from ..report import atomic_write
 from .audio import fixed_length_spectrogram, load_waveform
-from .cache import MISSING_FILE, REJECTED_FILE, CacheParams, CacheWriter
+from .cache import MISSING_FILE, CacheParams, CacheWriter
 from .descriptor import ClipMedia, RealDataset
 from .media import MediaError, read_audio_track, read_frames, require_av
 

@@ -48,7 +48,7 @@ def load_real(descriptor: RealDataset, root=None, split: str | None = None, val_
                    resident=resident)
     splits = {name: CachedSplit(cache, cached[members], **options) for name, members in positions.items()}
     knobs = dict(split=split, val_fraction=val_fraction, **options, verify=verify)
-    meta = {"knobs": knobs, "root": str(root), "cache": {"params": cache.meta["params"], "counts": cache.meta["counts"]},
+    meta = {"knobs": knobs, "root": str(root), "class_names": list(cache.meta["class_names"]), "cache": {"params": cache.meta["params"], "counts": cache.meta["counts"]},
             "sizes": {name: len(s) for name, s in splits.items()}}
     return AVDataset(name=descriptor.name, train=splits["train"], val=splits["val"], test=splits["test"],
                      class_names=list(cache.meta["class_names"]), meta=meta)
