@@ -171,7 +171,13 @@ def run_data_prepare(args) -> int:
     print(f"{descriptor.name}: {summary['cached']} clips cached in {root} ({summary['processed']} processed now), "
           f"{summary['rejected']} rejected, {summary['missing']} of {summary['listed']} listed clips not in {args.raw}")
     if summary["rejected"]:
-        print(f"  rejected clips and reasons: {root / 'rejected.csv'}")
+        import csv
+        from collections import Counter
+
+        with open(root / "rejected.csv") as handle:
+            reasons = Counter(row["reason"].split(":")[0] for row in csv.DictReader(handle))
+        print(f"  rejected clips and reasons: {root / 'rejected.csv'} ("
+              + ", ".join(f"{count} x {reason}" for reason, count in reasons.most_common(5)) + ")")
     if summary["missing"]:
         print(f"  missing clips: {root / 'missing.csv'}")
     if failed:

@@ -80,6 +80,11 @@ def test_a_cache_of_other_parameters_or_format_is_refused_with_the_rebuild_comma
     raw, root, _ = cremad_cache
     with pytest.raises(CacheError, match=r"frame_size differ.*mmlesson data prepare cremad --raw RAW .* --rebuild"):
         prepare(CREMAD, raw, root, workers=1, frame_size=FRAME_SIZE + 8)
+    fewer = shutil.copytree(raw, tmp_path / "fewer")
+    for path in fewer.rglob(f"{cremad_clip_ids()[0]}.*"):
+        path.unlink()
+    with pytest.raises(CacheError, match=r"a cache of another set of clips .* --rebuild"):
+        prepare(CREMAD, fewer, root, workers=1, frame_size=FRAME_SIZE)
     old = tmp_path / "old"
     shutil.copytree(root, old)
     meta = json.loads((old / META_FILE).read_text())

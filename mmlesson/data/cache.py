@@ -97,6 +97,9 @@ def check_compatible(root: Path, record: dict, params: CacheParams) -> None:
         raise CacheError(f"{root} holds a cache of format version {record.get('format_version')}, this mmlesson reads "
                          f"version {FORMAT_VERSION}; rebuild it: {rebuild_command(params, root)}")
     differing = differing_parameters(record.get("params", {}), params)
+    if differing == ["clips_sha256"]:
+        raise CacheError(f"{root} holds a cache of another set of clips (RAW now holds other media than when it was "
+                         f"built); rebuild it: {rebuild_command(params, root)}, or use another --root")
     if differing:
         raise CacheError(f"{root} holds a cache built with other parameters ({', '.join(differing)} differ); "
                          f"rebuild it: {rebuild_command(params, root)}, or use another --root")
