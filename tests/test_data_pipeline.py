@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("av")
 
 from mmlesson.data import load
 from mmlesson.data.audio import clip_spectrogram, fixed_length_spectrogram
@@ -19,13 +18,22 @@ from mmlesson.engine import fit
 
 from .data_fixtures import AVE, CREMAD, FRAME_SIZE, KS, ave_rows, cremad_clip_ids, ks_clips
 
-BROKEN = {"corrupt_audio": "1005_DFA_ANG_XX", "no_video": "1005_DFA_DIS_XX"}
+BROKEN = {"corrupt_audio": "1005_DFA_ANG_XX", "no_video": "1005_DFA_DIS_XX", "truncated_video": "1005_DFA_FEA_XX",
+          "truncated_audio": "1005_DFA_HAP_XX"}
+LISTED, CACHED = len(cremad_clip_ids()) + len(BROKEN), len(cremad_clip_ids())
+
+
+def cut_in_half(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
 
 
 def make_cremad_raw(raw):
     fabricate_cremad(raw, cremad_clip_ids() + list(BROKEN.values()), CREMAD.class_names())
     (raw / "AudioWAV" / f"{BROKEN['corrupt_audio']}.wav").write_bytes(b"RIFF\x00\x00not a wave file")
     (raw / "VideoFlash" / f"{BROKEN['no_video']}.flv").unlink()
+    cut_in_half(raw / "VideoFlash" / f"{BROKEN['truncated_video']}.flv")
+    cut_in_half(raw / "AudioWAV" / f"{BROKEN['truncated_audio']}.wav")
     return raw
 
 
@@ -46,14 +54,16 @@ def test_cremad_cache_holds_the_protocol_arrays_and_lists_what_it_left_out(crema
     raw, root, summary = cremad_cache
     meta = json.loads((root / META_FILE).read_text())
     assert meta["format_version"] == 1 and meta["params"]["frame_size"] == FRAME_SIZE
-    assert meta["counts"] == {"listed": 18, "cached": 16, "rejected": 2,
+    assert meta["counts"] == {"listed": LISTED, "cached": CACHED, "rejected": 4,
                               "per_class": meta["counts"]["per_class"]}
     assert meta["class_names"] == ["NEU", "HAP", "SAD", "FEA", "DIS", "ANG"]
     assert not (root / BUILD_FILE).exists()
     rejected = {row["clip_id"]: row["reason"] for row in read_csv(root / "rejected.csv")}
     assert rejected[BROKEN["no_video"]] == "no video file"
     assert "LibsndfileError" in rejected[BROKEN["corrupt_audio"]]
-    assert len(read_csv(root / "missing.csv")) == 7442 - 18  # the rest of the shipped list
+    assert rejected[BROKEN["truncated_video"]].startswith(f"{BROKEN['truncated_video']}.flv is truncated: its video ends")
+    assert rejected[BROKEN["truncated_audio"]].startswith(f"{BROKEN['truncated_audio']}.wav is truncated: 19")
+    assert len(read_csv(root / "missing.csv")) == 7442 - LISTED  # the rest of the shipped list
 
     cache = open_cache(root, "cremad", verify=True)
     clip = cremad_clip_ids()[0]
@@ -72,7 +82,7 @@ def test_a_second_run_on_a_complete_cache_does_nothing(cremad_cache):
     raw, root, _ = cremad_cache
     stamps = {f: (root / f).stat().st_mtime_ns for f in (META_FILE, *ARRAY_FILES.values())}
     summary = prepare(CREMAD, raw, root, workers=2, frame_size=FRAME_SIZE)
-    assert summary["processed"] == 0 and summary["cached"] == 16
+    assert summary["processed"] == 0 and summary["cached"] == CACHED
     assert stamps == {f: (root / f).stat().st_mtime_ns for f in stamps}
 
 
@@ -148,7 +158,7 @@ def test_splits_ogm_ge_and_speaker_independent(cremad_cache):
     actors = {name: {clips[r]["group"] for r in getattr(speaker, name).rows} for name in ("train", "val", "test")}
     assert not (actors["train"] & actors["val"]) and not (actors["train"] & actors["test"])
     assert not (actors["val"] & actors["test"])
-    assert sum(len(getattr(speaker, n)) for n in ("train", "val", "test")) == 16
+    assert sum(len(getattr(speaker, n)) for n in ("train", "val", "test")) == CACHED
     with pytest.raises(Exception, match="unknown split 'random' for cremad; choose one of: ogm_ge, speaker"):
         load("cremad", root=root, split="random")
 
@@ -161,7 +171,7 @@ def test_one_training_epoch_from_the_cache(cremad_cache, tmp_path):
     assert np.isfinite(result.metrics["history"][0]["train"]["loss"])
     assert len(final["per_class_acc"]) == 6 and set(final["probe_acc"]) == {"audio", "visual"}
     assert result.metrics["data"]["knobs"]["split"] == "ogm_ge"
-    assert result.metrics["data"]["cache"]["counts"]["cached"] == 16
+    assert result.metrics["data"]["cache"]["counts"]["cached"] == CACHED
 
 
 def test_an_interrupted_build_is_never_read_and_resumes_to_the_same_cache(cremad_cache, tmp_path, monkeypatch):
@@ -185,10 +195,10 @@ def test_an_interrupted_build_is_never_read_and_resumes_to_the_same_cache(cremad
     status = np.load(root / "status.npy")
     assert (status == 1).sum() == 3  # the fourth clip's half-written arrays are not marked as cached
     summary = prepare(CREMAD, raw, root, workers=1, frame_size=FRAME_SIZE)
-    assert summary["processed"] == 18 - 3
+    assert summary["processed"] == LISTED - 3
     for name, file in ARRAY_FILES.items():
         np.testing.assert_array_equal(np.load(root / file), np.load(complete / file), err_msg=name)
-    assert (root / "rejected.csv").read_text().count("\n") == 3  # header + 2, no duplicate lines
+    assert (root / "rejected.csv").read_text().count("\n") == 1 + 4  # header + 4, no duplicate lines
 
 
 def test_no_decoder_names_what_to_install(monkeypatch, tmp_path):
@@ -282,7 +292,7 @@ def test_cli_prepare_then_train_end_to_end(cremad_cache, tmp_path):
                                "--root", str(root), "--frame-size", "16", "--workers", "2"],
                               capture_output=True, text=True, timeout=300)
     assert prepared.returncode == 0, prepared.stderr
-    assert "cremad: 16 clips cached" in prepared.stdout and "2 rejected" in prepared.stdout
+    assert f"cremad: {CACHED} clips cached" in prepared.stdout and "4 rejected" in prepared.stdout
     trained = subprocess.run([sys.executable, "-m", "mmlesson", "train", "--data", "cremad", "--root", str(root),
                               "--epochs", "1", "--width", "4", "--batch-size", "8", "--no-probe", "--out", str(out),
                               "--data-knob", "split=speaker"], capture_output=True, text=True, timeout=300)

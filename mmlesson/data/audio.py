@@ -8,9 +8,12 @@ resample to 22,050 Hz mono, repeat the clip until it fills exactly 3 s (then cut
 """
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import numpy as np
+
+from .media import MediaError
 
 SAMPLE_RATE = 22050
 CLIP_SECONDS = 3.0
@@ -30,10 +33,25 @@ def load_waveform(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if not path.exists():
         raise FileNotFoundError(f"audio file {path} does not exist")
     waveform, native_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    declared = declared_wav_frames(path)
+    if declared is not None and len(waveform) < declared:
+        raise MediaError(f"{path.name} is truncated: {len(waveform)} of the {declared} samples its header declares")
     waveform = waveform.mean(axis=1)
     if native_rate != sample_rate:
         waveform = librosa.resample(waveform, orig_sr=native_rate, target_sr=sample_rate, res_type="soxr_hq")
     return waveform.astype(np.float32)
+
+
+def declared_wav_frames(path: Path) -> int | None:
+    """The sample count a PCM WAV header declares (None for other formats), to detect truncated files:
+    libsndfile silently reads what is there."""
+    if path.suffix.lower() != ".wav":
+        return None
+    try:
+        with wave.open(str(path), "rb") as handle:
+            return handle.getnframes()
+    except (wave.Error, EOFError):
+        return None  # not plain PCM (e.g. float WAV): nothing to compare with
 
 
 def tile_to_length(waveform: np.ndarray, length: int) -> np.ndarray:

@@ -64,7 +64,8 @@ def read_frames(path, size: int, max_frames: int, start: float = 0.0, end: float
             raise MediaError(f"{Path(path).name} has no video stream")
         stream = container.streams.video[0]
         rate = float(stream.average_rate or stream.guessed_rate or 25)
-        picked, decoded, next_time = [], 0, start
+        declared = container.duration / 1e6 if container.duration else None  # from the header (FLV: onMetaData)
+        picked, decoded, next_time, time = [], 0, start, 0.0
         try:
             for frame in container.decode(stream):
                 time = frame.time if frame.time is not None else decoded / rate
@@ -81,6 +82,9 @@ def read_frames(path, size: int, max_frames: int, start: float = 0.0, end: float
     if not picked:
         raise MediaError(f"{Path(path).name} has no video frame between {start:g} s and "
                          f"{'the end' if end is None else f'{end:g} s'}")
+    if end is None and declared and time + 1 / rate < declared - max(1.0, 0.25 * declared):
+        raise MediaError(f"{Path(path).name} is truncated: its video ends at {time + 1 / rate:.2f} s of the "
+                         f"{declared:.2f} s its header declares")
     return np.stack([picked[i] for i in evenly_spaced(len(picked), max_frames)])
 
 
