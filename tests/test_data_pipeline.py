@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-
 from mmlesson.data import load
 from mmlesson.data.audio import clip_spectrogram, fixed_length_spectrogram
 from mmlesson.data.cache import (ARRAY_FILES, BUILD_FILE, META_FILE, CacheError, CacheWriter, open_cache)
