@@ -99,7 +99,7 @@ def test_invalid_knobs_give_clear_errors(knobs, fragment):
 
 
 def test_unknown_data_set_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="choose one of: synthav"):
+    with pytest.raises(ConfigError, match="choose one of: ave, cremad, kinetics_sounds, synthav"):
         load("imagenet")
 
 
