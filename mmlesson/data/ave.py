@@ -9,10 +9,8 @@ videos, ``<video id>.<ext>`` anywhere under RAW; missing ones are listed in ``mi
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from .cache import CacheParams
-from .descriptor import REFERENCE_DIR, ClipMedia, RealDataset, index_videos, official_splits, read_lines
+from .descriptor import REFERENCE_DIR, RealDataset, read_lines
 
 HERE = REFERENCE_DIR / "ave"
 
@@ -38,13 +36,8 @@ class AVE(RealDataset):
                              "official_split": split, "start": int(start), "end": int(end)})
         return rows
 
-    def find_media(self, raw: Path, clips: list[dict]) -> dict[str, ClipMedia]:
-        videos = index_videos(raw)
-        return {row["clip_id"]: ClipMedia(video=videos[row["group"]]) for row in clips if row["group"] in videos}
+    def video_name(self, row: dict) -> str:
+        return row["group"]  # the YouTube id: one video may hold two events
 
     def expected_layout(self) -> str:
         return "a directory of your AVE videos named <youtube id>.<ext> (any depth)"
-
-    def split_indices(self, clips: list[dict], split: str, val_fraction: float) -> dict[str, list[int]]:
-        self.check_split(split)
-        return official_splits(clips, val_fraction)

@@ -46,13 +46,26 @@ class RealDataset:
         """Every clip of the reference lists: rows with ``cache.CLIP_COLUMNS``."""
         raise NotImplementedError
 
-    def find_media(self, raw: Path, clips: list[dict]) -> dict[str, ClipMedia]:
-        """``clip_id -> ClipMedia`` for the clips of which ``raw`` holds at least one file."""
+    def expected_layout(self) -> str:
+        """What ``--raw`` should hold, for error messages."""
         raise NotImplementedError
 
+    def video_name(self, row: dict) -> str:
+        """The file name (without suffix) of a clip's video in a user's directory."""
+        return row["clip_id"]
+
+    def find_media(self, raw: Path, clips: list[dict]) -> dict[str, ClipMedia]:
+        """``clip_id -> ClipMedia`` for the clips of which ``raw`` holds at least one file. Default: one
+        video per clip, named ``video_name(row)`` with any video suffix, anywhere under ``raw``."""
+        videos = index_videos(raw)
+        return {row["clip_id"]: ClipMedia(video=videos[self.video_name(row)])
+                for row in clips if self.video_name(row) in videos}
+
     def split_indices(self, clips: list[dict], split: str, val_fraction: float) -> dict[str, list[int]]:
-        """Positions in ``clips`` (the cached rows) of the train, val and test splits."""
-        raise NotImplementedError
+        """Positions in ``clips`` (the cached rows) of the train, val and test splits. Default: the
+        reference lists' own splits (validation carved from train where they have none)."""
+        self.check_split(split)
+        return official_splits(clips, val_fraction)
 
     def check_split(self, split: str) -> None:
         if split not in self.split_names:

@@ -10,10 +10,8 @@ anywhere under RAW). Audio is read from each video's own track; clips missing fr
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from .cache import CacheParams
-from .descriptor import REFERENCE_DIR, ClipMedia, RealDataset, index_videos, official_splits, read_lines
+from .descriptor import REFERENCE_DIR, RealDataset, read_lines
 
 HERE = REFERENCE_DIR / "kinetics_sounds"
 NUM_CLASSES = 31
@@ -38,13 +36,5 @@ class KineticsSounds(RealDataset):
                              "official_split": split, "start": 0, "end": ""})
         return rows
 
-    def find_media(self, raw: Path, clips: list[dict]) -> dict[str, ClipMedia]:
-        videos = index_videos(raw)
-        return {row["clip_id"]: ClipMedia(video=videos[row["clip_id"]]) for row in clips if row["clip_id"] in videos}
-
     def expected_layout(self) -> str:
         return "a directory of your Kinetics-Sounds videos named <youtube id>_<start>_<end>.<ext> (any depth)"
-
-    def split_indices(self, clips: list[dict], split: str, val_fraction: float) -> dict[str, list[int]]:
-        self.check_split(split)
-        return official_splits(clips, val_fraction)
