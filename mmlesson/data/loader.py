@@ -1,4 +1,5 @@
-"""Batches from tensors held in memory (SynthAV now; the real-data cache plugs in here).
+"""Batches: ``TensorSplit`` from tensors held in memory (SynthAV), ``CachedSplit`` from a prepared
+real-data cache (on the device when it fits, else memory-mapped; augmented on the device).
 
 A batch is a dict: ``audio`` [B,1,F,T], ``visual`` [B,T,3,H,W], ``label`` [B], ``index`` [B]
 (DESIGN.md). Shuffling uses an explicit ``torch.Generator`` so that a resumed run draws the same

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -133,18 +132,16 @@ def prepare(descriptor: RealDataset, raw, root, workers: int | None = None, rebu
     write_missing(root, missing)
     pending = writer.pending()
     tasks = [(i, media[present[i]["clip_id"]], *clip_window(present[i]), writer.params) for i in pending]
-    reasons = Counter()
 
     def on_result(index, spectrogram, frames_or_reason):
         if spectrogram is None:
             writer.reject(index, frames_or_reason)
-            reasons[frames_or_reason.split(":")[0]] += 1
         else:
             writer.write(index, spectrogram, frames_or_reason)
 
     workers = workers or os.cpu_count() or 1
-    # warm the audio stack once here: forked workers inherit it instead of each loading librosa's kernels
-    fixed_length_spectrogram(np.zeros(16, np.float32), params.sample_rate, 0.05, params.n_fft, params.hop_length)
+    if tasks:  # warm the audio stack once here: forked workers inherit it instead of each loading librosa's kernels
+        fixed_length_spectrogram(np.zeros(16, np.float32), params.sample_rate, 0.05, params.n_fft, params.hop_length)
     bar = make_progress(len(tasks), f"preparing {descriptor.name}", progress_enabled(progress))
     with bar:
         try:
@@ -153,5 +150,4 @@ def prepare(descriptor: RealDataset, raw, root, workers: int | None = None, rebu
             writer.commit()
     meta = writer.finish(extra={"class_names": descriptor.class_names(), "title": descriptor.title})
     return {"root": str(root), "processed": len(tasks), "listed": len(listed), "missing": len(missing),
-            "cached": meta["counts"]["cached"], "rejected": meta["counts"]["rejected"],
-            "rejected_reasons": dict(reasons), "meta": meta}
+            "cached": meta["counts"]["cached"], "rejected": meta["counts"]["rejected"], "meta": meta}
