@@ -441,4 +441,4 @@ for text, _, verdict in claims:
 # paper's observations were made on CREMA-D and Kinetics-Sounds with full-width encoders; where
 # SynthAV disagrees, the disagreement is a property of the data (how the features of each modality
 # are distributed), which is exactly the variable the paper says drives the bias, and it is the first
-# thing to check on real data once the loaders of the next release are in.
+# thing to check on real data (set `DATASET = "cremad"` after preparing it: appendix, Real data).
