@@ -373,6 +373,13 @@ for text, evidence, _ in claims:
 for text, _, verdict in claims:
     print(f"{verdict:14s} {text}")
 
+# %% [markdown]
+# **How firm these verdicts are.** Each compares paired seeds at two standard errors, and some sit
+# near that boundary. Executed unchanged on another CPU type (an AVX-512/AMX Xeon rather than the
+# machine that produced the outputs above), every number moved in the second or third decimal and one
+# verdict changed: "OGM-GE trains the weak (visual) encoder better" went from holds to inconclusive.
+# Read it as not decided by three seeds; the test suite does not compare that verdict.
+
 # %% [markdown] tags=[]
 # **What this chapter showed.** OGM-GE turns the additive analysis into a control rule: measure each
 # modality's confidence on the batch, and slow down the one that is ahead. The table above says, for

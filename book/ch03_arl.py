@@ -452,6 +452,14 @@ for text, _, verdict in claims:
     print(f"{verdict:14s} {text}")
 
 # %% [markdown]
+# **How firm these verdicts are.** Each compares paired seeds at two standard errors, and some sit
+# near that boundary. Executed unchanged on another CPU type (an AVX-512/AMX Xeon rather than the
+# machine that produced the outputs above), every number moved in the second or third decimal and two
+# verdicts changed: "regime B: ARL brings d_a/d_v closer to q_a/q_v than joint training" went from
+# inconclusive to does NOT hold, and "regime A: ARL beats OGM-GE" from holds to inconclusive. Read
+# them as not decided by three seeds; the test suite does not compare those two verdicts.
+
+# %% [markdown]
 # **What this chapter showed.** The bias-variance argument is sound algebra, and its variance half
 # holds numerically whenever its assumption (uncorrelated errors) does; on real logits the covariance
 # term matters, and the table says by how much. Whether the training rule built on it wins on
