@@ -66,13 +66,17 @@ class CacheParams:
         return self.frames_per_clip, self.frame_size, self.frame_size, 3
 
 
-def rebuild_command(params: CacheParams, root) -> str:
-    return f"mmlesson data prepare {params.dataset} --raw RAW --root {root} --rebuild"
+def rebuild_command(dataset: str, root) -> str:
+    return f"mmlesson data prepare {dataset} --raw RAW --root {root} --rebuild"
+
+
+def clip_line(row: dict) -> str:
+    """One clip's row of clips.csv (CLIP_COLUMNS, comma-separated)."""
+    return ",".join(str(row[c]) for c in CLIP_COLUMNS)
 
 
 def clips_digest(rows: list[dict]) -> str:
-    text = "\n".join(",".join(str(row[c]) for c in CLIP_COLUMNS) for row in rows)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256("\n".join(clip_line(row) for row in rows).encode()).hexdigest()
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -91,18 +95,23 @@ def differing_parameters(stored: dict, params: CacheParams) -> list[str]:
     return sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
 
 
-def check_compatible(root: Path, record: dict, params: CacheParams) -> None:
-    """Refuse a cache of another format version or other parameters, naming the rebuild command."""
+def check_format(root: Path, record: dict, dataset: str) -> None:
+    """Refuse a meta.json / build.json of another format version, naming the rebuild command."""
     if record.get("format_version") != FORMAT_VERSION:
         raise CacheError(f"{root} holds a cache of format version {record.get('format_version')}, this mmlesson reads "
-                         f"version {FORMAT_VERSION}; rebuild it: {rebuild_command(params, root)}")
+                         f"version {FORMAT_VERSION}; rebuild it: {rebuild_command(dataset, root)}")
+
+
+def check_compatible(root: Path, record: dict, params: CacheParams) -> None:
+    """Refuse a cache of another format version or other parameters, naming the rebuild command."""
+    check_format(root, record, params.dataset)
     differing = differing_parameters(record.get("params", {}), params)
     if differing == ["clips_sha256"]:
         raise CacheError(f"{root} holds a cache of another set of clips (RAW now holds other media than when it was "
-                         f"built); rebuild it: {rebuild_command(params, root)}, or use another --root")
+                         f"built); rebuild it: {rebuild_command(params.dataset, root)}, or use another --root")
     if differing:
         raise CacheError(f"{root} holds a cache built with other parameters ({', '.join(differing)} differ); "
-                         f"rebuild it: {rebuild_command(params, root)}, or use another --root")
+                         f"rebuild it: {rebuild_command(params.dataset, root)}, or use another --root")
 
 
 class CacheWriter:
@@ -140,7 +149,7 @@ class CacheWriter:
         def write_clips(handle):
             handle.write((",".join(CLIP_COLUMNS) + "\n").encode())
             for row in self.clips:
-                handle.write((",".join(str(row[c]) for c in CLIP_COLUMNS) + "\n").encode())
+                handle.write((clip_line(row) + "\n").encode())
         atomic_write(self.root / CLIPS_FILE, write_clips)
         (self.root / REJECTED_FILE).write_text("clip_id,reason\n")
         # build.json last: a directory without it holds nothing that can be resumed
@@ -237,10 +246,7 @@ def open_cache(root, dataset: str, verify: bool = False) -> Cache:
         state = "an interrupted build" if (root / BUILD_FILE).exists() else "no cache"
         raise CacheError(f"{root} holds {state} of {dataset} (no meta.json); run it (again) to finish: {prepare}")
     meta = read_json(root / META_FILE)
-    params = CacheParams(**{**meta.get("params", {}), "dataset": dataset}) if "params" in meta else CacheParams(dataset)
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CacheError(f"{root} holds a cache of format version {meta.get('format_version')}, this mmlesson reads "
-                         f"version {FORMAT_VERSION}; rebuild it: {rebuild_command(params, root)}")
+    check_format(root, meta, dataset)  # before reading any field a later format may have changed
     if meta["params"]["dataset"] != dataset:
         raise CacheError(f"{root} holds a {meta['params']['dataset']} cache, not {dataset}; give the {dataset} root "
                          f"or prepare one with: {prepare}")
@@ -248,7 +254,7 @@ def open_cache(root, dataset: str, verify: bool = False) -> Cache:
         bad = [n for n, f in ARRAY_FILES.items() if file_sha256(root / f) != meta["sha256"][n]]
         if bad:
             raise CacheError(f"{root}: {', '.join(bad)} no longer match the checksums in meta.json; rebuild it: "
-                             f"{rebuild_command(params, root)}")
+                             f"{rebuild_command(dataset, root)}")
     with open(root / CLIPS_FILE) as handle:
         clips = list(csv.DictReader(handle))
     arrays = {name: np.load(root / file, mmap_mode="r") for name, file in ARRAY_FILES.items()}

@@ -10,7 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import numpy as np
 import torch
+
+
+def batch_indices(n: int, batch_size: int, shuffle: bool, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
+    """Positions of each batch: in order, or in an order drawn from ``generator`` (shared by both splits)."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+def count_batches(n: int, batch_size: int) -> int:
+    return (n + batch_size - 1) // batch_size
 
 
 @dataclass
@@ -33,10 +45,7 @@ class TensorSplit:
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
                 device: torch.device | str = "cpu") -> Iterator[dict]:
         """Yield batch dicts; with ``shuffle`` the order is drawn from ``generator``."""
-        n = len(self)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
+        for index in batch_indices(len(self), batch_size, shuffle, generator):
             yield {
                 "audio": self.audio[index].to(device, non_blocking=True),
                 "visual": self.visual[index].to(device, non_blocking=True),
@@ -45,7 +54,7 @@ class TensorSplit:
             }
 
     def num_batches(self, batch_size: int) -> int:
-        return (len(self) + batch_size - 1) // batch_size
+        return count_batches(len(self), batch_size)
 
 
 @dataclass
@@ -89,8 +98,6 @@ class CachedSplit:
 
     def __init__(self, cache, rows, num_frames: int = 1, image_size: int | None = None, augment: bool = True,
                  spec_mask: float = 0.0, resident="auto"):
-        import numpy as np
-
         self.cache, self.rows = cache, np.asarray(rows, dtype=np.int64)
         self.label = torch.tensor([int(cache.clips[r]["label"]) for r in self.rows], dtype=torch.long)
         self.frame_count = torch.from_numpy(np.asarray(cache.frame_count[self.rows], dtype=np.int64))
@@ -102,7 +109,7 @@ class CachedSplit:
         return len(self.rows)
 
     def num_batches(self, batch_size: int) -> int:
-        return (len(self) + batch_size - 1) // batch_size
+        return count_batches(len(self), batch_size)
 
     def nbytes(self) -> int:
         return len(self) * (self.cache.audio[0].nbytes + self.cache.frames[0].nbytes)
@@ -117,8 +124,6 @@ class CachedSplit:
                 keep = bool(self.resident)
             if not keep:
                 return None
-            import numpy as np
-
             self.stored[key] = (torch.from_numpy(np.ascontiguousarray(self.cache.audio[self.rows])).to(device),
                                 torch.from_numpy(np.ascontiguousarray(self.cache.frames[self.rows])).to(device))
         return self.stored[key]
@@ -139,8 +144,6 @@ class CachedSplit:
             audio, frames = stored
             on_device = index.to(device)
             return audio[on_device], frames[on_device[:, None], slots.to(device)]
-        import numpy as np
-
         rows = self.rows[index.numpy()]
         order = np.argsort(rows, kind="stable")  # read the files in ascending order, then restore the batch order
         back = np.argsort(order, kind="stable")
@@ -156,10 +159,7 @@ class CachedSplit:
 
         device = torch.device(device)
         augment = self.augment and (shuffle if augment is None else augment)
-        n = len(self)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
+        for index in batch_indices(len(self), batch_size, shuffle, generator):
             slots = self.frame_slots(index, augment, generator)
             audio, frames = self.gather(index, slots, device)
             audio = audio.float().unsqueeze(1)  # [B, 1, F, T]
