@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import sys
 import typing
 from dataclasses import MISSING
 from pathlib import Path
 
-from .config import TrainConfig, config_fields
+from .config import TrainConfig, config_fields, method_option_fields
 from .errors import ConfigError, MMLessonError
 
 
@@ -29,7 +30,39 @@ def parse_knob(text: str) -> tuple[str, object]:
     return name.strip(), value
 
 
+def element_type(hint):
+    """The argparse ``type`` of a field annotated ``hint`` (for tuples: of their elements)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    inner = args[0]
+    if typing.get_origin(inner) is tuple:
+        inner = typing.get_args(inner)[0]
+    return {int: int, float: float}.get(inner, str)
+
+
+def add_field_flag(parser, f, hint, default, choices=None) -> None:
+    """One flag for the declared field ``f`` (``--name``; booleans get ``--no-name`` too)."""
+    flag = "--" + f.name.replace("_", "-")
+    help_text = f.metadata.get("help", "")
+    shown = f.default
+    choices = choices or f.metadata.get("choices")
+    if choices:
+        help_text += f" (choices: {', '.join(map(str, choices))})"
+    if hint is bool:
+        parser.add_argument(flag, default=default, action=argparse.BooleanOptionalAction,
+                            help=help_text + f" (default: {'on' if shown else 'off'})")
+    elif "nargs" in f.metadata:
+        text = " ".join(str(v) for v in shown) if shown else "none"
+        parser.add_argument(flag, default=default, type=element_type(hint), nargs=f.metadata["nargs"],
+                            metavar=f.metadata["metavar"], help=help_text + f" (default: {text})")
+    else:
+        aliases = ["--root"] if f.name == "data_root" else []  # `mmlesson train --data cremad --root ROOT`
+        parser.add_argument(flag, *aliases, default=default, type=element_type(hint),
+                            help=help_text + f" (default: {shown})")
+
+
 def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """The shared training options, then one group per method with that method's own options (given
+    only when set, so that an option of another method can be refused)."""
     from .data import DATASETS
     from .methods import METHODS
     from .models import FUSIONS
@@ -37,25 +70,25 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     registries = {"data": DATASETS, "method": METHODS, "fusion": FUSIONS}
     hints = typing.get_type_hints(TrainConfig)
     for f in config_fields():
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata.get("help", "")
-        if f.name in registries:
-            help_text += f": {', '.join(sorted(registries[f.name]))}"
-        default = f.default if f.default is not MISSING else f.default_factory()
+        if f.name == "options":
+            continue
         if f.name == "data_knobs":
             parser.add_argument("--data-knob", dest="data_knobs", action="append", type=parse_knob, default=[],
-                                metavar="NAME=VALUE", help=help_text)
-        elif hints[f.name] is bool:
-            parser.add_argument(flag, default=default, action=argparse.BooleanOptionalAction,
-                                help=help_text + f" (default: {'on' if default else 'off'})")
-        elif hints[f.name] is tuple:  # tuples: epochs (int) unless the field says otherwise
-            shown = " ".join(str(v) for v in default) or "none"
-            parser.add_argument(flag, default=list(default), type=f.metadata.get("type", int), nargs=f.metadata["nargs"],
-                                metavar=f.metadata["metavar"], help=help_text + f" (default: {shown})")
-        else:
-            kind = {int: int, float: float}.get(hints[f.name], str)
-            aliases = ["--root"] if f.name == "data_root" else []  # `mmlesson train --data cremad --root ROOT`
-            parser.add_argument(flag, *aliases, default=default, type=kind, help=help_text + " (default: %(default)s)")
+                                metavar="NAME=VALUE", help=f.metadata["help"])
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()
+        add_field_flag(parser, f, hints[f.name], list(default) if isinstance(default, tuple) else default,
+                       choices=sorted(registries[f.name]) if f.name in registries else None)
+    for method, cls in sorted(METHODS.items()):
+        option_fields = [f for f in dataclasses.fields(cls.Options)]
+        if not option_fields:
+            continue
+        group = parser.add_argument_group(f"options of --method {method}")
+        option_hints = typing.get_type_hints(cls.Options)
+        for f in option_fields:
+            if any(action.dest == f.name for action in parser._actions):
+                continue  # declared by an earlier method too: one flag serves both
+            add_field_flag(group, f, option_hints[f.name], argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,9 +146,10 @@ def add_prepare_parser(data_commands) -> None:
 def run_train(args) -> int:
     from .engine import fit
 
-    options = {f.name: getattr(args, f.name) for f in config_fields()}
-    options["data_knobs"] = dict(args.data_knobs)
-    result = fit(TrainConfig(**options))
+    shared = {f.name: getattr(args, f.name) for f in config_fields() if f.name != "options"}
+    shared["data_knobs"] = dict(args.data_knobs)
+    given = {name: getattr(args, name) for name in method_option_fields() if hasattr(args, name)}
+    result = fit(TrainConfig(**shared, options=given))
     final = result.metrics["final"]
     branch = ", ".join(f"{m} {v:.3f}" for m, v in final["branch_acc"].items())
     line = f"test acc {final['acc']:.3f}  macro-F1 {final['macro_f1']:.3f}  branch acc: {branch}"
@@ -142,8 +176,8 @@ def run_recalibrate(args) -> int:
 def run_data_list() -> int:
     from .data import DATASETS
 
-    for name, (_, description) in DATASETS.items():
-        print(f"{name:16s} {description}")
+    for name, source in DATASETS.items():
+        print(f"{name:16s} {source.description}")
     return 0
 
 

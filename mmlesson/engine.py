@@ -7,6 +7,7 @@ by evaluating the selected model on test, with linear probes, into metrics.json.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ from .analysis.probe import extract_features, probe_accuracy
 from .analysis.scores import classification_scores
 from .config import TrainConfig
 from .errors import ConfigError, IncompleteRun, MMLessonError, TrainingDiverged
+from .identity import RUN_FILE, check_same_run, identity_hash, read_json_file, run_identity, write_run_file
 from .methods import METHODS, StepState
 from .models import MultimodalModel
 from .progress import make_progress, progress_enabled
-from .report import METRICS_FILE, atomic_torch_save, environment, load_metrics, plain, write_metrics
+from .report import METRICS_FILE, atomic_torch_save, environment, load_metrics, plain, run_lock, write_metrics
 
 CHECKPOINT_FILE = "checkpoint.pt"
 MODEL_FILE = "model.pt"
@@ -41,6 +43,21 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for but CUDA is not available; use --device cpu or --device auto")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None, device: torch.device):
+    """Run the body with ``threads`` intra-op CPU threads (None: 1 on the CPU, unchanged on CUDA; 0:
+    torch's default), restoring the caller's setting afterwards. One thread is the fastest setting for
+    the book's small CPU models, and it keeps parallel runs from competing for the cores."""
+    before = torch.get_num_threads()
+    wanted = (1 if device.type == "cpu" else None) if threads is None else (threads or None)
+    if wanted is not None:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def build_model(method, dataset) -> MultimodalModel:
@@ -115,11 +132,24 @@ def check_dataset_matches(dataset, config: TrainConfig) -> None:
                           f"({', '.join(differing)} differ); pass the same knobs to both")
 
 
-def check_resumable(saved: dict, config: TrainConfig, out: Path) -> None:
-    differing = sorted(k for k, v in config.identity().items() if saved.get(k) != v)
-    if differing:
-        raise ConfigError(f"{out} holds a run with a different configuration ({', '.join(differing)} differ); "
-                          f"use another --out or delete {out}")
+def check_output_directory(out: Path | None) -> None:
+    """Refuse an unusable run directory before anything is trained."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a directory for the run")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--out {out} cannot be created ({error.strerror}); give a writable directory") from error
+
+
+def check_stored_runs(out: Path, identity: dict) -> None:
+    """Whatever ``out`` already holds (a finished run, a checkpoint, a planned run) must be this run."""
+    if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
+        check_same_run(load_metrics(out).get("identity"), identity, out, "finished run")
+    elif (out / RUN_FILE).exists():
+        check_same_run(read_json_file(out / RUN_FILE).get("identity"), identity, out, "run")
 
 
 def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, out: Path | None,
@@ -145,33 +175,42 @@ def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, ou
 
 
 def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None = None, **overrides) -> RunResult:
-    """Train ``config`` (or ``TrainConfig(**overrides)``) and return the selected model and its metrics.
+    """Train ``config`` (or ``TrainConfig.build(**overrides)``) and return the selected model and its metrics.
 
     ``dataset``: an already loaded ``AVDataset`` (else ``config.data`` is loaded with its knobs).
     ``stop_after``: train at most this many epochs in this call, then return without final metrics;
     calling again with the same ``out`` continues (for time-limited sessions such as Colab's).
     With ``out`` set, a complete run is not repeated: its metrics.json and model.pt are read back,
     and an interrupted one resumes from checkpoint.pt (bit-identically on the CPU: model, optimiser,
-    schedule, batch order and the global RNG are all restored).
+    schedule, batch order and the global RNG are all restored). What ``out`` holds must be the same
+    run (``identity.py``): the same data content, method options and training fields, whatever the
+    device or the spelling of the data's path.
     """
-    config = config if config is not None else TrainConfig(**overrides)
-    started = time.perf_counter()
+    config = config if config is not None else TrainConfig.build(**overrides)
     out = Path(config.out) if config.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a directory for the run")
+    check_output_directory(out)
     device = resolve_device(config.device)
-    if dataset is None:
-        dataset = data_module.load(config.data, root=config.data_root, **config.data_knobs)
-    check_dataset_matches(dataset, config)
-    method = METHODS[config.method](config)
+    with torch_threads(config.threads, device):
+        if dataset is None:
+            dataset = data_module.load(config.data, root=config.data_root, **config.data_knobs)
+        check_dataset_matches(dataset, config)
+        method = METHODS[config.method](config)
+        identity = run_identity(config, method, dataset.identity)
+        with run_lock(out):
+            if out is not None:
+                check_stored_runs(out, identity)
+                if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
+                    model = build_model(method, dataset)
+                    model.load_state_dict(torch.load(out / MODEL_FILE, map_location="cpu"))
+                    return RunResult(model.to(device), load_metrics(out), out)
+                write_run_file(out, identity, config.to_dict())
+            return train_run(config, method, dataset, identity, device, out, stop_after)
 
-    if out is not None and (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
-        metrics = load_metrics(out)
-        check_resumable(metrics["config"], config, out)
-        model = build_model(method, dataset)
-        model.load_state_dict(torch.load(out / MODEL_FILE, map_location="cpu"))
-        return RunResult(model.to(device), metrics, out)
 
+def train_run(config: TrainConfig, method, dataset, identity: dict, device, out: Path | None,
+              stop_after: int | None) -> RunResult:
+    """The training loop of ``fit`` (resuming from ``out``'s checkpoint), then the final evaluation."""
+    started = time.perf_counter()
     torch.manual_seed(config.seed)
     model = build_model(method, dataset).to(device)
     optimizer, scheduler = make_optimizer(config, model)
@@ -179,7 +218,7 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     history, best, method_state, elapsed_before = [], {"val_acc": -1.0, "epoch": -1, "state": None}, {}, 0.0
     if out is not None and (out / CHECKPOINT_FILE).exists():
         checkpoint = read_checkpoint(out / CHECKPOINT_FILE)
-        check_resumable(checkpoint["config"], config, out)
+        check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -192,7 +231,7 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     steps_per_epoch = dataset.train.num_batches(config.batch_size)
     state = StepState(epoch=start_epoch, step=start_epoch * steps_per_epoch, device=device, amp=config.amp,
                       extras=method_state)
-    label = config.method + (f"/{config.modality}" if config.modality else "") + f" seed {config.seed}"
+    label = method.label() + f" seed {config.seed}"
     bar = make_progress((config.epochs - start_epoch) * steps_per_epoch, label, progress_enabled(config.progress))
     with bar:
         for epoch in range(start_epoch, config.epochs):
@@ -214,7 +253,7 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
             bar.set_postfix(val_acc=f"{val_scores['acc']:.3f}")
             if out is not None:
                 atomic_torch_save(out / CHECKPOINT_FILE, {
-                    "config": config.identity(), "epoch": epoch, "model": model.state_dict(),
+                    "identity": identity, "epoch": epoch, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "shuffle_rng": shuffle.get_state(),
                     "torch_rng": torch.get_rng_state(), "history": history, "best": best, "method_state": state.extras,
@@ -227,7 +266,8 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     final.update(best_epoch=best["epoch"], val_acc=best["val_acc"])
     env = environment(device)
     env["wall_seconds"] = elapsed_before + time.perf_counter() - started
-    metrics = plain({"config": config.to_dict(), "data": dataset.meta, "history": history, "final": final, "env": env})
+    metrics = plain({"config": config.to_dict(), "identity": identity, "identity_hash": identity_hash(identity),
+                     "data": dataset.meta, "history": history, "final": final, "env": env})
     if out is not None:
         atomic_torch_save(out / MODEL_FILE, best["state"])
         write_metrics(out, metrics)
@@ -248,4 +288,4 @@ def load_run(run_dir, dataset=None) -> RunResult:
 def train(**kwargs) -> dict:
     """``mmlesson.train(data="synthav", method="joint", fusion="concat", epochs=8, seed=0, out=DIR)``:
     the Python twin of ``mmlesson train``; returns the run's metrics dict."""
-    return fit(TrainConfig(**kwargs)).metrics
+    return fit(TrainConfig.build(**kwargs)).metrics

@@ -8,10 +8,12 @@ never sees half a file: an interrupted run leaves either the old file or none.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -33,12 +35,19 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a shared results directory needs the umask's
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -48,6 +57,35 @@ def atomic_write(path: Path, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path | None):
+    """Hold an exclusive lock on ``run_dir`` while a process trains or reads the run there, so two
+    processes (two chapters, a restarted worker and its orphan) never write one run at once. The
+    second waits; the operating system releases the lock when its holder dies, so none is ever stale."""
+    if run_dir is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this system (Windows): run unguarded
+        yield
+        return
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir) / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"mmlesson: {run_dir} is being trained by another process; waiting for it", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def atomic_write_json(path: Path, data: dict) -> None:

@@ -236,8 +236,8 @@ class Cache:
         return np.flatnonzero(self.status == CACHED)
 
 
-def open_cache(root, dataset: str, verify: bool = False) -> Cache:
-    """Open the complete cache of ``dataset`` in ``root``; ``verify`` re-hashes the array files."""
+def read_meta(root, dataset: str) -> dict:
+    """meta.json of the complete ``dataset`` cache in ``root`` (format and data set checked)."""
     root = Path(root)
     prepare = f"mmlesson data prepare {dataset} --raw RAW --root {root}"
     if not root.is_dir():
@@ -250,6 +250,13 @@ def open_cache(root, dataset: str, verify: bool = False) -> Cache:
     if meta["params"]["dataset"] != dataset:
         raise CacheError(f"{root} holds a {meta['params']['dataset']} cache, not {dataset}; give the {dataset} root "
                          f"or prepare one with: {prepare}")
+    return meta
+
+
+def open_cache(root, dataset: str, verify: bool = False) -> Cache:
+    """Open the complete cache of ``dataset`` in ``root``; ``verify`` re-hashes the array files."""
+    root = Path(root)
+    meta = read_meta(root, dataset)
     if verify:
         bad = [n for n, f in ARRAY_FILES.items() if file_sha256(root / f) != meta["sha256"][n]]
         if bad:

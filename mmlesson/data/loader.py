@@ -67,6 +67,7 @@ class AVDataset:
     test: TensorSplit
     class_names: list[str]
     meta: dict = field(default_factory=dict)
+    identity: dict | None = None  # the content (mmlesson.data.identity): part of a run's identity
 
     @property
     def num_classes(self) -> int:

@@ -174,9 +174,15 @@ def generate_split(cfg: SynthAVConfig, split: str) -> TensorSplit:
     return TensorSplit(audio=audio, visual=visual, label=labels, extras=extras)
 
 
+def synthav_identity(root=None, **knobs) -> dict:
+    """SynthAV's content is its generator's knobs, every default filled in."""
+    return {"name": "synthav", "knobs": asdict(SynthAVConfig.from_knobs(**knobs))}
+
+
 def load_synthav(root=None, **knobs) -> AVDataset:
     """Generate SynthAV with the given knobs (see ``SynthAVConfig``); ``root`` is unused."""
     cfg = SynthAVConfig.from_knobs(**knobs)
     splits = {name: generate_split(cfg, name) for name in SPLIT_STREAMS}
     class_names = [f"class{c}" for c in range(cfg.num_classes)]
-    return AVDataset(name="synthav", class_names=class_names, meta={"knobs": asdict(cfg)}, **splits)
+    return AVDataset(name="synthav", class_names=class_names, meta={"knobs": asdict(cfg)},
+                     identity=synthav_identity(**knobs), **splits)

@@ -22,11 +22,14 @@ that are computed but never used, so both encoders get the same factor); this fi
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from ..analysis.discrepancy import dependency, variance_proxy
-from .base import Method, batch_accuracies, encoder_grad_norms, scale_gradient
+from ..options import option
+from .base import Method, batch_accuracies, encoder_grad_norms, register, scale_gradient
 
 __all__ = ["ARL", "coefficients", "coefficients_from_ratios", "dependency", "gradient_factor", "ratios", "variance_proxy"]
 
@@ -59,11 +62,24 @@ def gradient_factor(a: float, asymmetric: bool = True, residual: bool = True) ->
     return 1.0 + a if residual else a
 
 
+@dataclass(frozen=True)
+class ARLOptions:
+    gamma: float = option(4.0, "weight of the unimodal losses, L = CE(fused) + gamma (CE(audio) + CE(visual)) (Eq. 22)",
+                          minimum=0.0)
+    temperature: float = option(4.0, "temperature T of the coefficients softmax(T [q_a/q_v, d_a/d_v]) (Eq. 18; the "
+                                     "paper uses 8 for CREMA-D, 4 otherwise)", minimum=0.0)
+    unimodal_loss: bool = option(True, "add the unimodal bias regularisation gamma (CE(audio) + CE(visual))")
+    asymmetric: bool = option(True, "scale each encoder's gradient by its coefficient (asymmetric learning)")
+    residual: bool = option(True, "keep the original gradient as a residual, g + a g (else a g) (Eq. 19-20)")
+
+
+@register
 class ARL(Method):
     name = "arl"
+    Options = ARLOptions
 
     def training_step(self, model, batch, optimizer, state):
-        cfg = self.config
+        cfg = self.options
         labels = batch["label"]
         optimizer.zero_grad(set_to_none=True)
         with state.autocast():

@@ -4,13 +4,33 @@
 backward passes, modulate gradients or alternate modalities. It returns scalar statistics that
 the engine averages over the epoch into the run's history (``loss`` is required: the engine stops
 on a NaN loss). ``model_modalities`` says which encoders the model must have.
+
+Each method declares its own options as a dataclass (``Options``, fields made with
+``options.option``) and is registered by name with ``@register``. A run's identity holds the shared
+training fields and only its own method's options (``identity_options``), so adding a method or an
+option never changes the identity, and so the directory, of another method's runs.
 """
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
+
+from ..report import plain
+
+METHODS: dict[str, type["Method"]] = {}
+
+
+def register(cls):
+    """Class decorator: make a method available by its ``name`` (CLI ``--method``, ``TrainConfig.method``)."""
+    METHODS[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A method without options of its own."""
 
 
 @dataclass
@@ -30,12 +50,22 @@ class StepState:
 
 
 class Method:
-    """Base class. Subclasses set ``name`` and implement ``training_step``."""
+    """Base class. Subclasses set ``name`` (and ``Options``) and implement ``training_step``."""
 
     name = "method"
+    Options = NoOptions
 
     def __init__(self, config):
         self.config = config
+        self.options = config.options
+
+    def identity_options(self) -> dict:
+        """This method's part of the run identity: its options, as JSON values."""
+        return plain(asdict(self.options))
+
+    def label(self) -> str:
+        """The readable part of a run directory's name (``ogm_ge``, ``unimodal-audio``)."""
+        return self.name
 
     def model_modalities(self, modalities: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(modalities)

@@ -4,49 +4,75 @@ convergence, then frozen, and only the decision layer trained on their concatena
 Train the two unimodal runs first (``mmlesson train --method unimodal --modality audio --out A``,
 the same for visual), then ``--method frozen_encoders --encoders-from A V``. The encoders' weights
 and batch-norm statistics are loaded from those runs' ``model.pt`` and never change: their
-parameters get no gradient and they stay in evaluation mode while the head trains.
+parameters get no gradient and they stay in evaluation mode while the head trains. The run's
+identity names the two encoder runs by *their* identity hashes, not by their paths, so moving them
+does not make it another run.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import ConfigError
+from ..identity import identity_hash, stored_identity
+from ..options import option
 from ..report import METRICS_FILE, load_metrics
-from .joint import JointTraining
+from .base import Method, register
+from .joint import joint_step
+
+
+@dataclass(frozen=True)
+class FrozenEncodersOptions:
+    encoders_from: tuple[str, str] | None = option(
+        None, "the audio-only and the visual-only run directories whose encoders are loaded and frozen",
+        nargs=2, metavar=("AUDIO_RUN", "VISUAL_RUN"))
+
+    def __post_init__(self):
+        if self.encoders_from is None:
+            raise ConfigError("method 'frozen_encoders' needs --encoders-from AUDIO_RUN VISUAL_RUN "
+                              "(two finished unimodal runs)")
+
+
+def unimodal_run_modality(config: dict) -> str | None:
+    """The modality of a unimodal run's stored config (this layout or the one before method options)."""
+    return config.get("options", {}).get("modality", config.get("modality"))
+
+
+def check_encoder_run(run_dir: Path, modality: str, width: int) -> None:
+    if not ((run_dir / METRICS_FILE).exists() and (run_dir / "model.pt").exists()):
+        raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method unimodal "
+                          f"--modality {modality} --out {run_dir}`")
+    config = load_metrics(run_dir)["config"]
+    if config["method"] != "unimodal" or unimodal_run_modality(config) != modality or config["width"] != width:
+        raise ConfigError(f"{run_dir} is a {config['method']} run (modality {unimodal_run_modality(config)}, width "
+                          f"{config['width']}); --encoders-from needs a unimodal {modality} run of width {width}")
 
 
 def load_unimodal_encoder(model, modality: str, run_dir, width: int) -> None:
     """Copy the encoder of a finished unimodal run of ``modality`` into ``model.encoders[modality]``."""
     run_dir = Path(run_dir)
-    weights_path = run_dir / "model.pt"
-    if not ((run_dir / METRICS_FILE).exists() and weights_path.exists()):
-        raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method unimodal "
-                          f"--modality {modality} --out {run_dir}`")
-    config = load_metrics(run_dir)["config"]
-    if config["method"] != "unimodal" or config["modality"] != modality or config["width"] != width:
-        raise ConfigError(f"{run_dir} is a {config['method']} run (modality {config['modality']}, width "
-                          f"{config['width']}); --encoders-from needs a unimodal {modality} run of width {width}")
-    state = torch.load(weights_path, map_location="cpu")
+    check_encoder_run(run_dir, modality, width)
+    state = torch.load(run_dir / "model.pt", map_location="cpu")
     prefix = f"encoders.{modality}."
     model.encoders[modality].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
 
-class FrozenEncoders(JointTraining):
+@register
+class FrozenEncoders(Method):
     """Joint training's step with the encoders frozen: only the decision layer learns (the logged
     encoder gradient norms are 0 by construction)."""
 
     name = "frozen_encoders"
+    Options = FrozenEncodersOptions
 
-    def __init__(self, config):
-        super().__init__(config)
-        if len(config.encoders_from) != 2:
-            raise ConfigError("method 'frozen_encoders' needs --encoders-from AUDIO_RUN VISUAL_RUN "
-                              "(two finished unimodal runs)")
+    def identity_options(self) -> dict:
+        """The encoder runs by identity hash (their content), not by path."""
+        return {"encoders_from": [identity_hash(stored_identity(run)) for run in self.options.encoders_from]}
 
     def prepare_model(self, model):
-        for modality, run_dir in zip(("audio", "visual"), self.config.encoders_from):
+        for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
             load_unimodal_encoder(model, modality, run_dir, self.config.width)
             for parameter in model.encoders[modality].parameters():
                 parameter.requires_grad_(False)
@@ -54,4 +80,4 @@ class FrozenEncoders(JointTraining):
 
     def training_step(self, model, batch, optimizer, state):
         model.encoders.eval()  # frozen batch-norm statistics too, whatever mode the engine set
-        return super().training_step(model, batch, optimizer, state)
+        return joint_step(model, batch, optimizer, state)

@@ -7,28 +7,45 @@ Fig. 1(b) experiment, Chapter 3); at its default (1, 1) nothing is scaled.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch.nn.functional as F
 
 from ..analysis.discrepancy import discrepancy_ratio, true_class_scores, variance_proxy
-from .base import Method, batch_accuracies, encoder_grad_norms, scale_gradient
+from ..options import option
+from .base import Method, batch_accuracies, encoder_grad_norms, register, scale_gradient
 
 
+@dataclass(frozen=True)
+class JointOptions:
+    encoder_grad_scale: tuple[float, float] = option(
+        (1.0, 1.0), "fixed factors on the gradient reaching the audio and the visual encoder (ARL's Fig. 1(b) "
+                    "experiment)", above=0.0, nargs=2, metavar=("AUDIO", "VISUAL"))
+
+
+def joint_step(model, batch, optimizer, state, encoder_grad_scale=(1.0, 1.0)) -> dict[str, float]:
+    """One SGD step on the fused cross-entropy (every method built on joint training shares it)."""
+    optimizer.zero_grad(set_to_none=True)
+    scale = dict(zip(("audio", "visual"), encoder_grad_scale))
+    with state.autocast():
+        features = {m: scale_gradient(f, scale[m]) for m, f in model.encode(batch).items()}
+        output = model.fuse(features)
+        loss = F.cross_entropy(output.logits.float(), batch["label"])
+    loss.backward()
+    stats = {"loss": loss.item(), **encoder_grad_norms(model), **batch_accuracies(output, batch["label"])}
+    if len(model.modalities) == 2:  # OGM-GE's and ARL's ratios, logged for comparison (Chapters 2-3)
+        stats.update(modality_ratios(output.logits_per_modality, batch["label"]))
+    optimizer.step()
+    return stats
+
+
+@register
 class JointTraining(Method):
     name = "joint"
+    Options = JointOptions
 
     def training_step(self, model, batch, optimizer, state):
-        optimizer.zero_grad(set_to_none=True)
-        scale = dict(zip(("audio", "visual"), self.config.encoder_grad_scale))
-        with state.autocast():
-            features = {m: scale_gradient(f, scale[m]) for m, f in model.encode(batch).items()}
-            output = model.fuse(features)
-            loss = F.cross_entropy(output.logits.float(), batch["label"])
-        loss.backward()
-        stats = {"loss": loss.item(), **encoder_grad_norms(model), **batch_accuracies(output, batch["label"])}
-        if len(model.modalities) == 2:  # OGM-GE's and ARL's ratios, logged for comparison (Chapters 2-3)
-            stats.update(modality_ratios(output.logits_per_modality, batch["label"]))
-        optimizer.step()
-        return stats
+        return joint_step(model, batch, optimizer, state, self.options.encoder_grad_scale)
 
 
 def modality_ratios(logits_per_modality, labels) -> dict[str, float]:

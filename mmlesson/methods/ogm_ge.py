@@ -23,13 +23,33 @@ as released (``modulated_params="conv"``); ``"all"`` also scales batch-norm para
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ..analysis.discrepancy import discrepancy_ratio, true_class_scores
-from .base import Method, batch_accuracies, encoder_grad_norms
+from ..errors import ConfigError
+from ..options import option
+from .base import Method, batch_accuracies, encoder_grad_norms, register
 from .joint import modality_ratios
+
+
+@dataclass(frozen=True)
+class OGMGEOptions:
+    alpha: float = option(0.8, "modulation strength alpha of k = 1 - tanh(alpha * rho)", minimum=0.0)
+    modulation_window: tuple[int, int] = option((0, 50), "first and last epoch (inclusive) of modulation",
+                                                minimum=0, nargs=2, metavar=("START", "END"))
+    ge: bool = option(True, "add Gaussian noise with each gradient's own std (generalisation enhancement)")
+    ogm_form: str = option("jump", "coefficient: jump (1 - tanh(alpha rho), Eq. 10 as released) or continuous "
+                                   "(1 - tanh(alpha (rho - 1)))", choices=("jump", "continuous"))
+    modulated_params: str = option("conv", "modulate conv weights only (conv, as released) or every encoder "
+                                           "parameter (all)", choices=("conv", "all"))
+
+    def __post_init__(self):
+        window = tuple(self.modulation_window)
+        if len(window) == 2 and window[0] > window[1]:
+            raise ConfigError(f"--modulation-window must be START END with START <= END, got {window!r}")
 
 
 def coefficient(rho: float, alpha: float, form: str = "jump") -> float:
@@ -78,11 +98,13 @@ def in_window(epoch: int, window: tuple[int, int]) -> bool:
     return window[0] <= epoch <= window[1]
 
 
+@register
 class OGMGE(Method):
     name = "ogm_ge"
+    Options = OGMGEOptions
 
     def training_step(self, model, batch, optimizer, state):
-        cfg = self.config
+        cfg = self.options
         optimizer.zero_grad(set_to_none=True)
         with state.autocast():
             output = model(batch)

@@ -1,21 +1,37 @@
 """Unimodal training: one encoder and a linear layer, the reference each modality could reach alone."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import ConfigError
-from .joint import JointTraining
+from ..options import option
+from .base import Method, register
+from .joint import joint_step
 
 
-class UnimodalTraining(JointTraining):
-    """Same step as joint training, on a model that has only ``config.modality``'s encoder."""
+@dataclass(frozen=True)
+class UnimodalOptions:
+    modality: str | None = option(None, "the modality of a unimodal run", choices=("audio", "visual"))
+
+    def __post_init__(self):
+        if self.modality is None:
+            raise ConfigError("method 'unimodal' needs --modality audio or --modality visual")
+
+
+@register
+class UnimodalTraining(Method):
+    """Joint training's step on a model that has only ``modality``'s encoder."""
 
     name = "unimodal"
-
-    def __init__(self, config):
-        super().__init__(config)
-        if config.modality not in ("audio", "visual"):
-            raise ConfigError(f"method 'unimodal' needs --modality audio or --modality visual, got {config.modality!r}")
+    Options = UnimodalOptions
 
     def model_modalities(self, modalities):
-        if self.config.modality not in modalities:
-            raise ConfigError(f"modality {self.config.modality!r} is not in this data set ({', '.join(modalities)})")
-        return (self.config.modality,)
+        if self.options.modality not in modalities:
+            raise ConfigError(f"modality {self.options.modality!r} is not in this data set ({', '.join(modalities)})")
+        return (self.options.modality,)
+
+    def label(self) -> str:
+        return f"unimodal-{self.options.modality}"
+
+    def training_step(self, model, batch, optimizer, state):
+        return joint_step(model, batch, optimizer, state)

@@ -1,0 +1,347 @@
+"""Executing grids: every missing run trained once, in parallel, on Dask distributed.
+
+``run_grid(grid, results, workers=None, scheduler=None)`` plans every run of a grid in the store
+(``store.py``), trains what is not complete, and returns the DataFrame of final metrics.
+
+Where the runs execute:
+
+* ``workers=1`` with no scheduler (or ``MMLESSON_WORKERS=1``): one after the other in this process.
+* otherwise a Dask ``LocalCluster`` of worker processes: on the CPU one single-threaded worker per core
+  (``workers``, default every core); with CUDA one worker per GPU (``per_gpu`` workers per GPU for
+  small models), each run pinned to its worker's GPU with ``CUDA_VISIBLE_DEVICES``;
+* or the workers of an existing cluster (``scheduler="tcp://host:8786"``, e.g. started by
+  dask-jobqueue on Slurm), unchanged.
+
+On Dask every run is its own subprocess (``python -m mmlesson.runner train RUN_DIR``) with a
+timeout, so a crash, an out-of-memory kill or a CUDA error takes out one run, not the worker pool.
+The subprocess dies with its worker (Linux), and a lock on the run directory keeps two processes
+from ever writing one run. A failed run is retried (``retries``), then recorded in its directory
+(``failed.json``) and in the DataFrame; the others go on. A killed worker's run is resumed from
+its checkpoint by another worker; a killed grid, started again, reads complete runs back and
+resumes the interrupted ones.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import TrainConfig
+from .errors import ConfigError, MMLessonError
+from .identity import RUN_FILE, read_json_file
+from .store import (PlannedRun, clear_failure, declare, describe_plan, plan, record_failure, results_table,
+                    write_index)
+
+DEFAULT_TIMEOUT = 12 * 3600  # seconds per run: a hung run is killed, and resumes from its checkpoint on retry
+_CLIENTS: dict = {}
+
+
+class RunFailed(MMLessonError):
+    """A run's subprocess ended with an error, was killed or timed out."""
+
+
+def default_workers() -> int:
+    """``MMLESSON_WORKERS`` if set, else one per usable core (one per GPU on CUDA machines)."""
+    if os.environ.get("MMLESSON_WORKERS"):
+        return max(1, int(os.environ["MMLESSON_WORKERS"]))
+    gpus = cuda_devices()
+    return len(gpus) if gpus else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def cuda_devices() -> list[str]:
+    """The GPUs this process may use (``CUDA_VISIBLE_DEVICES`` respected), as ids for that variable."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [d.strip() for d in visible.split(",") if d.strip()] if visible else []
+    return ids[:torch.cuda.device_count()] or [str(i) for i in range(torch.cuda.device_count())]
+
+
+def plan_grid(grid, results, roots=None) -> list[PlannedRun]:
+    """Every run of ``grid`` placed in the store ``results`` (dependencies first); ``roots`` maps a
+    data set name to its prepared cache (or is one path for every real data set)."""
+    planned: dict[tuple, PlannedRun] = {}
+    for data_label, arm_label, seed in grid.cells():
+        keywords = grid.keywords(data_label, arm_label, seed)
+        keywords.setdefault("data_root", data_root(keywords.get("data", "synthav"), roots))
+        dependencies = [planned[(data_label, name, seed)] for name in grid.dependencies(arm_label)]
+        if dependencies:
+            keywords["encoders_from"] = [str(run.run_dir) for run in dependencies]
+            for run in dependencies:
+                declare(run)  # the dependent's identity names its encoder runs by their identity
+        try:
+            config = TrainConfig.build(**keywords)
+            run = plan(config, results, tags={"grid": grid.name, "data": data_label, "arm": arm_label, "seed": seed},
+                       depends_on=[run.hash for run in dependencies])
+        except ConfigError as error:
+            raise ConfigError(f"grid {grid.name!r}, arm {arm_label!r}, data {data_label!r}: {error}") from error
+        planned[(data_label, arm_label, seed)] = run
+    return list(planned.values())
+
+
+def data_root(dataset: str, roots) -> str | None:
+    if dataset == "synthav" or roots is None:
+        return None
+    if isinstance(roots, (str, Path)):
+        return str(roots)
+    if dataset not in roots:
+        raise ConfigError(f"no cache given for {dataset}: add --root {dataset}=PATH (mmlesson data prepare {dataset} "
+                          f"--raw RAW --root PATH builds one)")
+    return str(roots[dataset])
+
+
+def run_grid(grid, results, workers: int | None = None, scheduler: str | None = None, retries: int = 1,
+             timeout: float | None = DEFAULT_TIMEOUT, roots=None, per_gpu: int = 1, progress: str = "auto",
+             dry_run: bool = False, quiet: bool = False):
+    """Train every missing run of ``grid`` into the store ``results`` and return the pandas DataFrame
+    of all its runs (one row per data setting x arm x seed; ``status`` says complete or failed).
+    ``workers``: parallel runs (default ``default_workers()``); ``scheduler``: address of an existing
+    Dask cluster; ``retries``: further attempts of a failing run; ``timeout``: seconds per run;
+    ``roots``: prepared caches of real data sets; ``dry_run``: plan and report, train nothing."""
+    started = time.perf_counter()
+    runs = plan_grid(grid, results, roots)
+    pending = [run for run in runs if run.status != "complete"]
+    if not quiet:
+        print(f"grid {grid.name}: {describe_plan(runs)}" + (" (dry run: nothing trained)" if dry_run else ""),
+              file=sys.stderr)
+    if dry_run:
+        return results_table(runs)
+    for run in pending:
+        declare(run)
+    if pending:
+        workers = workers or default_workers()
+        if workers == 1 and scheduler is None:
+            outcomes = run_in_process(pending, progress)
+        else:
+            outcomes = run_on_dask(pending, workers, scheduler, retries, timeout, per_gpu, progress)
+        for run in pending:
+            error, attempts = outcomes.get(run.hash, (None, 0))
+            if error is None:
+                clear_failure(run.run_dir)
+            else:
+                record_failure(run.run_dir, error, attempts)
+    write_index(results)
+    table = results_table(runs)
+    failed = table[table["status"] != "complete"] if len(table) else table
+    if not quiet:
+        print(f"grid {grid.name}: {len(pending) - len(failed)} trained, {len(failed)} failed, "
+              f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+        for _, row in failed.iterrows():
+            print(f"  failed: {row['arm']} / {row['data']} / seed {row['seed']}: {row['error']} ({row['run_dir']})",
+                  file=sys.stderr)
+    return table
+
+
+def run_in_process(runs: list[PlannedRun], progress: str) -> dict[str, tuple[str | None, int]]:
+    """Train ``runs`` one after the other in this process; a failure is recorded, not raised."""
+    from .engine import fit
+    from .progress import make_progress, progress_enabled
+
+    outcomes: dict[str, tuple[str | None, int]] = {}
+    with make_progress(len(runs), "runs", progress_enabled(progress)) as bar:
+        for run in runs:
+            failed_dependency = next((h for h in run.depends_on if outcomes.get(h, (None,))[0]), None)
+            if failed_dependency:
+                outcomes[run.hash] = (f"a run it depends on failed ({failed_dependency})", 0)
+            else:
+                try:
+                    fit(run.config)
+                    outcomes[run.hash] = (None, 1)
+                except (MMLessonError, RuntimeError, ValueError, OSError) as error:
+                    outcomes[run.hash] = (f"{type(error).__name__}: {error}".splitlines()[0], 1)
+            bar.update(1)
+    return outcomes
+
+
+def local_client(workers: int, per_gpu: int):
+    """A Dask client of a LocalCluster of ``workers`` single-threaded worker processes, started once
+    per process and reused by later grids (closed at exit)."""
+    from distributed import Client, LocalCluster
+
+    key = ("local", workers)
+    if key not in _CLIENTS:
+        for client in list(_CLIENTS.values()):  # one local cluster at a time: never oversubscribe the cores
+            close_client(client)
+        _CLIENTS.clear()
+        import dask
+
+        with dask.config.set({"distributed.worker.daemon": False}):  # workers fork each run's process
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=40)
+        _CLIENTS[key] = Client(cluster)
+    return _CLIENTS[key]
+
+
+def close_client(client) -> None:
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+@atexit.register
+def close_local_clusters() -> None:
+    for client in list(_CLIENTS.values()):
+        try:
+            close_client(client)
+        except Exception:  # shutting down: nothing left to report to
+            pass
+    _CLIENTS.clear()
+
+
+def run_on_dask(runs: list[PlannedRun], workers: int, scheduler: str | None, retries: int, timeout: float | None,
+                per_gpu: int, progress: str) -> dict[str, tuple[str | None, int]]:
+    """Submit every run (dependencies as futures, explicit keys, ``pure=False``) and wait for all."""
+    from distributed import Client, as_completed
+
+    from .progress import make_progress, progress_enabled
+
+    client = Client(scheduler) if scheduler else local_client(workers, per_gpu)
+    gpus = None if scheduler else cuda_devices() or None
+    futures, by_key = {}, {}
+    for run in runs:
+        dependencies = [futures[h] for h in run.depends_on if h in futures]
+        key = f"train-{run.label}-seed{run.config.seed}-{run.hash}"
+        futures[run.hash] = client.submit(train_in_subprocess, str(run.run_dir), timeout, gpus, per_gpu, *dependencies,
+                                          key=key, pure=False, retries=retries)
+        by_key[futures[run.hash].key] = run
+    outcomes: dict[str, tuple[str | None, int]] = {}
+    try:
+        with make_progress(len(runs), "runs", progress_enabled(progress)) as bar:
+            for future in as_completed(list(futures.values())):
+                run = by_key[future.key]
+                if future.status == "finished":
+                    outcomes[run.hash] = (None, 1)
+                else:
+                    failed_dependency = next((h for h in run.depends_on if outcomes.get(h, (None,))[0]), None)
+                    error = (f"a run it depends on failed ({failed_dependency})" if failed_dependency
+                             else one_line(future.exception()))
+                    outcomes[run.hash] = (error, retries + 1)
+                bar.update(1)
+    finally:
+        if scheduler:
+            client.close()
+    return outcomes
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[-1] if text else ''}".rstrip(": ")
+
+
+def die_with_parent() -> None:
+    """In the child: ask Linux to kill it when the process that started it dies (no orphan training on)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the run lock still keeps a second writer out
+        pass
+
+
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MMLESSON_BATCH": "1"}
+
+
+def forkserver():
+    """This worker's fork server: one process that has imported torch and mmlesson once, from which
+    every run's process is forked in a fraction of a second (a fresh interpreter takes seconds)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    if not getattr(forkserver, "ready", False):
+        os.environ.update(SINGLE_THREADED)  # inherited by the server, so set before torch is imported there
+        context.set_forkserver_preload(["mmlesson.runner", "mmlesson.engine"])
+        forkserver.ready = True
+    return context
+
+
+def child_main(run_dir: str, gpu: str | None, channel) -> None:
+    """Body of a run's forked process: train, and send back one line on failure."""
+    die_with_parent()
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before CUDA is first touched in this process
+    try:
+        train_declared_run(run_dir)
+    except BaseException as error:  # report every failure as one line, then exit non-zero
+        channel.send(f"{type(error).__name__}: {error}".strip().splitlines()[0] if str(error) else type(error).__name__)
+        channel.close()
+        sys.exit(1)  # multiprocessing runs the exit handlers (tqdm's lock is released), then exits
+
+
+def train_in_subprocess(run_dir: str, timeout: float | None, gpus: list[str] | None, per_gpu: int,
+                        *dependencies) -> str:
+    """Dask task: train the run declared in ``run_dir`` in its own single-threaded process (forked from
+    the worker's fork server; a fresh interpreter where the worker is daemonic and may not fork)."""
+    import multiprocessing
+
+    gpu = None
+    if gpus:
+        from distributed import get_worker
+
+        gpu = gpus[(int(get_worker().name) // per_gpu) % len(gpus)]
+    if multiprocessing.current_process().daemon:
+        return train_in_interpreter(run_dir, timeout, gpu)
+    context = forkserver()
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=child_main, args=(run_dir, gpu, sender))
+    process.start()
+    sender.close()
+    process.join(timeout)
+    if process.is_alive():
+        process.kill()
+        process.join()
+        raise RunFailed(f"timed out after {timeout:.0f} s; it resumes from its checkpoint when run again")
+    if process.exitcode != 0:
+        message = receiver.recv() if receiver.poll() else f"its process ended with exit code {process.exitcode}"
+        raise RunFailed(message)
+    return run_dir
+
+
+def train_in_interpreter(run_dir: str, timeout: float | None, gpu: str | None) -> str:
+    """``python -m mmlesson.runner train RUN_DIR`` in a fresh interpreter (slower to start)."""
+    env = {**os.environ, **SINGLE_THREADED, **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {})}
+    command = [sys.executable, "-m", "mmlesson.runner", "train", run_dir]
+    try:
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
+                                preexec_fn=die_with_parent if sys.platform == "linux" else None)
+    except subprocess.TimeoutExpired:
+        raise RunFailed(f"timed out after {timeout:.0f} s; it resumes from its checkpoint when run again") from None
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        raise RunFailed(lines[-1] if lines else f"exit code {result.returncode}")
+    return run_dir
+
+
+def train_declared_run(run_dir) -> int:
+    """``python -m mmlesson.runner train RUN_DIR``: train the run its run.json declares."""
+    from .engine import fit
+
+    record = read_json_file(Path(run_dir) / RUN_FILE)
+    config = TrainConfig(**{**record["config"], "out": str(run_dir), "progress": "off"})
+    fit(config)
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] != "train":
+        print("usage: python -m mmlesson.runner train RUN_DIR", file=sys.stderr)
+        return 2
+    try:
+        return train_declared_run(argv[1])
+    except ConfigError as error:
+        print(f"mmlesson: error: {error}", file=sys.stderr)
+        return 2
+    except MMLessonError as error:
+        print(f"mmlesson: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The run store: one results directory that every chapter and every grid shares.
+
+A run lives where its identity puts it (``identity.run_directory``):
+``RESULTS/<data>-<hash>/<method label>-<hash>/seed<N>/`` holding ``run.json`` (the request: identity
+and config, written before training), ``checkpoint.pt`` while it trains, ``metrics.json`` and
+``model.pt`` once complete, and ``failed.json`` if the runner gave up on it. Because the directory
+is derived from what determines the result, a run asked for by two chapters is trained once, and a
+grid run again trains only what is missing. ``RESULTS/index.csv`` lists every run with its status.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import data as data_module
+from .config import TrainConfig
+from .errors import ConfigError
+from .identity import RUN_FILE, identity_hash, read_json_file, run_directory, run_identity, write_run_file
+from .report import METRICS_FILE, atomic_write, atomic_write_json, load_metrics
+
+FAILED_FILE = "failed.json"
+INDEX_FILE = "index.csv"
+MODEL_FILE = "model.pt"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass
+class PlannedRun:
+    """A run the store knows where to keep: its config (``out`` set to ``run_dir``) and identity."""
+
+    config: TrainConfig
+    identity: dict
+    hash: str
+    run_dir: Path
+    label: str
+    tags: dict = field(default_factory=dict)  # what a grid calls it: grid, data, arm, seed
+    depends_on: tuple[str, ...] = ()  # hashes of runs that must be complete first (frozen_encoders)
+
+    @property
+    def status(self) -> str:
+        return run_status(self.run_dir)
+
+
+def plan(config: TrainConfig, results, tags: dict | None = None, depends_on=()) -> PlannedRun:
+    """Where ``config`` lives in the store ``results`` (nothing is written or loaded)."""
+    from .methods import METHODS
+
+    method = METHODS[config.method](config)
+    data_identity = data_module.identity(config.data, config.data_root, **config.data_knobs)
+    identity = run_identity(config, method, data_identity)
+    run_dir = run_directory(results, identity, method.label())
+    return PlannedRun(config=replace(config, out=str(run_dir)), identity=identity, hash=identity_hash(identity),
+                      run_dir=run_dir, label=method.label(), tags=dict(tags or {}), depends_on=tuple(depends_on))
+
+
+def declare(run: PlannedRun) -> None:
+    """Write the run's ``run.json`` (the request) unless it is there already; a stale ``failed.json``
+    is kept until the run succeeds."""
+    if not (run.run_dir / RUN_FILE).exists():
+        write_run_file(run.run_dir, run.identity, run.config.to_dict())
+
+
+def run_status(run_dir) -> str:
+    """``complete`` (metrics.json and model.pt), ``failed`` (the runner gave up), ``partial`` (a
+    checkpoint), ``planned`` (run.json only) or ``missing``."""
+    run_dir = Path(run_dir)
+    if (run_dir / METRICS_FILE).exists() and (run_dir / MODEL_FILE).exists():
+        return "complete"
+    if (run_dir / FAILED_FILE).exists():
+        return "failed"
+    if (run_dir / CHECKPOINT_FILE).exists():
+        return "partial"
+    return "planned" if (run_dir / RUN_FILE).exists() else "missing"
+
+
+def record_failure(run_dir, error: str, attempts: int) -> None:
+    atomic_write_json(Path(run_dir) / FAILED_FILE, {"error": error, "attempts": attempts, "time": time.time()})
+
+
+def clear_failure(run_dir) -> None:
+    (Path(run_dir) / FAILED_FILE).unlink(missing_ok=True)
+
+
+def failure_message(run_dir) -> str | None:
+    path = Path(run_dir) / FAILED_FILE
+    return read_json_file(path).get("error") if path.exists() else None
+
+
+def run_summary(run_dir) -> dict:
+    """One row about a run: identity fields, status, final metrics (flattened later), time, error."""
+    run_dir = Path(run_dir)
+    status = run_status(run_dir)
+    record = read_json_file(run_dir / RUN_FILE) if (run_dir / RUN_FILE).exists() else {}
+    row = {"status": status, "run_dir": str(run_dir), "hash": record.get("hash")}
+    config = record.get("config", {})
+    row.update({k: config.get(k) for k in ("data", "method", "fusion", "seed")})
+    if status == "complete":
+        metrics = load_metrics(run_dir)
+        if metrics.get("identity_hash") != row["hash"] and row["hash"] is not None:
+            raise ConfigError(f"{run_dir} holds metrics of another run than its run.json; delete {run_dir} and train "
+                              f"it again")
+        row["final"] = metrics["final"]
+        row["wall_seconds"] = metrics["env"].get("wall_seconds")
+        row["error"] = None
+    else:
+        row["final"] = None
+        row["wall_seconds"] = None
+        row["error"] = failure_message(run_dir) if status == "failed" else None
+    return row
+
+
+def results_table(runs: list[PlannedRun]):
+    """A pandas DataFrame, one row per planned run: its tags, status, directory and final metrics
+    (nested scores flattened: ``branch_acc.audio``). Histories and models are reachable from
+    ``run_dir`` (``mmlesson.load_metrics``, ``mmlesson.engine.load_run``)."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        summary = run_summary(run.run_dir)
+        final = summary.pop("final") or {}
+        rows.append({**run.tags, **summary, "hash": run.hash, "label": run.label,
+                     **{f"final.{k}": v for k, v in final.items()}})
+    table = pd.json_normalize(rows, sep=".") if rows else pd.DataFrame()
+    return table.rename(columns=lambda c: c[len("final."):] if c.startswith("final.") else c)
+
+
+def scan(results) -> list[Path]:
+    """Every run directory under ``results`` (those holding a run.json)."""
+    return sorted(path.parent for path in Path(results).glob(f"*/*/seed*/{RUN_FILE}"))
+
+
+def index(results):
+    """A DataFrame of every run in the store: data, method, fusion, seed, status, directory, test
+    accuracy, error."""
+    import pandas as pd
+
+    rows = []
+    for run_dir in scan(results):
+        summary = run_summary(run_dir)
+        final = summary.pop("final") or {}
+        rows.append({**summary, "acc": final.get("acc"), "val_acc": final.get("val_acc")})
+    columns = ["data", "method", "fusion", "seed", "status", "acc", "val_acc", "wall_seconds", "hash", "run_dir", "error"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_index(results) -> Path:
+    """Write ``RESULTS/index.csv`` atomically (rebuilt from the run directories, so never stale)."""
+    table = index(results)
+    path = Path(results) / INDEX_FILE
+    atomic_write(path, lambda handle: handle.write(table.to_csv(index=False).encode()))
+    return path
+
+
+def read_history(run_dir) -> list[dict]:
+    """The per-epoch history of a finished run."""
+    return load_metrics(run_dir)["history"]
+
+
+def describe_plan(runs: list[PlannedRun]) -> str:
+    """``12 runs: 4 complete, 8 to train`` for progress lines and dry runs."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    to_train = sum(n for status, n in counts.items() if status != "complete")
+    parts = [f"{counts.get('complete', 0)} complete", f"{to_train} to train"]
+    if counts.get("partial"):
+        parts.append(f"{counts['partial']} of them resumed from a checkpoint")
+    if counts.get("failed"):
+        parts.append(f"{counts['failed']} failed before (retried)")
+    return f"{len(runs)} runs: " + ", ".join(parts)
+
+
+def dumps(value) -> str:
+    return json.dumps(value, sort_keys=True)
