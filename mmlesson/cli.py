@@ -103,11 +103,49 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a finished run, fit (a) a temperature per modality and (b) per-class modality weights "
                     "on its validation split, score both on test, and write recalibrated.json beside metrics.json.")
     recalibrate.add_argument("--run", required=True, metavar="DIR", help="a finished run directory (mmlesson train --out DIR)")
+    add_replicate_parsers(commands)
     data = commands.add_parser("data", help="data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     data_commands.add_parser("list", help="list the data sets mmlesson can load")
     add_prepare_parser(data_commands)
     return parser
+
+
+def parse_root(text: str) -> tuple[str | None, str]:
+    """``PATH`` (every real data set of the grid) or ``NAME=PATH``."""
+    name, separator, path = text.partition("=")
+    return (name, path) if separator else (None, text)
+
+
+def add_replicate_parsers(commands) -> None:
+    replicate = commands.add_parser(
+        "replicate", help="train every missing run of a grid (a paper's table) in parallel, then print its table",
+        description="Plan every run of GRID (a shipped grid name, see --list, or a .toml file) in the run store "
+                    "--results, train the missing ones on Dask (a local cluster of single-threaded workers, one "
+                    "per core or one per GPU, or --scheduler), retry failures, and write the table beside the "
+                    "published numbers to RESULTS/tables/. Run it again after an interruption: complete runs are "
+                    "read back, interrupted ones resume from their checkpoints.")
+    replicate.add_argument("grid", nargs="?", help="shipped grid name or path of a grid .toml file")
+    replicate.add_argument("--list", action="store_true", help="list the shipped grids and exit")
+    replicate.add_argument("--results", default="results", help="the run store (default: %(default)s)")
+    replicate.add_argument("--workers", type=int, default=None,
+                           help="parallel runs (default: one per core; one per GPU with CUDA; 1 = in this process)")
+    replicate.add_argument("--per-gpu", type=int, default=1, help="workers per GPU for small models (default: 1)")
+    replicate.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                           help="use an existing Dask cluster (e.g. tcp://host:8786, started by dask-jobqueue on Slurm)")
+    replicate.add_argument("--retries", type=int, default=1, help="further attempts of a failing run (default: 1)")
+    replicate.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                           help="limit per run (default: 12 hours); a timed-out run resumes when run again")
+    replicate.add_argument("--root", action="append", type=parse_root, default=[], metavar="[NAME=]PATH",
+                           help="prepared cache of the grid's real data set (repeatable as NAME=PATH)")
+    replicate.add_argument("--seeds", type=int, nargs="+", default=None, help="override the grid's seeds")
+    replicate.add_argument("--dry-run", action="store_true", help="plan and report what would be trained; train nothing")
+    replicate.add_argument("--progress", choices=("auto", "on", "off"), default="auto", help="progress bar")
+    report = commands.add_parser("report", help="print the tables of the grids run into a results directory",
+                                 description="Rebuild each grid's table from the runs in RESULTS (nothing is trained).")
+    report.add_argument("results", help="the run store given to `mmlesson replicate --results`")
+    report.add_argument("--grid", action="append", default=None, help="only this grid (repeatable)")
+    report.add_argument("--format", choices=("markdown", "csv", "latex"), default="markdown", help="table format")
 
 
 def add_prepare_parser(data_commands) -> None:
@@ -173,6 +211,78 @@ def run_recalibrate(args) -> int:
     return 0
 
 
+def run_replicate(args) -> int:
+    from .grid import load_grid, shipped_grids
+    from .runner import DEFAULT_TIMEOUT, run_chapters, run_grid
+    from .tables import paper_table, render, write_tables
+
+    if args.list:
+        from .grid import load_grid as load
+
+        for name in shipped_grids():
+            grid = load(name)
+            print(f"{name:34s} {grid.title}")
+        return 0
+    if not args.grid:
+        raise ConfigError("give a grid: a shipped name (mmlesson replicate --list) or a .toml file")
+    for name, value in (("--workers", args.workers), ("--retries", args.retries), ("--per-gpu", args.per_gpu)):
+        if value is not None and value < (0 if name == "--retries" else 1):
+            raise ConfigError(f"{name} must be {'>= 0' if name == '--retries' else 'a positive integer'}, got {value}")
+    grid = load_grid(args.grid)
+    if args.seeds:
+        grid.seeds = list(args.seeds)
+    named = {name: path for name, path in args.root if name}
+    unnamed = [path for name, path in args.root if not name]
+    roots = named or (unnamed[0] if unnamed else None)
+    timeout = args.timeout or DEFAULT_TIMEOUT
+    failed = 0
+    if grid.arms:
+        runs = run_grid(grid, args.results, workers=args.workers, scheduler=args.scheduler, retries=args.retries,
+                        timeout=timeout, roots=roots, per_gpu=args.per_gpu, progress=args.progress,
+                        dry_run=args.dry_run)
+        if args.dry_run:
+            to_train = runs[runs["status"] != "complete"]
+            for _, row in to_train.iterrows():
+                print(f"would train: {row['arm']} / {row['data']} / seed {row['seed']} -> {row['run_dir']}")
+            return 0
+        failed += int((runs["status"] != "complete").sum())
+        table = paper_table(runs, grid)
+        print(render(table))
+        paths = write_tables(table, grid, Path(args.results) / "tables")
+        print(f"tables written to {paths[0].parent}/{grid.name}.{{md,csv,tex}}")
+    if grid.notebooks and not args.dry_run:
+        base = Path(args.grid).parent if Path(args.grid).suffix else Path.cwd()
+        chapters = run_chapters(grid, args.results, workers=args.workers, scheduler=args.scheduler, timeout=timeout,
+                                base=base)
+        failed += int((chapters["status"] != "complete").sum())
+        for _, row in chapters.iterrows():
+            print(f"chapter {row['chapter']}: {row['status']} -> {row['output']}")
+    if failed:
+        print(f"mmlesson: error: {failed} runs or chapters failed (listed above and in {args.results}/index.csv); "
+              f"run the same command again to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_report(args) -> int:
+    from .runner import plan_grid, recorded_grids
+    from .store import results_table
+    from .tables import caption, paper_table, render
+
+    records = recorded_grids(args.results)
+    if args.grid:
+        records = [(g, r) for g, r in records if g.name in args.grid]
+    if not records:
+        raise ConfigError(f"{args.results} holds no grid results (run `mmlesson replicate GRID --results "
+                          f"{args.results}` first)" + (f" named {', '.join(args.grid)}" if args.grid else ""))
+    for grid, roots in records:
+        runs = results_table(plan_grid(grid, args.results, roots))
+        print(caption(grid) + "\n")
+        print(render(paper_table(runs, grid), args.format))
+        print()
+    return 0
+
+
 def run_data_list() -> int:
     from .data import DATASETS
 
@@ -228,6 +338,10 @@ def main(argv=None) -> int:
             return run_train(args)
         if args.command == "recalibrate":
             return run_recalibrate(args)
+        if args.command == "replicate":
+            return run_replicate(args)
+        if args.command == "report":
+            return run_report(args)
         if args.data_command == "prepare":
             return run_data_prepare(args)
         return run_data_list()

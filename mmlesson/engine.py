@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from . import data as data_module
+from .analysis.decision import decision_scores
 from .analysis.probe import extract_features, probe_accuracy
 from .analysis.scores import classification_scores
 from .config import TrainConfig
@@ -263,6 +264,7 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     final = evaluate(model, dataset.test, device, dataset.num_classes,
                      probe_split=dataset.train if config.probe else None)
     final.setdefault("probe_acc", None)
+    final["decision"] = decision_scores(model, dataset.test, device)  # decision-layer paper, Table 1
     final.update(best_epoch=best["epoch"], val_acc=best["val_acc"])
     env = environment(device)
     env["wall_seconds"] = elapsed_before + time.perf_counter() - started

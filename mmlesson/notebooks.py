@@ -54,17 +54,25 @@ def execute_notebook(source, output=None, parameters: dict | None = None, timeou
 
 
 def main(argv=None) -> int:
+    import json
+
     parser = argparse.ArgumentParser(prog="python -m mmlesson.notebooks")
     commands = parser.add_subparsers(dest="command", required=True)
-    execute = commands.add_parser("execute", help="execute chapters in place on their defaults")
+    execute = commands.add_parser("execute", help="execute chapters (in place on their defaults, or into --output)")
     execute.add_argument("notebooks", nargs="+", type=Path)
+    execute.add_argument("--output", type=Path, default=None, help="where the executed notebook goes (one notebook)")
+    execute.add_argument("--parameters", default="{}", help="papermill parameters as a JSON object")
     args = parser.parse_args(argv)
+    parameters = json.loads(args.parameters)
+    if args.output is not None and len(args.notebooks) != 1:
+        print("error: --output takes one notebook", file=sys.stderr)
+        return 2
     for notebook in args.notebooks:
         if not notebook.exists():
             print(f"error: {notebook} does not exist", file=sys.stderr)
             return 2
         started = time.perf_counter()
-        execute_notebook(notebook)
+        execute_notebook(notebook, args.output, parameters)
         print(f"executed {notebook} in {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -91,7 +91,9 @@ def check_rules(name: str, value, metadata) -> None:
         if choices is not None and v not in choices:
             raise ConfigError(f"{flag(name)}: unknown value {v!r}; choose one of: {', '.join(map(str, choices))}")
         if metadata.get("minimum") is not None and v < metadata["minimum"]:
-            raise ConfigError(f"{flag(name)} must be >= {metadata['minimum']}, got {value!r}")
+            wanted = ("a positive integer" if metadata["minimum"] == 1 and isinstance(v, int)
+                      else f"a number >= {metadata['minimum']}")
+            raise ConfigError(f"{flag(name)} must be {wanted}, got {value!r}")
         if metadata.get("above") is not None and v <= metadata["above"]:
             raise ConfigError(f"{flag(name)} must be > {metadata['above']}, got {value!r}")
 

@@ -84,6 +84,30 @@ def plan_grid(grid, results, roots=None) -> list[PlannedRun]:
     return list(planned.values())
 
 
+GRIDS_RECORD = "grids"
+
+
+def record_grid(grid, results, roots) -> None:
+    """Keep the grid's definition in ``RESULTS/grids/<name>.json`` so ``mmlesson report`` can rebuild its table."""
+    from dataclasses import asdict
+
+    from .report import atomic_write_json, plain
+
+    roots = {k: str(v) for k, v in roots.items()} if isinstance(roots, dict) else (str(roots) if roots else None)
+    atomic_write_json(Path(results) / GRIDS_RECORD / f"{grid.name}.json", plain({"grid": asdict(grid), "roots": roots}))
+
+
+def recorded_grids(results) -> list[tuple]:
+    """``(Grid, roots)`` of every grid run into ``results``."""
+    from .grid import Grid
+
+    records = []
+    for path in sorted((Path(results) / GRIDS_RECORD).glob("*.json")):
+        record = read_json_file(path)
+        records.append((Grid(**record["grid"]), record.get("roots")))
+    return records
+
+
 def data_root(dataset: str, roots) -> str | None:
     if dataset == "synthav" or roots is None:
         return None
@@ -105,6 +129,8 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     ``roots``: prepared caches of real data sets; ``dry_run``: plan and report, train nothing."""
     started = time.perf_counter()
     runs = plan_grid(grid, results, roots)
+    if not dry_run:
+        record_grid(grid, results, roots)
     pending = [run for run in runs if run.status != "complete"]
     if not quiet:
         print(f"grid {grid.name}: {describe_plan(runs)}" + (" (dry run: nothing trained)" if dry_run else ""),
@@ -316,6 +342,79 @@ def train_in_interpreter(run_dir: str, timeout: float | None, gpu: str | None) -
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
         raise RunFailed(lines[-1] if lines else f"exit code {result.returncode}")
     return run_dir
+
+
+def chapter_output(results, source, parameters: dict) -> Path:
+    """``RESULTS/notebooks/<chapter>-<hash of its parameters>.ipynb``."""
+    from .identity import digest
+
+    return Path(results) / "notebooks" / f"{Path(source).stem}-{digest(parameters)[:8]}.ipynb"
+
+
+def execute_chapter(source: str, output: str, parameters: dict, timeout: float | None) -> str:
+    """Dask task: execute one chapter with papermill in its own process (its runs go to the store in
+    ``parameters["RESULTS_DIR"]``; inside it, runs train one at a time, single-threaded)."""
+    import json
+
+    env = {**os.environ, **SINGLE_THREADED, "MMLESSON_WORKERS": "1"}
+    command = [sys.executable, "-m", "mmlesson.notebooks", "execute", source, "--output", output,
+               "--parameters", json.dumps(parameters)]
+    try:
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
+                                preexec_fn=die_with_parent if sys.platform == "linux" else None)
+    except subprocess.TimeoutExpired:
+        raise RunFailed(f"chapter {source} timed out after {timeout:.0f} s") from None
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        raise RunFailed(f"chapter {source}: " + (lines[-1] if lines else f"exit code {result.returncode}"))
+    return output
+
+
+def run_chapters(grid, results, workers: int | None = None, scheduler: str | None = None,
+                 timeout: float | None = DEFAULT_TIMEOUT, base: Path | None = None, quiet: bool = False):
+    """Execute the grid's ``notebooks.chapters`` with ``notebooks.parameters`` (``RESULTS_DIR`` set to
+    ``results``) into ``RESULTS/notebooks/``, each in its own process, failures recorded; a chapter
+    already executed with the same parameters is not run again. Returns a DataFrame of outcomes."""
+    import pandas as pd
+
+    spec = grid.notebooks or {}
+    parameters = {**spec.get("parameters", {}), "RESULTS_DIR": str(Path(results).resolve())}
+    jobs = []
+    for chapter in spec.get("chapters", []):
+        source = Path(chapter) if base is None or Path(chapter).is_absolute() else Path(base) / chapter
+        if not source.exists():
+            raise ConfigError(f"grid {grid.name!r}: chapter {chapter} not found (paths are relative to the grid "
+                              f"file's directory)")
+        jobs.append((source, chapter_output(results, source, parameters)))
+    rows, pending = [], [(s, o) for s, o in jobs if not o.exists()]
+    errors: dict[Path, str | None] = {}
+    if pending:
+        workers = workers or default_workers()
+        if workers == 1 and scheduler is None:
+            for source, output in pending:
+                try:
+                    execute_chapter(str(source), str(output), parameters, timeout)
+                    errors[output] = None
+                except RunFailed as error:
+                    errors[output] = str(error)
+        else:
+            from distributed import Client, wait
+
+            client = Client(scheduler) if scheduler else local_client(workers, 1)
+            futures = {output: client.submit(execute_chapter, str(source), str(output), parameters, timeout,
+                                             key=f"chapter-{output.stem}", pure=False) for source, output in pending}
+            wait(list(futures.values()))
+            for output, future in futures.items():
+                errors[output] = None if future.status == "finished" else one_line(future.exception())
+            if scheduler:
+                client.close()
+    for source, output in jobs:
+        error = errors.get(output)
+        rows.append({"chapter": source.stem, "output": str(output), "status": "failed" if error else "complete",
+                     "error": error})
+        if error and not quiet:
+            print(f"  failed: {error}", file=sys.stderr)
+    return pd.DataFrame(rows, columns=["chapter", "output", "status", "error"])
 
 
 def train_declared_run(run_dir) -> int:

@@ -9,7 +9,6 @@ grid run again trains only what is missing. ``RESULTS/index.csv`` lists every ru
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,7 +94,8 @@ def run_summary(run_dir) -> dict:
     record = read_json_file(run_dir / RUN_FILE) if (run_dir / RUN_FILE).exists() else {}
     row = {"status": status, "run_dir": str(run_dir), "hash": record.get("hash")}
     config = record.get("config", {})
-    row.update({k: config.get(k) for k in ("data", "method", "fusion", "seed")})
+    row.update({"dataset": config.get("data"), "method": config.get("method"), "fusion": config.get("fusion"),
+                "seed": config.get("seed")})
     if status == "complete":
         metrics = load_metrics(run_dir)
         if metrics.get("identity_hash") != row["hash"] and row["hash"] is not None:
@@ -121,7 +121,8 @@ def results_table(runs: list[PlannedRun]):
     for run in runs:
         summary = run_summary(run.run_dir)
         final = summary.pop("final") or {}
-        rows.append({**run.tags, **summary, "hash": run.hash, "label": run.label,
+        summary.update(dataset=run.config.data, method=run.config.method, fusion=run.config.fusion)
+        rows.append({**summary, **run.tags, "hash": run.hash, "label": run.label,
                      **{f"final.{k}": v for k, v in final.items()}})
     table = pd.json_normalize(rows, sep=".") if rows else pd.DataFrame()
     return table.rename(columns=lambda c: c[len("final."):] if c.startswith("final.") else c)
@@ -142,7 +143,8 @@ def index(results):
         summary = run_summary(run_dir)
         final = summary.pop("final") or {}
         rows.append({**summary, "acc": final.get("acc"), "val_acc": final.get("val_acc")})
-    columns = ["data", "method", "fusion", "seed", "status", "acc", "val_acc", "wall_seconds", "hash", "run_dir", "error"]
+    columns = ["dataset", "method", "fusion", "seed", "status", "acc", "val_acc", "wall_seconds", "hash", "run_dir",
+               "error"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -171,7 +173,3 @@ def describe_plan(runs: list[PlannedRun]) -> str:
     if counts.get("failed"):
         parts.append(f"{counts['failed']} failed before (retried)")
     return f"{len(runs)} runs: " + ", ".join(parts)
-
-
-def dumps(value) -> str:
-    return json.dumps(value, sort_keys=True)

@@ -5,6 +5,8 @@ import json
 import math
 
 import pytest
+
+from mmlesson.errors import ConfigError
 import torch
 import torch.nn.functional as F
 
@@ -76,9 +78,10 @@ def assert_scaled(actual, reference, factor, name):
 
 
 def tiny_config(**overrides):
-    options = dict(data_knobs=TINY_KNOBS, width=4, epochs=1, batch_size=16, probe=False, progress="off",
-                   method="arl", temperature=4.0, gamma=4.0)
-    return TrainConfig(**{**options, **overrides})
+    options = dict(data_knobs=TINY_KNOBS, width=4, epochs=1, batch_size=16, probe=False, progress="off", method="arl")
+    if overrides.get("method", "arl") == "arl":
+        options.update(temperature=4.0, gamma=4.0)
+    return TrainConfig.build(**{**options, **overrides})
 
 
 def step(config, model, batch):
@@ -105,7 +108,7 @@ def test_the_loss_is_equation_22_and_encoder_gradients_are_scaled_by_one_plus_a(
     config = tiny_config()
     reference = copy.deepcopy(model)
     stats, grads = step(config, model, tiny_batch)
-    loss = equation_22(reference, tiny_batch, config.gamma)
+    loss = equation_22(reference, tiny_batch, config.options.gamma)
     assert stats["loss"] == pytest.approx(loss.item(), rel=1e-5)
     loss.backward()
     a = {m: stats[f"coefficient/{m}"] for m in ("audio", "visual")}
@@ -114,7 +117,7 @@ def test_the_loss_is_equation_22_and_encoder_gradients_are_scaled_by_one_plus_a(
         factor = 1 + a[modality] if modality else 1.0  # the head is not scaled
         assert_scaled(grads[name], p.grad, factor, name)
     with torch.no_grad():
-        expected = coefficients(reference(tiny_batch).logits_per_modality, tiny_batch["label"], config.temperature)
+        expected = coefficients(reference(tiny_batch).logits_per_modality, tiny_batch["label"], config.options.temperature)
     assert a == pytest.approx(expected, rel=1e-5)
 
 
@@ -151,8 +154,9 @@ def test_arl_from_the_command_line_records_its_coefficients(tmp_path):
                  "--width", "4", "--batch-size", "16", "--no-probe", "--progress", "off", "--out", str(out), *knobs])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["config"]["gamma"] == 2.0 and metrics["config"]["temperature"] == 8.0
-    assert metrics["config"]["residual"] is False
+    options = metrics["config"]["options"]
+    assert options["gamma"] == 2.0 and options["temperature"] == 8.0 and options["residual"] is False
+    assert set(options) == {"gamma", "temperature", "unimodal_loss", "asymmetric", "residual"}  # ARL's own only
     for record in metrics["history"]:
         train = record["train"]
         assert set(train["coefficient"]) == {"audio", "visual"}
@@ -162,7 +166,11 @@ def test_arl_from_the_command_line_records_its_coefficients(tmp_path):
 
 
 def test_bad_arl_options_are_refused():
-    with pytest.raises(Exception, match="temperature must be a finite number >= 0"):
-        TrainConfig(method="arl", temperature=float("nan"))
-    with pytest.raises(Exception, match="encoder_grad_scale must be two positive numbers"):
-        TrainConfig(encoder_grad_scale=(0.0, 1.0))
+    with pytest.raises(ConfigError, match="--temperature must be a finite number, got nan"):
+        TrainConfig.build(method="arl", temperature=float("nan"))
+    with pytest.raises(ConfigError, match="--gamma must be a number >= 0.0, got -1"):
+        TrainConfig.build(method="arl", gamma=-1)
+    with pytest.raises(ConfigError, match=r"--encoder-grad-scale must be > 0.0, got \(0.0, 1.0\)"):
+        TrainConfig.build(encoder_grad_scale=(0.0, 1.0))
+    with pytest.raises(ConfigError, match="--encoder-grad-scale takes 2 values, got 3"):
+        TrainConfig.build(encoder_grad_scale=(1.0, 1.0, 1.0))

@@ -7,7 +7,9 @@ import torch
 
 from mmlesson.cli import build_parser, main
 from mmlesson.methods import METHODS
-from mmlesson.config import config_fields
+import dataclasses
+
+from mmlesson.config import config_fields, method_option_fields
 
 from .conftest import TINY_KNOBS
 
@@ -23,7 +25,9 @@ def run_cli(*args):
     (["--method", "unimodal"], "needs --modality audio or --modality visual"),
     (["--data-knob", "loudness=3"], "unknown SynthAV knob 'loudness'"),
     (["--data-knob", "audio_strength=-2"], "audio_strength must be a finite number >= 0"),
-    (["--epochs", "0"], "epochs must be a positive integer"),
+    (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
+    (["--alpha", "0.5"], "--alpha is an option of method ogm_ge, not of 'joint'"),
+    (["--method", "unimodal", "--modality", "smell"], "--modality: unknown value 'smell'; choose one of: audio, visual"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(args, fragment, capsys):
     assert main(["train", *args]) == 2
@@ -54,11 +58,15 @@ def test_bad_names_from_a_real_process_have_no_traceback():
 def test_help_lists_every_option_with_its_default():
     text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     flat = " ".join(text.split())
-    for f in config_fields():
-        flag = "--data-knob" if f.name == "data_knobs" else "--" + f.name.replace("_", "-")
+    shared = [f for f in config_fields() if f.name != "options"]
+    options = method_option_fields()
+    for name in [f.name for f in shared] + list(options):
+        flag = "--data-knob" if name == "data_knobs" else "--" + name.replace("_", "-")
         assert flag in flat, flag
+    for method in METHODS:  # each method's options in a group of their own
+        assert f"options of --method {method}" in flat or not dataclasses.fields(METHODS[method].Options)
     assert "(default: synthav)" in flat and "(default: joint)" in flat and "(default: concat)" in flat
-    assert flat.count("(default:") >= len(config_fields()) - 1  # every option but the repeatable knob
+    assert flat.count("(default:") >= len(shared) + len(options) - 1  # every option but the repeatable knob
 
 
 def test_data_list(capsys):
@@ -73,7 +81,7 @@ def test_train_from_the_command_line_writes_metrics(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "test acc" in result.stdout and "metrics written to" in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["config"]["seed"] == 3 and metrics["config"]["modality"] == "audio"
+    assert metrics["config"]["seed"] == 3 and metrics["config"]["options"] == {"modality": "audio"}
     assert metrics["config"]["data_knobs"]["train_size"] == 96
     assert set(metrics["final"]["branch_acc"]) == {"audio"}
 
@@ -85,7 +93,7 @@ def test_ogm_ge_from_the_command_line_records_its_coefficients(tmp_path):
                      *knobs)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    config = metrics["config"]
+    config = metrics["config"]["options"]
     assert (config["alpha"], config["modulation_window"], config["ge"], config["ogm_form"]) == (0.5, [0, 0], False,
                                                                                                  "continuous")
     first, second = (record["train"] for record in metrics["history"])

@@ -17,7 +17,7 @@ from .conftest import TINY_KNOBS
 def tiny_config(**overrides):
     options = dict(data_knobs=TINY_KNOBS, width=4, epochs=3, batch_size=16, lr=0.05, probe=False, progress="off")
     options.update(overrides)
-    return TrainConfig(**options)
+    return TrainConfig.build(**options)
 
 
 def states_equal(a, b):
@@ -112,7 +112,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_dataset, tmp_pat
 def test_metrics_json_layout(tiny_dataset, tmp_path):
     fit(tiny_config(out=str(tmp_path), probe=True, epochs=1), dataset=tiny_dataset)
     metrics = mmlesson.load_metrics(tmp_path)
-    assert set(metrics) == {"config", "data", "history", "final", "env"}
+    assert set(metrics) == {"config", "identity", "identity_hash", "data", "history", "final", "env"}
     final = metrics["final"]
     for key in ("acc", "macro_f1", "branch_acc", "probe_acc", "per_class_acc"):
         assert key in final
@@ -169,13 +169,15 @@ def test_linear_probe_separates_separable_features_and_not_noise():
 @pytest.mark.parametrize("overrides, fragment", [
     (dict(method="magic"), "unknown method 'magic'; choose one of: " + ", ".join(sorted(METHODS))),
     (dict(fusion="attention"), "unknown fusion 'attention'"),
-    (dict(epochs=0), "epochs must be a positive integer"),
-    (dict(lr=float("nan")), "lr must be a finite number"),
+    (dict(epochs=0), "--epochs must be a positive integer"),
+    (dict(lr=float("nan")), "--lr must be a finite number"),
+    (dict(lr=0), "--lr must be > 0.0"),
+    (dict(epochs=2.5), "--epochs must be an integer"),
     (dict(device="tpu"), "device must be auto, cpu"),
 ])
 def test_invalid_configs(overrides, fragment):
     with pytest.raises(ConfigError, match=fragment):
-        TrainConfig(**overrides)
+        TrainConfig.build(**overrides)
 
 
 def test_unimodal_without_modality_is_refused(tiny_dataset):

@@ -9,7 +9,7 @@ from .conftest import TINY_KNOBS
 
 def small(**overrides):
     options = dict(data_knobs=TINY_KNOBS, width=4, epochs=2, batch_size=16, probe=False, progress="off")
-    return TrainConfig(**{**options, **overrides})
+    return TrainConfig.build(**{**options, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_frozen_encoders_are_loaded_and_never_change(unimodal_runs, tiny_dataset
         after = result.model.encoders[modality].state_dict()
         for key, value in trained_alone.items():  # weights and batch-norm statistics alike
             assert torch.equal(after[key], value), (modality, key)
-    untrained = fit(TrainConfig(**{**config.to_dict(), "out": None}), dataset=tiny_dataset, stop_after=0).model
+    untrained = fit(TrainConfig.build(**{**config.to_dict(), "out": None}), dataset=tiny_dataset, stop_after=0).model
     assert not torch.equal(result.model.fusion.head.weight, untrained.fusion.head.weight)  # only the head trained
 
 

@@ -25,7 +25,7 @@ def test_bf16_autocast_step_matches_float32_closely(tiny_batch):
 
 
 def test_fit_on_cuda_writes_cuda_metrics(tmp_path, tiny_dataset):
-    config = TrainConfig(data_knobs=TINY_KNOBS, width=4, epochs=2, batch_size=16, device="cuda", out=str(tmp_path),
+    config = TrainConfig.build(data_knobs=TINY_KNOBS, width=4, epochs=2, batch_size=16, device="cuda", out=str(tmp_path),
                          progress="off")
     metrics = fit(config, dataset=tiny_dataset).metrics
     assert metrics["env"]["device"].startswith("cuda")

@@ -76,7 +76,7 @@ def test_modulated_gradients_are_k_times_the_plain_ones_on_chosen_parameters_onl
     torch.manual_seed(0)
     model = MultimodalModel(6, width=4).eval()  # eval: batch norm is a fixed function, both passes agree
     plain = plain_gradients(model, tiny_batch)
-    config = TrainConfig(method="ogm_ge", alpha=0.8, ge=False, modulated_params=which)
+    config = TrainConfig.build(method="ogm_ge", alpha=0.8, ge=False, modulated_params=which)
     optimizer = RecordingOptimizer(model)
     stats = OGMGE(config).training_step(model, tiny_batch, optimizer, StepState(0, 0, torch.device("cpu")))
     factors = coefficients(model(tiny_batch).logits_per_modality, tiny_batch["label"], 0.8)
@@ -93,7 +93,7 @@ def test_outside_the_window_nothing_is_modulated(tiny_batch):
     torch.manual_seed(0)
     model = MultimodalModel(6, width=4).eval()
     plain = plain_gradients(model, tiny_batch)
-    config = TrainConfig(method="ogm_ge", alpha=0.8, ge=True, modulation_window=(2, 5))
+    config = TrainConfig.build(method="ogm_ge", alpha=0.8, ge=True, modulation_window=(2, 5))
     optimizer = RecordingOptimizer(model)
     stats = OGMGE(config).training_step(model, tiny_batch, optimizer, StepState(6, 0, torch.device("cpu")))
     assert stats["modulated"] == 0.0 and stats["coefficient/audio"] == stats["coefficient/visual"] == 1.0
@@ -117,7 +117,7 @@ def test_ge_noise_has_the_gradients_own_standard_deviation():
 
 @pytest.mark.parametrize("fusion", sorted(FUSIONS))
 def test_ogm_ge_trains_with_every_fusion(fusion, tiny_dataset):
-    config = TrainConfig(method="ogm_ge", fusion=fusion, data_knobs=tiny_dataset.meta["knobs"] | {}, width=4,
+    config = TrainConfig.build(method="ogm_ge", fusion=fusion, data_knobs=tiny_dataset.meta["knobs"] | {}, width=4,
                          epochs=1, batch_size=16, probe=False, progress="off")
     metrics = fit(config, dataset=tiny_dataset).metrics
     coefficient_history = metrics["history"][0]["train"]["coefficient"]
@@ -135,7 +135,7 @@ def test_a_short_ogm_run_moves_the_ratio_toward_one():
     data = load("synthav", **knobs)
     ratios = {}
     for method, extra in (("joint", {}), ("ogm_ge", {"ge": False})):
-        model = fit(TrainConfig(method=method, **common, **extra), dataset=data).model
+        model = fit(TrainConfig.build(method=method, **common, **extra), dataset=data).model
         ratios[method] = split_discrepancy(model, data.val, "cpu")["ratio"]
     assert ratios["joint"] > 1.2
     assert abs(math.log(ratios["ogm_ge"])) < abs(math.log(ratios["joint"]))

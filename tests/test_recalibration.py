@@ -80,7 +80,7 @@ def test_per_class_weights_lean_on_the_modality_that_knows_the_class():
 @pytest.fixture(scope="module")
 def joint_run(tmp_path_factory, tiny_dataset):
     out = tmp_path_factory.mktemp("joint") / "run"
-    config = TrainConfig(data_knobs=TINY_KNOBS, width=4, epochs=2, batch_size=16, probe=False, progress="off",
+    config = TrainConfig.build(data_knobs=TINY_KNOBS, width=4, epochs=2, batch_size=16, probe=False, progress="off",
                          out=str(out))
     return fit(config, dataset=tiny_dataset), out
 
@@ -115,7 +115,7 @@ def test_recalibrate_refuses_what_it_cannot_use(tmp_path, tiny_dataset, capsys):
     assert main(["recalibrate", "--run", str(tmp_path / "nowhere")]) == 1
     assert "holds no complete run" in capsys.readouterr().err
     out = tmp_path / "audio"
-    fit(TrainConfig(method="unimodal", modality="audio", data_knobs=TINY_KNOBS, width=4, epochs=1, batch_size=16,
+    fit(TrainConfig.build(method="unimodal", modality="audio", data_knobs=TINY_KNOBS, width=4, epochs=1, batch_size=16,
                     probe=False, progress="off", out=str(out)), dataset=tiny_dataset)
     assert main(["recalibrate", "--run", str(out)]) == 2
     error = capsys.readouterr().err.strip()

@@ -67,3 +67,14 @@ def decision_summary(model, split, device) -> dict:
     contributions = unimodal_contributions(model, split, device)
     return {m: {**statistics[m], "mean_abs_logit": contributions["mean_abs_logit"][m],
                 "per_class_acc": contributions["per_class_acc"][m]} for m in statistics}
+
+
+def decision_scores(model, split, device) -> dict | None:
+    """What metrics.json keeps for Table 1: per modality the mean |W_m| (``mean_abs_weight``) and the
+    mean |W_m z_m| on ``split`` (``mean_abs_logit``); None for a fusion without a linear block per
+    modality (FiLM, gated)."""
+    if not isinstance(model.fusion, (ConcatFusion, SumFusion)):
+        return None
+    statistics = weight_statistics(weight_blocks(model))
+    logits = unimodal_contributions(model, split, device)["mean_abs_logit"]
+    return {"mean_abs_weight": {m: s["mean_abs"] for m, s in statistics.items()}, "mean_abs_logit": logits}

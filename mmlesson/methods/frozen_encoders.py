@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..identity import identity_hash, stored_identity
+from ..identity import RUN_FILE, identity_hash, stored_identity
 from ..options import option
 from ..report import METRICS_FILE, load_metrics
 from .base import Method, register
@@ -69,7 +69,14 @@ class FrozenEncoders(Method):
 
     def identity_options(self) -> dict:
         """The encoder runs by identity hash (their content), not by path."""
-        return {"encoders_from": [identity_hash(stored_identity(run)) for run in self.options.encoders_from]}
+        hashes = []
+        for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
+            run_dir = Path(run_dir)
+            if not ((run_dir / METRICS_FILE).exists() or (run_dir / RUN_FILE).exists()):
+                raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method "
+                                  f"unimodal --modality {modality} --out {run_dir}`")
+            hashes.append(identity_hash(stored_identity(run_dir)))
+        return {"encoders_from": hashes}
 
     def prepare_model(self, model):
         for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):

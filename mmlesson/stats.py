@@ -1,0 +1,234 @@
+"""Statistics behind every verdict of the book (scipy, statsmodels and pandas do the arithmetic).
+
+A claim compares two methods over the same seeds (paired): ``compare(treatment, control, sesoi)``
+gives the mean paired difference with its t-based 95% confidence interval and one of four verdicts,
+given a smallest effect of interest ``sesoi`` stated before looking at the data:
+
+* ``better`` / ``worse``: the difference is significantly above / below 0 (paired t-test) and not
+  shown to be smaller than ``sesoi``;
+* ``equivalent``: two one-sided tests (TOST) show the difference lies within ``[-sesoi, +sesoi]``;
+* ``undetermined``: neither, with the number of seeds that would likely settle it at the observed
+  spread (80% power, ``seeds_needed``).
+
+``holm(comparisons)`` corrects the p-values of one chapter's claims for multiplicity (Holm's step-down
+method, per family: the difference tests, the equivalence tests) and re-derives the verdicts.
+``correlation`` adds scipy's confidence interval to Pearson's r and warns when the points are not
+independent (several per seed); ``correlation_per_group`` computes r within each seed and summarises
+those with a t interval on Fisher's z. ``summarise`` gives mean, standard deviation and 95% CI.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+ALPHA = 0.05
+POWER = 0.8
+MAX_SEEDS = 10_000
+VERDICTS = ("better", "equivalent", "worse", "undetermined")
+
+
+class DependentPointsWarning(UserWarning):
+    """A correlation was computed over points that are not independent (several per seed)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A paired comparison of ``treatment - control`` over ``n`` seeds (see the module docstring)."""
+
+    claim: str
+    n: int
+    mean: float
+    sd: float
+    ci_low: float
+    ci_high: float
+    sesoi: float
+    p_difference: float
+    p_equivalence: float
+    verdict: str
+    seeds_needed: int | None
+    corrected: bool = False  # p-values Holm-adjusted within a family of claims
+
+    def evidence(self, digits: int = 3) -> str:
+        """``+0.012 [+0.004, +0.020] (10 seeds, SESOI 0.01)``."""
+        return (f"{self.mean:+.{digits}f} [{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}] "
+                f"({self.n} seeds, smallest effect of interest {self.sesoi:g})")
+
+    def verdict_text(self) -> str:
+        """The verdict, with the seeds needed when undetermined."""
+        if self.verdict != "undetermined":
+            return self.verdict
+        if self.seeds_needed is None:
+            return "undetermined"
+        more = f"more than {MAX_SEEDS}" if self.seeds_needed >= MAX_SEEDS else f"about {self.seeds_needed}"
+        return f"undetermined, needs {more} seeds"
+
+
+def paired_values(treatment, control) -> tuple[np.ndarray, np.ndarray]:
+    """Two aligned float arrays; pandas Series are aligned on their index (the seed) first."""
+    if hasattr(treatment, "index") and hasattr(control, "index"):
+        common = treatment.index.intersection(control.index)
+        if len(common) != len(treatment) or len(common) != len(control):
+            raise ValueError(f"paired comparison: the two sides have different seeds "
+                             f"({sorted(treatment.index)} vs {sorted(control.index)})")
+        treatment, control = treatment.loc[common], control.loc[common]
+    treatment, control = np.asarray(treatment, dtype=float), np.asarray(control, dtype=float)
+    if treatment.shape != control.shape or treatment.ndim != 1:
+        raise ValueError(f"paired comparison needs two equally long 1-D sequences, got {treatment.shape} and "
+                         f"{control.shape}")
+    return treatment, control
+
+
+def decide(mean: float, p_difference: float, p_equivalence: float, alpha: float = ALPHA) -> str:
+    if p_equivalence < alpha:
+        return "equivalent"
+    if p_difference < alpha:
+        return "better" if mean > 0 else "worse"
+    return "undetermined"
+
+
+def seeds_needed(mean: float, sd: float, sesoi: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
+    """Seeds at which, with this spread, a paired test would settle the claim with ``power``: either
+    the difference test (effect ``|mean|``) or the equivalence test (effect ``sesoi - |mean|``,
+    one-sided), whichever needs fewer."""
+    from statsmodels.stats.power import TTestPower
+
+    if not (math.isfinite(sd) and sd > 0):
+        return None
+    candidates = []
+    routes = [(abs(mean), alpha, "two-sided"), (sesoi - abs(mean), alpha, "larger")]
+    for effect, level, alternative in routes:
+        if effect <= 0:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                n = TTestPower().solve_power(effect_size=effect / sd, alpha=level, power=power,
+                                             alternative=alternative)
+            except (ValueError, RuntimeError):
+                continue
+        if n is not None and math.isfinite(float(n)):
+            candidates.append(int(math.ceil(float(n))))
+    return min(max(min(candidates), 2), MAX_SEEDS) if candidates else MAX_SEEDS
+
+
+def compare(treatment, control, sesoi: float, claim: str = "", alpha: float = ALPHA) -> Comparison:
+    """Paired comparison of ``treatment - control`` (same seeds) with smallest effect of interest ``sesoi``."""
+    from statsmodels.stats.weightstats import ttost_paired
+
+    if not sesoi > 0:
+        raise ValueError(f"the smallest effect of interest must be > 0, got {sesoi!r}")
+    treatment, control = paired_values(treatment, control)
+    differences = treatment - control
+    n = len(differences)
+    mean = float(differences.mean()) if n else float("nan")
+    sd = float(differences.std(ddof=1)) if n > 1 else float("nan")
+    if n < 2:
+        return Comparison(claim, n, mean, sd, float("nan"), float("nan"), sesoi, 1.0, 1.0, "undetermined", None)
+    if sd == 0.0:  # every seed gives the same difference: the t statistics are undefined, the sign is not
+        p_difference = 1.0 if mean == 0 else 0.0
+        p_equivalence = 0.0 if abs(mean) < sesoi else 1.0
+        return Comparison(claim, n, mean, sd, mean, mean, sesoi, p_difference, p_equivalence,
+                          decide(mean, p_difference, p_equivalence, alpha), None)
+    test = scipy_stats.ttest_rel(treatment, control)
+    interval = test.confidence_interval(1 - alpha)
+    p_equivalence = float(ttost_paired(treatment, control, -sesoi, sesoi)[0])
+    verdict = decide(mean, float(test.pvalue), p_equivalence, alpha)
+    needed = seeds_needed(mean, sd, sesoi, alpha) if verdict == "undetermined" else None
+    return Comparison(claim, n, mean, sd, float(interval.low), float(interval.high), sesoi, float(test.pvalue),
+                      p_equivalence, verdict, needed)
+
+
+def holm(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison]:
+    """Holm-adjust the difference p-values and the equivalence p-values of a family of claims (one
+    chapter's), and re-derive each verdict from the adjusted values."""
+    from statsmodels.stats.multitest import multipletests
+
+    if not comparisons:
+        return []
+    adjusted = {}
+    for name in ("p_difference", "p_equivalence"):
+        values = np.array([getattr(c, name) for c in comparisons], dtype=float)
+        adjusted[name] = multipletests(values, alpha=alpha, method="holm")[1]
+    corrected = []
+    for i, c in enumerate(comparisons):
+        p_difference, p_equivalence = float(adjusted["p_difference"][i]), float(adjusted["p_equivalence"][i])
+        verdict = decide(c.mean, p_difference, p_equivalence, alpha) if c.n >= 2 else "undetermined"
+        needed = seeds_needed(c.mean, c.sd, c.sesoi, alpha / len(comparisons)) if verdict == "undetermined" else None
+        corrected.append(replace(c, p_difference=p_difference, p_equivalence=p_equivalence, verdict=verdict,
+                                 seeds_needed=needed, corrected=True))
+    return corrected
+
+
+def comparisons_table(comparisons: list[Comparison]):
+    """A DataFrame of claims: mean difference, 95% CI, n, SESOI, p-values and verdict."""
+    import pandas as pd
+
+    return pd.DataFrame([{"claim": c.claim, "mean difference": c.mean, "95% CI low": c.ci_low,
+                          "95% CI high": c.ci_high, "seeds": c.n, "SESOI": c.sesoi,
+                          "p (difference)": c.p_difference, "p (equivalence)": c.p_equivalence,
+                          "Holm": c.corrected, "verdict": c.verdict_text()} for c in comparisons])
+
+
+@dataclass(frozen=True)
+class Correlation:
+    r: float
+    ci_low: float
+    ci_high: float
+    n: int
+    p: float
+    per_group: dict | None = None  # correlation_per_group: r of each group
+
+    def evidence(self) -> str:
+        unit = f"{self.n} seeds (r within each)" if self.per_group is not None else f"{self.n} points"
+        return f"r = {self.r:+.2f} [{self.ci_low:+.2f}, {self.ci_high:+.2f}] over {unit}"
+
+
+def correlation(x, y, groups=None, alpha: float = ALPHA) -> Correlation:
+    """Pearson's r with scipy's (Fisher) confidence interval. ``groups`` (e.g. the seed of each
+    point): a warning if some group holds several points, since the interval assumes independence."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if groups is not None and len(set(groups)) < len(list(groups)):
+        warnings.warn(f"correlation over {len(x)} points from {len(set(groups))} groups: the points are not "
+                      f"independent and the interval is too narrow; use correlation_per_group",
+                      DependentPointsWarning, stacklevel=2)
+    result = scipy_stats.pearsonr(x, y)
+    interval = result.confidence_interval(1 - alpha)
+    return Correlation(float(result.statistic), float(interval.low), float(interval.high), len(x), float(result.pvalue))
+
+
+def correlation_per_group(frame, x: str, y: str, group: str = "seed", alpha: float = ALPHA) -> Correlation:
+    """Pearson's r within each group (seed), then their mean on Fisher's z with a t interval across
+    groups: the right interval when each seed contributes several dependent points."""
+    per_group = {key: float(scipy_stats.pearsonr(part[x], part[y]).statistic) for key, part in frame.groupby(group)}
+    z = np.arctanh(np.clip(np.array(list(per_group.values())), -0.999999, 0.999999))
+    if len(z) < 2:
+        raise ValueError("correlation_per_group needs at least two groups")
+    test = scipy_stats.ttest_1samp(z, 0.0)
+    interval = test.confidence_interval(1 - alpha)
+    return Correlation(float(np.tanh(z.mean())), float(np.tanh(interval.low)), float(np.tanh(interval.high)),
+                       len(z), float(test.pvalue), per_group)
+
+
+def summarise(values, alpha: float = ALPHA) -> dict:
+    """``mean``, ``std`` (sample), ``ci_low`` / ``ci_high`` (t-based) and ``n`` of ``values``."""
+    values = np.asarray([v for v in values if v is not None and not np.isnan(v)], dtype=float)
+    n = len(values)
+    mean = float(values.mean()) if n else float("nan")
+    std = float(values.std(ddof=1)) if n > 1 else float("nan")
+    if n > 1 and std > 0:
+        low, high = scipy_stats.t.interval(1 - alpha, n - 1, loc=mean, scale=scipy_stats.sem(values))
+    else:
+        low = high = mean
+    return {"mean": mean, "std": std, "ci_low": float(low), "ci_high": float(high), "n": n}
+
+
+def mean_std(values) -> str:
+    """``0.912 ± 0.011`` (sample standard deviation; a single value has none)."""
+    summary = summarise(values)
+    if summary["n"] < 2:
+        return f"{summary['mean']:.3f}"
+    return f"{summary['mean']:.3f} ± {summary['std']:.3f}"
