@@ -23,9 +23,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mmlesson)" > /dev/null
 	touch $@
 
+# The chapters' shared run store, one per version of the package's code: an interrupted `make book`
+# resumes where it stopped, and a change to the code never reads back runs the old code trained.
+CODE_HASH = $(shell cat $$(find mmlesson -name '*.py' -o -name '*.toml' | sort) | sha256sum | cut -c1-12)
+
 # Execute every chapter on its defaults with papermill (in place, atomically), then build the HTML.
 book: $(STAMP)
-	$(PY) -m mmlesson.notebooks execute $(CHAPTERS)
+	MMLESSON_RESULTS=$(CURDIR)/_build/results/$(CODE_HASH) $(PY) -m mmlesson.notebooks execute $(CHAPTERS)
 	$(MAKE) --no-print-directory html
 
 # Build the HTML from the stored notebooks as they are (no execution).

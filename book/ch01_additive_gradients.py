@@ -50,11 +50,10 @@ if "google.colab" in sys.modules:  # install the package only inside Colab
 import matplotlib.pyplot as plt
 import torch
 
-import mmlesson
 from mmlesson.analysis.gradients import additive_gradient_check
+from mmlesson.book import recipe_for, run_arms, setup
 from mmlesson.data import load
-from mmlesson.engine import resolve_device
-from mmlesson.experiment import final, fmt, mean_std, per_epoch, run_seeds
+from mmlesson.experiment import final, fmt, per_epoch
 from mmlesson.models import MultimodalModel
 from mmlesson.plots import plot_over_epochs, show_synthav_classes
 
@@ -63,9 +62,11 @@ if SMOKE:  # a seconds-long run that exercises every cell
     EPOCHS, SEEDS = 1, [0]
     SYNTH_KNOBS = dict(train_size=240, val_size=60, test_size=60)
 DATA_KNOBS = SYNTH_KNOBS if DATASET == "synthav" else {}
-torch.manual_seed(0)
-device = resolve_device(DEVICE)
-print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {device}")
+RECIPE = recipe_for("ogm_ge", DATASET, synthav="synthav")  # the protocol: data, optimiser, epochs (mmlesson.recipes)
+TRAIN = dict(epochs=EPOCHS, width=WIDTH, device=DEVICE) if DATASET == "synthav" else dict(device=DEVICE)
+if SMOKE:
+    TRAIN["epochs"] = EPOCHS
+device = setup(DEVICE)
 
 # %% [markdown]
 # ## 1.1 The data: SynthAV
@@ -168,12 +169,10 @@ print("formula equals autograd to float32 precision (max difference < 1e-5):", l
 # applied with the other modality's features set to zero, i.e. the accuracy of $W^m z^m + b$ alone.
 
 # %%
-common = dict(data=DATASET, data_root=DATA_DIR, data_knobs=DATA_KNOBS, epochs=EPOCHS, width=WIDTH, device=DEVICE)
-runs = {
-    "audio only": run_seeds("audio", SEEDS, dataset, RESULTS_DIR, method="unimodal", modality="audio", **common),
-    "visual only": run_seeds("visual", SEEDS, dataset, RESULTS_DIR, method="unimodal", modality="visual", **common),
-    "joint (concat)": run_seeds("joint", SEEDS, dataset, RESULTS_DIR, method="joint", fusion="concat", **common),
-}
+arms = {"audio only": dict(method="unimodal", modality="audio"), "visual only": dict(method="unimodal", modality="visual"),
+        "joint (concat)": dict(method="joint", fusion="concat")}
+runs = run_arms(arms, SEEDS, RECIPE, data_knobs=DATA_KNOBS, train=TRAIN, results=RESULTS_DIR, data_dir=DATA_DIR,
+                name="ch01")
 joint = runs["joint (concat)"]
 print(f"test accuracy over seeds {SEEDS} (mean ± std):")
 print(f"  audio-only model           {fmt(final(runs['audio only'], 'acc'))}")
@@ -259,13 +258,12 @@ print(f"\nvisual probe: joint-trained encoder {fmt(probe_gap)} below the visual-
 MAP_AUDIO = [0.3, 0.6, 0.9]
 MAP_VISUAL = [0.2, 0.35, 0.7]
 map_epochs = max(1, EPOCHS // 2)
-regime = {}
-for a in MAP_AUDIO:
-    for v in MAP_VISUAL:
-        knobs = dict(SYNTH_KNOBS, audio_strength=a, visual_strength=v)
-        [run] = run_seeds(f"map-a{a}-v{v}", SEEDS[:1], load("synthav", **knobs), RESULTS_DIR, method="joint",
-                          data_knobs=knobs, epochs=map_epochs, width=WIDTH, device=DEVICE, probe=False)
-        regime[a, v] = run["final"]["branch_acc"]
+cells = {f"audio {a}, visual {v}": dict(method="joint", data_knobs=dict(audio_strength=a, visual_strength=v))
+         for a in MAP_AUDIO for v in MAP_VISUAL}  # one arm per cell of the map, trained in parallel
+regime_runs = run_arms(cells, SEEDS[:1], "synthav", data_knobs=SYNTH_KNOBS,
+                       train=dict(epochs=map_epochs, width=WIDTH, device=DEVICE, probe=False), results=RESULTS_DIR,
+                       name="ch01-map")
+regime = {(a, v): regime_runs[f"audio {a}, visual {v}"][0]["final"]["branch_acc"] for a in MAP_AUDIO for v in MAP_VISUAL}
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
 for ax, modality in zip(axes, ("audio", "visual")):

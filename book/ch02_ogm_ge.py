@@ -48,19 +48,17 @@ if "google.colab" in sys.modules:  # install the package only inside Colab
 import matplotlib.pyplot as plt
 import torch
 
-import mmlesson
-from mmlesson.data import load
-from mmlesson.engine import resolve_device
-from mmlesson.experiment import final, fmt, improvement_verdict, per_epoch, run_seeds
+from mmlesson.book import recipe_for, run_arms, setup
+from mmlesson.experiment import final, fmt, improvement_verdict, per_epoch
 from mmlesson.methods.ogm_ge import coefficient, coefficients
 from mmlesson.plots import plot_over_epochs
+from mmlesson.recipes import RECIPES
 
 SMALL = {}
 if SMOKE:  # a seconds-long run that exercises every cell
     EPOCHS, SEEDS = 1, [0]
     SMALL = dict(train_size=240, val_size=60, test_size=60)
-device = resolve_device(DEVICE)
-print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {device}")
+device = setup(DEVICE)
 
 # %% [markdown] tags=[]
 # ## 2.1 From the shared residual to a discrepancy ratio
@@ -130,29 +128,20 @@ print(f"alpha 0.8, jump form: k = {coefficient(1 + 1e-6, 0.8):.3f} just above rh
 # OGM-GE ($\alpha = 0.8$, window covering every epoch), all on the same seeds.
 
 # %% tags=[]
-REPLICATION = {  # the paper's settings, for DATASET="cremad" / "kinetics_sounds" on a GPU
-    "cremad": dict(alpha=0.8, epochs=100, lr=1e-3, momentum=0.9, weight_decay=1e-4, lr_milestones=[70],
-                   lr_decay=0.1, batch_size=64, width=64, modulation_window=(0, 50)),
-    # alpha for Kinetics-Sounds is not stated in our sources: the CREMA-D value until checked
-    "kinetics_sounds": dict(alpha=0.8, epochs=100, lr=1e-3, momentum=0.9, weight_decay=1e-4, lr_milestones=[70],
-                            lr_decay=0.1, batch_size=64, width=64, modulation_window=(0, 50)),
-}
-if DATASET == "synthav":
-    knobs_a = dict(SMALL, audio_class_strength=(1, 1, 1, 1, 0, 0))
-    data_a = load("synthav", **knobs_a)
-    common_a = dict(data="synthav", data_knobs=knobs_a, epochs=EPOCHS, width=WIDTH, device=DEVICE, alpha=0.8)
-else:
-    data_a = load(DATASET, root=DATA_DIR)
-    common_a = dict(data=DATASET, data_root=DATA_DIR, device=DEVICE, **REPLICATION[DATASET])
-    if SMOKE:
-        common_a["epochs"] = 1
-runs_a = {
-    "audio only": run_seeds("A-audio", SEEDS, data_a, RESULTS_DIR, method="unimodal", modality="audio", probe=False, **common_a),
-    "visual only": run_seeds("A-visual", SEEDS, data_a, RESULTS_DIR, method="unimodal", modality="visual", probe=False, **common_a),
-    "joint": run_seeds("A-joint", SEEDS, data_a, RESULTS_DIR, method="joint", **common_a),
-    "OGM (no GE)": run_seeds("A-ogm", SEEDS, data_a, RESULTS_DIR, method="ogm_ge", ge=False, **common_a),
-    "OGM-GE": run_seeds("A-ogmge", SEEDS, data_a, RESULTS_DIR, method="ogm_ge", **common_a),
-}
+# The protocol is a recipe (mmlesson.recipes): regime A on SynthAV, OGM-GE's own setting on real data.
+RECIPE = recipe_for("ogm_ge", DATASET, synthav="synthav-regime-a")
+TRAIN = dict(epochs=EPOCHS, width=WIDTH, device=DEVICE) if DATASET == "synthav" else dict(device=DEVICE)
+if SMOKE:
+    TRAIN["epochs"] = EPOCHS
+SETTING = dict(recipe=RECIPE, data_knobs=SMALL if DATASET == "synthav" else {}, train=TRAIN, results=RESULTS_DIR,
+               data_dir=DATA_DIR)
+runs_a = run_arms({
+    "audio only": dict(method="unimodal", modality="audio", probe=False),
+    "visual only": dict(method="unimodal", modality="visual", probe=False),
+    "joint": dict(method="joint"),
+    "OGM (no GE)": dict(method="ogm_ge", ge=False),
+    "OGM-GE": dict(method="ogm_ge"),
+}, SEEDS, name="ch02-A", **SETTING)
 
 
 COLUMNS = [("test acc", ("acc",)), ("audio branch", ("branch_acc", "audio")), ("visual branch", ("branch_acc", "visual")),
@@ -223,8 +212,8 @@ print(f"last-epoch ratio s_a/s_v: joint {fmt(ratio_joint, 2)}, OGM-GE {fmt(ratio
 # same seeds, OGM-GE with each form:
 
 # %% tags=[]
-runs_a["OGM-GE, continuous"] = run_seeds("A-ogmge-cont", SEEDS, data_a, RESULTS_DIR, method="ogm_ge",
-                                         ogm_form="continuous", **common_a)
+runs_a.update(run_arms({"OGM-GE, continuous": dict(method="ogm_ge", ogm_form="continuous")}, SEEDS,
+                       name="ch02-A-continuous", **SETTING))
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
 for name, colour in [("OGM-GE", "tab:red"), ("OGM-GE, continuous", "tab:purple")]:
     plot_over_epochs(left, runs_a[name], ("train", "coefficient", "audio"), name, color=colour)
@@ -246,8 +235,9 @@ for name in ("OGM-GE", "OGM-GE, continuous"):
 
 # %% tags=[]
 ALPHAS = [0.1, 0.3, 0.8, 2.6]
-sweep = {alpha: run_seeds(f"A-alpha{alpha}", SEEDS[:1], data_a, RESULTS_DIR, method="ogm_ge",
-                          **{**common_a, "alpha": alpha})[0]["final"] for alpha in ALPHAS}
+sweep_runs = run_arms({f"alpha {alpha}": dict(method="ogm_ge", alpha=alpha) for alpha in ALPHAS}, SEEDS[:1],
+                      name="ch02-alpha", **SETTING)
+sweep = {alpha: sweep_runs[f"alpha {alpha}"][0]["final"] for alpha in ALPHAS}
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 ax.plot(ALPHAS, [sweep[a]["acc"] for a in ALPHAS], "o-", label="fused test acc")
 ax.plot(ALPHAS, [sweep[a]["branch_acc"]["visual"] for a in ALPHAS], "s-", label="visual branch")
@@ -277,12 +267,8 @@ print(f"the visual probe peaks at alpha {best_alpha}; there the fused accuracy i
 
 # %% tags=[]
 if DATASET == "synthav":
-    data_b = load("synthav", **SMALL)
-    common_b = dict(common_a, data_knobs=dict(SMALL))
-    runs_b = {
-        "joint": run_seeds("B-joint", SEEDS, data_b, RESULTS_DIR, method="joint", **common_b),
-        "OGM-GE": run_seeds("B-ogmge", SEEDS, data_b, RESULTS_DIR, method="ogm_ge", **common_b),
-    }
+    runs_b = run_arms({"joint": dict(method="joint"), "OGM-GE": dict(method="ogm_ge")}, SEEDS,
+                      name="ch02-B", **{**SETTING, "recipe": "synthav"})
     print(f"regime B (SynthAV defaults), test split, mean ± std over seeds {SEEDS}")
     print_table(runs_b)
 else:
@@ -297,12 +283,15 @@ else:
 # paper's settings below (full-width ResNet-18 encoders trained from scratch, SGD with learning
 # rate 1e-3 divided by 10 at epoch 70, 100 epochs, batch 64, alpha 0.8, modulation in epochs 0-50),
 # under this book's protocol (epoch selected on a validation split, never on test; mean over seeds).
-# The real-data loaders are not part of the package yet, so this chapter has not been run on real
-# data: the table shows the published numbers only.
+# These settings are the recipes `ogm_ge-cremad` and `ogm_ge-kinetics_sounds` (printed below), and
+# `mmlesson replicate ogm_ge-cremad --root CACHE` trains the whole table on a GPU (Chapter 6). This
+# chapter has not been run on real data here (no GPU and no data set): the table shows the published
+# numbers only.
 
 # %% tags=[]
-for name, settings in REPLICATION.items():
-    print(f"{name:16s}", ", ".join(f"{k}={v}" for k, v in settings.items()))
+for name in ("ogm_ge-cremad", "ogm_ge-kinetics_sounds"):
+    recipe = RECIPES[name]
+    print(f"{name:24s}", ", ".join(f"{k}={v}" for k, v in {**recipe.train, **recipe.methods["ogm_ge"]}.items()))
 print()
 published = [  # CREMA-D test accuracy (%), as reported; each under its own protocol
     ("concat (joint)", "51.7", "59.81", "65.50"),

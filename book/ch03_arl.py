@@ -54,13 +54,13 @@ if "google.colab" in sys.modules:  # install the package only inside Colab
 import matplotlib.pyplot as plt
 import torch
 
-import mmlesson
 from mmlesson.analysis.recalibration import collect_logits
+from mmlesson.book import load_models, recipe_for, run_arms, setup
 from mmlesson.data import load
-from mmlesson.engine import resolve_device
-from mmlesson.experiment import final, fit_seeds, fmt, improvement_verdict, mean_std, per_epoch
+from mmlesson.experiment import final, fmt, improvement_verdict, mean_std, per_epoch
 from mmlesson.methods.arl import coefficients, dependency, variance_proxy
 from mmlesson.plots import plot_over_epochs
+from mmlesson.recipes import RECIPES
 
 SMALL = dict(train_size=1200)  # half of SynthAV's default training split, to fit the chapter in 5 CPU minutes
 MONTE_CARLO_REPLICATES = 400
@@ -68,8 +68,7 @@ if SMOKE:  # a seconds-long run that exercises every cell
     EPOCHS, SEEDS = 1, [0]
     SMALL = dict(train_size=240, val_size=60, test_size=60)
     MONTE_CARLO_REPLICATES = 20
-device = resolve_device(DEVICE)
-print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {device}")
+device = setup(DEVICE)
 
 # %% [markdown]
 # ## 3.1 The fused prediction as a weighted pair of unimodal predictors
@@ -177,22 +176,21 @@ fig.tight_layout()
 
 # %%
 data_b = load("synthav", **SMALL) if DATASET == "synthav" else load(DATASET, root=DATA_DIR)
-common = dict(data=DATASET, data_knobs=dict(SMALL) if DATASET == "synthav" else {}, data_root=DATA_DIR,
-              epochs=EPOCHS, width=WIDTH, device=DEVICE)
-REPLICATION = {  # the paper's settings (Sec. 4.2; gamma 4, T 8 for CREMA-D and 4 otherwise), for a GPU
-    "cremad": dict(gamma=4.0, temperature=8.0, epochs=100, lr=1e-3, momentum=0.9, weight_decay=1e-4,
-                   lr_milestones=[70], batch_size=64, width=64),
-    "kinetics_sounds": dict(gamma=4.0, temperature=4.0, epochs=100, lr=1e-3, momentum=0.9, weight_decay=1e-4,
-                            lr_milestones=[70], batch_size=64, width=64),
-    "ave": dict(gamma=4.0, temperature=4.0, epochs=100, lr=1e-3, momentum=0.9, weight_decay=1e-4,
-                lr_milestones=[70], batch_size=64, width=64),
-}
-if DATASET != "synthav":
-    common.update(REPLICATION[DATASET])
-    if SMOKE:
-        common["epochs"] = 1
+# The protocol is a recipe (mmlesson.recipes): SynthAV's defaults (regime B) here, ARL's setting on real data
+# (Sec. 4.2: gamma 4, T 8 for CREMA-D and 4 otherwise).
+TRAIN = dict(epochs=EPOCHS, width=WIDTH, device=DEVICE) if DATASET == "synthav" else dict(device=DEVICE)
+if SMOKE:
+    TRAIN["epochs"] = EPOCHS
+SETTING_B = dict(recipe=recipe_for("arl", DATASET, synthav="synthav"), data_knobs=SMALL if DATASET == "synthav" else {},
+                 train=TRAIN, results=RESULTS_DIR, data_dir=DATA_DIR)
 
-joint_b = fit_seeds("B-joint", SEEDS, data_b, RESULTS_DIR, method="joint", **common)
+
+def train(arms, setting, name, dataset):
+    """Train (or read back) the arms over SEEDS and load their models: {arm: [RunResult per seed]}."""
+    return {arm: load_models(runs, dataset) for arm, runs in run_arms(arms, SEEDS, name=name, **setting).items()}
+
+
+joint_b = train({"joint": dict(method="joint")}, SETTING_B, "ch03-B", data_b)["joint"]
 logits, _, labels = collect_logits(joint_b[0].model, data_b.val, device)
 true_class = {m: l.softmax(dim=1).gather(1, labels[:, None]).squeeze(1) for m, l in logits.items()}
 bias = {m: float(p.mean() - 1) for m, p in true_class.items()}
@@ -227,10 +225,9 @@ print(f"ARL's coefficients on the whole validation split (T = 4): {coefficients(
 # %%
 SCALES = [1.0, 5.0]
 scaled = {1.0: joint_b}
-for scale in SCALES:
-    if scale != 1.0:
-        scaled[scale] = fit_seeds(f"B-joint-audio{scale}", SEEDS, data_b, RESULTS_DIR, method="joint", probe=False,
-                                  encoder_grad_scale=(scale, 1.0), **common)
+amplified = train({f"audio x{scale}": dict(method="joint", probe=False, encoder_grad_scale=(scale, 1.0))
+                   for scale in SCALES if scale != 1.0}, SETTING_B, "ch03-scale", data_b)
+scaled.update({scale: amplified[f"audio x{scale}"] for scale in SCALES if scale != 1.0})
 
 
 def last(results, *keys):
@@ -289,19 +286,13 @@ print("audio x5 brings d_a/d_v closer to q_a/q_v:", *gap_verdict)
 # (audio easier, visual better alone). $T = 4$ (the paper's value for every data set but CREMA-D).
 
 # %%
-ARL_SETTINGS = dict(gamma=4.0, temperature=4.0) if DATASET == "synthav" else {}
-runs = {"B": {"joint": joint_b}, "A": {}}
-runs["B"]["OGM-GE"] = fit_seeds("B-ogmge", SEEDS, data_b, RESULTS_DIR, method="ogm_ge", alpha=0.8, **common)
-runs["B"]["ARL"] = fit_seeds("B-arl", SEEDS, data_b, RESULTS_DIR, method="arl", **ARL_SETTINGS, **common)
-if DATASET == "synthav":
-    knobs_a = dict(SMALL, audio_class_strength=(1, 1, 1, 1, 0, 0))
-    data_a = load("synthav", **knobs_a)
-    common_a = dict(common, data_knobs=knobs_a)
-    runs["A"]["joint"] = fit_seeds("A-joint", SEEDS, data_a, RESULTS_DIR, method="joint", **common_a)
-    runs["A"]["OGM-GE"] = fit_seeds("A-ogmge", SEEDS, data_a, RESULTS_DIR, method="ogm_ge", alpha=0.8, **common_a)
-    runs["A"]["ARL"] = fit_seeds("A-arl", SEEDS, data_a, RESULTS_DIR, method="arl", **ARL_SETTINGS, **common_a)
-else:
-    del runs["A"]
+runs = {"B": {"joint": joint_b, **train({"OGM-GE": dict(method="ogm_ge"), "ARL": dict(method="arl")}, SETTING_B,
+                                         "ch03-B-methods", data_b)}}
+if DATASET == "synthav":  # regime A (the recipe synthav-regime-a): audio silent for classes 4-5
+    SETTING_A = dict(SETTING_B, recipe="synthav-regime-a")
+    data_a = load("synthav", **SMALL, audio_class_strength=(1, 1, 1, 1, 0, 0))
+    runs["A"] = train({"joint": dict(method="joint"), "OGM-GE": dict(method="ogm_ge"), "ARL": dict(method="arl")},
+                      SETTING_A, "ch03-A", data_a)
 
 COLUMNS = [("fused", ("acc",)), ("macro-F1", ("macro_f1",)), ("audio branch", ("branch_acc", "audio")),
            ("visual branch", ("branch_acc", "visual")), ("visual probe", ("probe_acc", "visual"))]
@@ -363,12 +354,11 @@ for regime, group in runs.items():
 ablation_regime = max(runs, key=lambda regime: abs(mean_std(accuracy(runs[regime]["ARL"]))[0]
                                                    - mean_std(accuracy(runs[regime]["joint"]))[0]))
 ablation_data = data_a if ablation_regime == "A" else data_b
-ablation_common = common_a if ablation_regime == "A" else common
+ablation_setting = SETTING_A if ablation_regime == "A" else SETTING_B
 VARIANTS = {"UR": dict(asymmetric=False), "AL + GR": dict(unimodal_loss=False), "UR + AL": dict(residual=False)}
 ablation = {"none (joint)": runs[ablation_regime]["joint"]}
-for name, switches in VARIANTS.items():
-    ablation[name] = fit_seeds(f"{ablation_regime}-arl-{name.replace(' + ', '-')}", SEEDS, ablation_data, RESULTS_DIR,
-                               method="arl", probe=False, **ARL_SETTINGS, **switches, **ablation_common)
+ablation.update(train({name: dict(method="arl", probe=False, **switches) for name, switches in VARIANTS.items()},
+                      ablation_setting, f"ch03-ablation-{ablation_regime}", ablation_data))
 ablation["UR + AL + GR (ARL)"] = runs[ablation_regime]["ARL"]
 print(f"ablation in regime {ablation_regime}, test split, mean ± std over seeds {SEEDS}")
 for name, results in ablation.items():
@@ -379,13 +369,16 @@ for name, results in ablation.items():
 #
 # With a GPU and a prepared cache, set `DATASET` to `"cremad"`, `"kinetics_sounds"` or `"ave"` and
 # `DATA_DIR` in the parameters cell; sections 3.2-3.6 then train with the paper's settings below
-# (regime A is a SynthAV construction and is skipped). The real-data loaders are not part of the
-# package yet, so this chapter has not been run on real data; here are the paper's numbers, to put
-# beside ours once it has. They select the checkpoint under the paper's own protocol.
+# (regime A is a SynthAV construction and is skipped). These settings are the recipes `arl-cremad`,
+# `arl-kinetics_sounds` and `arl-ave`, and `mmlesson replicate arl-cremad --root CACHE` trains Table 1's
+# CREMA-D column on a GPU (Chapter 6). This chapter has not been run on real data here (no GPU and no
+# data set); here are the paper's numbers, to put beside ours once it has. They select the checkpoint
+# under the paper's own protocol.
 
 # %%
-for name, settings in REPLICATION.items():
-    print(f"{name:16s}", ", ".join(f"{k}={v}" for k, v in settings.items()))
+for name in ("arl-cremad", "arl-kinetics_sounds", "arl-ave"):
+    recipe = RECIPES[name]
+    print(f"{name:20s}", ", ".join(f"{k}={v}" for k, v in {**recipe.train, **recipe.methods["arl"]}.items()))
 print()
 PAPER_TABLE_1 = [  # ARL (ICCV 2025), Table 1: test accuracy (%)
     ("Audio-only", "57.27", "48.67", "62.16"), ("Visual-only", "62.17", "52.36", "31.40"),

@@ -46,7 +46,6 @@ WIDTH = 8
 import math
 import subprocess
 import sys
-import tempfile
 
 if "google.colab" in sys.modules:  # install the package only inside Colab
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
@@ -55,22 +54,19 @@ if "google.colab" in sys.modules:  # install the package only inside Colab
 import matplotlib.pyplot as plt
 import torch
 
-import mmlesson
 from mmlesson.analysis.decision import decision_summary, weight_blocks
 from mmlesson.analysis.recalibration import recalibrate
+from mmlesson.book import load_models, recipe_for, run_arms, setup
 from mmlesson.data import load
-from mmlesson.engine import resolve_device
-from mmlesson.experiment import fit_seeds, fmt, improvement_verdict, mean_std, pearson
+from mmlesson.experiment import fmt, improvement_verdict, mean_std, pearson
+from mmlesson.recipes import RECIPES
 from mmlesson.plots import plot_per_class_capability, plot_weight_distributions, plot_weight_heatmap
 
 SMALL = {}
 if SMOKE:  # a seconds-long run that exercises every cell
     EPOCHS, SEEDS = 1, [0]
     SMALL = dict(train_size=240, val_size=60, test_size=60)
-# frozen_encoders reads the unimodal runs back from disk, so the runs need a directory
-RUNS = RESULTS_DIR or tempfile.mkdtemp(prefix="mmlesson-ch05-")
-device = resolve_device(DEVICE)
-print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {device}")
+device = setup(DEVICE)
 
 # %% [markdown]
 # ## 5.1 What "the weight of a modality" means
@@ -96,34 +92,30 @@ print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {dev
 # capability would lean on audio for classes 0-3 and on vision for 4-5.
 
 # %%
-REPLICATION = {  # the OGM-GE protocol the decision-layer paper builds on; for DATASET="cremad" on a GPU
-    "cremad": dict(epochs=100, lr=1e-3, momentum=0.9, weight_decay=1e-4, lr_milestones=[70], lr_decay=0.1,
-                   batch_size=64, width=64, alpha=0.8),
-    "kinetics_sounds": dict(epochs=100, lr=1e-3, momentum=0.9, weight_decay=1e-4, lr_milestones=[70],
-                            lr_decay=0.1, batch_size=64, width=64, alpha=0.8),
-}
+# The protocol is a recipe (mmlesson.recipes): regime A on SynthAV; on real data, OGM-GE's setting,
+# which the decision-layer paper builds on.
+RECIPE = recipe_for("decision_layer", DATASET, synthav="synthav-regime-a")
+TRAIN = dict(epochs=EPOCHS, width=WIDTH, device=DEVICE, probe=False) if DATASET == "synthav" else dict(
+    device=DEVICE, probe=False)
+if SMOKE:
+    TRAIN["epochs"] = EPOCHS
 if DATASET == "synthav":
-    knobs = dict(SMALL, audio_class_strength=(1, 1, 1, 1, 0, 0))
-    data = load("synthav", **knobs)
-    common = dict(data="synthav", data_knobs=knobs, epochs=EPOCHS, width=WIDTH, device=DEVICE, alpha=0.8, probe=False)
+    data = load("synthav", **SMALL, **RECIPES[RECIPE].data_knobs)
 else:
-    data = load(DATASET, root=DATA_DIR)
-    common = dict(data=DATASET, data_root=DATA_DIR, device=DEVICE, probe=False, **REPLICATION[DATASET])
-    if SMOKE:
-        common["epochs"] = 1
-
-models = {
-    "audio only": fit_seeds("audio", SEEDS, data, RUNS, method="unimodal", modality="audio", **common),
-    "visual only": fit_seeds("visual", SEEDS, data, RUNS, method="unimodal", modality="visual", **common),
-    "joint concat": fit_seeds("joint", SEEDS, data, RUNS, method="joint", fusion="concat", **common),
-    "joint sum": fit_seeds("joint-sum", SEEDS, data, RUNS, method="joint", fusion="sum", **common),
-    "OGM-GE concat": fit_seeds("ogmge", SEEDS, data, RUNS, method="ogm_ge", fusion="concat", **common),
-    "ARL concat": fit_seeds("arl", SEEDS, data, RUNS, method="arl", fusion="concat", gamma=4.0, temperature=4.0,
-                            **common),
+    data = load(DATASET, root=DATA_DIR, **RECIPES[RECIPE].data_knobs)
+ARMS = {
+    "audio only": dict(method="unimodal", modality="audio"),
+    "visual only": dict(method="unimodal", modality="visual"),
+    "joint concat": dict(method="joint", fusion="concat"),
+    "joint sum": dict(method="joint", fusion="sum"),
+    "OGM-GE concat": dict(method="ogm_ge", fusion="concat"),
+    "ARL concat": dict(method="arl", fusion="concat"),
+    # Fig. 2's "pre-trained" model: each encoder trained alone (the two arms above), then frozen
+    "frozen encoders": dict(method="frozen_encoders", encoders_from=["audio only", "visual only"]),
 }
-models["frozen encoders"] = [  # Fig. 2's "pre-trained" model: each encoder trained alone, then frozen
-    fit_seeds("frozen", [seed], data, RUNS, method="frozen_encoders", encoders_from=(str(a.out), str(v.out)), **common)[0]
-    for seed, a, v in zip(SEEDS, models["audio only"], models["visual only"])]
+runs = run_arms(ARMS, SEEDS, RECIPE, data_knobs=SMALL if DATASET == "synthav" else {}, train=TRAIN,
+                results=RESULTS_DIR, data_dir=DATA_DIR, name="ch05")
+models = {name: load_models(group, data) for name, group in runs.items()}
 
 print(f"test accuracy, mean ± std over seeds {SEEDS}")
 print(f"{'':18s}{'fused':>16s}{'audio branch':>16s}{'visual branch':>16s}")
@@ -376,12 +368,15 @@ fig.tight_layout()
 # parameters cell; every section then runs on real data with the OGM-GE protocol the paper builds on
 # (full-width ResNet-18 encoders from scratch, SGD, learning rate 1e-3 divided by 10 at epoch 70,
 # 100 epochs, batch 64; the decision-layer paper states no settings of its own), with the epoch
-# selected on a validation split. The real-data loaders are not part of the package yet, so this
-# chapter has not been run on real data; the paper's Table 1 is printed beside ours in 5.2.
+# selected on a validation split. These settings are the recipes `decision_layer-cremad` and
+# `decision_layer-kinetics_sounds`; `mmlesson replicate decision_layer-cremad --root CACHE` trains the
+# paper's Table 1 models on a GPU (Chapter 6). This chapter has not been run on real data here (no GPU
+# and no data set); the paper's Table 1 is printed beside ours in 5.2.
 
 # %%
-for name, settings in REPLICATION.items():
-    print(f"{name:16s}", ", ".join(f"{k}={v}" for k, v in settings.items()))
+for name in ("decision_layer-cremad", "decision_layer-kinetics_sounds"):
+    recipe = RECIPES[name]
+    print(f"{name:32s}", ", ".join(f"{k}={v}" for k, v in {**recipe.data_knobs, **recipe.train}.items()))
 
 # %% [markdown]
 # ## 5.8 What reproduced

@@ -6,14 +6,25 @@ Three lines to train a two-modality model on the built-in SynthAV data::
     metrics = mmlesson.train(data="synthav", method="joint", fusion="concat", epochs=8, seed=0)
     print(metrics["final"]["branch_acc"])
 """
-from .config import TrainConfig
-from .engine import evaluate, fit, load_run, train
-from .errors import ConfigError, IncompleteRun, MMLessonError, TrainingDiverged
-from .grid import Grid, load_grid
-from .recipes import RECIPES
-from .report import load_metrics
-from .runner import run_grid
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "Grid", "IncompleteRun", "MMLessonError", "RECIPES", "TrainConfig", "TrainingDiverged",
-           "evaluate", "fit", "load_grid", "load_metrics", "load_run", "run_grid", "train"]
+
+# Names are imported on first use (PEP 562), so that `import mmlesson` and the runner's Dask workers do
+# not pay for importing torch until they need it.
+_EXPORTS = {
+    "TrainConfig": "config", "evaluate": "engine", "fit": "engine", "load_run": "engine", "train": "engine",
+    "ConfigError": "errors", "IncompleteRun": "errors", "MMLessonError": "errors", "TrainingDiverged": "errors",
+    "Grid": "grid", "load_grid": "grid", "RECIPES": "recipes", "load_metrics": "report", "run_grid": "runner",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'mmlesson' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -276,11 +276,12 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     return RunResult(model, metrics, out)
 
 
-def load_run(run_dir, dataset=None) -> RunResult:
+def load_run(run_dir, dataset=None, root=None) -> RunResult:
     """A finished run's selected model and metrics, read back from ``run_dir`` (nothing is trained).
-    ``dataset``: the run's data set if already loaded (else it is loaded from the run's config)."""
+    ``dataset``: the run's data set if already loaded (else it is loaded from the run's config, from
+    the cache at ``root`` if given: the data's content, not its path, identifies the run)."""
     metrics = load_metrics(run_dir)
-    config = TrainConfig(**{**metrics["config"], "out": str(run_dir)})
+    config = TrainConfig(**{**metrics["config"], "out": str(run_dir), **({"data_root": str(root)} if root else {})})
     if not (Path(run_dir) / MODEL_FILE).exists():
         raise IncompleteRun(f"{run_dir} has metrics.json but no {MODEL_FILE}; run `mmlesson train ... --out "
                             f"{run_dir}` again to finish it")

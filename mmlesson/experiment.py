@@ -1,40 +1,15 @@
-"""Small helpers the chapters share: train one configuration over several seeds, summarise.
+"""Reading runs in the chapters: one final metric over seeds, one history entry over epochs, and
+short summaries (the statistics themselves are ``stats.py``'s, on scipy).
 
-``run_seeds`` returns the metrics dicts (the same content as each run's metrics.json). With a
-``results_dir`` every run gets its own directory there, so an interrupted chapter resumes and a
-finished run is read back instead of retrained.
+``improvement_verdict`` is the chapters' paired-seed rule (mean difference against two standard
+errors); ``stats.compare`` is its successor with confidence intervals, a smallest effect of interest
+and Holm's correction.
 """
 from __future__ import annotations
 
-import math
-from pathlib import Path
+from scipy import stats as scipy_stats
 
-from .config import TrainConfig
-from .engine import RunResult, fit
-
-
-def fit_seeds(name: str, seeds, dataset=None, results_dir=None, **config) -> list[RunResult]:
-    """Train ``TrainConfig(seed=s, **config)`` for each seed; ``name`` labels the run directories.
-    Returns each run's ``RunResult`` (the selected model, its metrics and its directory)."""
-    results = []
-    for seed in seeds:
-        out = str(Path(results_dir) / f"{name}-seed{seed}") if results_dir else None
-        results.append(fit(TrainConfig(seed=seed, out=out, **config), dataset=dataset))
-    return results
-
-
-def run_seeds(name: str, seeds, dataset=None, results_dir=None, **config) -> list[dict]:
-    """``fit_seeds``, keeping only each run's metrics dict."""
-    return [result.metrics for result in fit_seeds(name, seeds, dataset, results_dir, **config)]
-
-
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = [float(v) for v in values]
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+from .stats import correlation, summarise
 
 
 def final(runs: list[dict], *keys) -> list[float]:
@@ -59,8 +34,14 @@ def per_epoch(run: dict, *keys) -> list[float]:
     return values
 
 
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    summary = summarise(values)
+    return summary["mean"], (summary["std"] if summary["n"] > 1 else 0.0)
+
+
 def fmt(values, digits: int = 3) -> str:
-    """``0.912 ± 0.011``: mean ± standard deviation over seeds."""
+    """``0.912 ± 0.011``: mean ± sample standard deviation over seeds."""
     mean, std = mean_std(values)
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -68,8 +49,8 @@ def fmt(values, digits: int = 3) -> str:
 def paired_difference(treatment, control) -> tuple[float, float]:
     """Mean and standard error of the per-seed differences ``treatment - control`` (same seeds)."""
     differences = [float(t) - float(c) for t, c in zip(treatment, control, strict=True)]
-    mean, std = mean_std(differences)
-    return mean, std / math.sqrt(len(differences))
+    mean = summarise(differences)["mean"]
+    return mean, (float(scipy_stats.sem(differences)) if len(differences) > 1 else 0.0)
 
 
 def improvement_verdict(treatment, control, names: tuple[str, str] = ("treatment", "control")) -> tuple[str, str]:
@@ -88,17 +69,14 @@ def improvement_verdict(treatment, control, names: tuple[str, str] = ("treatment
 
 
 def pearson(x, y) -> tuple[float, float, float]:
-    """Pearson's r with a 95% confidence interval from Fisher's z transform: ``(r, low, high)``.
-    Needs at least 4 pairs; the interval assumes independent pairs."""
-    x = [float(v) for v in x]
-    y = [float(v) for v in y]
+    """Pearson's r with scipy's 95% confidence interval (Fisher's z): ``(r, low, high)``. Needs at
+    least 4 pairs; the interval assumes independent pairs."""
     if len(x) != len(y) or len(x) < 4:
         raise ValueError(f"a correlation with a confidence interval needs at least 4 pairs, got {len(x)} and {len(y)}")
-    mean_x, mean_y = sum(x) / len(x), sum(y) / len(y)
-    covariance = sum((a - mean_x) * (b - mean_y) for a, b in zip(x, y))
-    spread = math.sqrt(sum((a - mean_x) ** 2 for a in x) * sum((b - mean_y) ** 2 for b in y))
-    if spread == 0.0:
+    if len(set(x)) < 2 or len(set(y)) < 2:
         raise ValueError("a correlation is undefined when one of the variables is constant")
-    r = covariance / spread
-    z, half_width = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), 1.96 / math.sqrt(len(x) - 3)
-    return r, math.tanh(z - half_width), math.tanh(z + half_width)
+    result = correlation(x, y)
+    return result.r, result.ci_low, result.ci_high
+
+
+__all__ = ["final", "fmt", "improvement_verdict", "mean_std", "paired_difference", "pearson", "per_epoch"]

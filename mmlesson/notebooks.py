@@ -23,6 +23,9 @@ def tidy_notebook(path) -> None:
 
     notebook = nbformat.read(path, as_version=4)
     notebook.metadata.pop("widgets", None)
+    # the kernel plain `papermill` needs, whatever the editor that last saved the chapter wrote
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    notebook.metadata.setdefault("language_info", {"name": "python"})
     for local_path in ("input_path", "output_path"):  # this machine's paths, meaningless elsewhere
         notebook.metadata.get("papermill", {}).pop(local_path, None)
     for cell in notebook.cells:

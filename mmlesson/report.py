@@ -18,8 +18,6 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
 from .errors import IncompleteRun, MMLessonError
 
 METRICS_FILE = "metrics.json"
@@ -99,11 +97,15 @@ def plain(value):
 
 
 def atomic_torch_save(path: Path, obj) -> None:
+    import torch
+
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def environment(device: torch.device) -> dict:
+def environment(device) -> dict:
     """Package versions, interpreter, machine and device, for the ``env`` block."""
+    import torch
+
     versions = {}
     for name in PACKAGES:
         try:

@@ -29,11 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-from .config import TrainConfig
 from .errors import ConfigError, MMLessonError
-from .identity import RUN_FILE, read_json_file
-from .store import (PlannedRun, clear_failure, declare, describe_plan, plan, record_failure, results_table,
-                    write_index)
+
+# Dask workers import this module to run ``train_in_subprocess``; what they need is imported above, and
+# torch only in the fork server (``forkserver``), so a worker starts in a fraction of a second.
 
 DEFAULT_TIMEOUT = 12 * 3600  # seconds per run: a hung run is killed, and resumes from its checkpoint on retry
 _CLIENTS: dict = {}
@@ -62,10 +61,13 @@ def cuda_devices() -> list[str]:
     return ids[:torch.cuda.device_count()] or [str(i) for i in range(torch.cuda.device_count())]
 
 
-def plan_grid(grid, results, roots=None) -> list[PlannedRun]:
+def plan_grid(grid, results, roots=None) -> list:
     """Every run of ``grid`` placed in the store ``results`` (dependencies first); ``roots`` maps a
     data set name to its prepared cache (or is one path for every real data set)."""
-    planned: dict[tuple, PlannedRun] = {}
+    from .config import TrainConfig
+    from .store import declare, plan
+
+    planned: dict = {}
     for data_label, arm_label, seed in grid.cells():
         keywords = grid.keywords(data_label, arm_label, seed)
         keywords.setdefault("data_root", data_root(keywords.get("data", "synthav"), roots))
@@ -100,6 +102,7 @@ def record_grid(grid, results, roots) -> None:
 def recorded_grids(results) -> list[tuple]:
     """``(Grid, roots)`` of every grid run into ``results``."""
     from .grid import Grid
+    from .identity import read_json_file
 
     records = []
     for path in sorted((Path(results) / GRIDS_RECORD).glob("*.json")):
@@ -127,6 +130,8 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     ``workers``: parallel runs (default ``default_workers()``); ``scheduler``: address of an existing
     Dask cluster; ``retries``: further attempts of a failing run; ``timeout``: seconds per run;
     ``roots``: prepared caches of real data sets; ``dry_run``: plan and report, train nothing."""
+    from .store import clear_failure, declare, describe_plan, record_failure, results_table, write_index
+
     started = time.perf_counter()
     runs = plan_grid(grid, results, roots)
     if not dry_run:
@@ -141,6 +146,10 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
         declare(run)
     if pending:
         workers = workers or default_workers()
+        if scheduler is None and workers > 1 and not dask_installed():
+            print("mmlesson: Dask is not installed (pip install 'mmlesson[batch]'); training one run at a time",
+                  file=sys.stderr)
+            workers = 1
         if workers == 1 and scheduler is None:
             outcomes = run_in_process(pending, progress)
         else:
@@ -163,7 +172,13 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     return table
 
 
-def run_in_process(runs: list[PlannedRun], progress: str) -> dict[str, tuple[str | None, int]]:
+def dask_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None
+
+
+def run_in_process(runs: list, progress: str) -> dict[str, tuple[str | None, int]]:
     """Train ``runs`` one after the other in this process; a failure is recorded, not raised."""
     from .engine import fit
     from .progress import make_progress, progress_enabled
@@ -200,6 +215,7 @@ def local_client(workers: int, per_gpu: int):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                    silence_logs=40)
         _CLIENTS[key] = Client(cluster)
+        _CLIENTS[key].run(start_forkserver)
     return _CLIENTS[key]
 
 
@@ -220,7 +236,7 @@ def close_local_clusters() -> None:
     _CLIENTS.clear()
 
 
-def run_on_dask(runs: list[PlannedRun], workers: int, scheduler: str | None, retries: int, timeout: float | None,
+def run_on_dask(runs: list, workers: int, scheduler: str | None, retries: int, timeout: float | None,
                 per_gpu: int, progress: str) -> dict[str, tuple[str | None, int]]:
     """Submit every run (dependencies as futures, explicit keys, ``pure=False``) and wait for all."""
     from distributed import Client, as_completed
@@ -285,6 +301,14 @@ def forkserver():
         context.set_forkserver_preload(["mmlesson.runner", "mmlesson.engine"])
         forkserver.ready = True
     return context
+
+
+def start_forkserver() -> None:
+    """Start this worker's fork server now (it imports torch in the background while the grid is planned)."""
+    from multiprocessing import forkserver as server
+
+    forkserver()
+    server.ensure_running()
 
 
 def child_main(run_dir: str, gpu: str | None, channel) -> None:
@@ -390,7 +414,7 @@ def run_chapters(grid, results, workers: int | None = None, scheduler: str | Non
     errors: dict[Path, str | None] = {}
     if pending:
         workers = workers or default_workers()
-        if workers == 1 and scheduler is None:
+        if workers == 1 and scheduler is None or scheduler is None and not dask_installed():
             for source, output in pending:
                 try:
                     execute_chapter(str(source), str(output), parameters, timeout)
@@ -420,6 +444,8 @@ def run_chapters(grid, results, workers: int | None = None, scheduler: str | Non
 def train_declared_run(run_dir) -> int:
     """``python -m mmlesson.runner train RUN_DIR``: train the run its run.json declares."""
     from .engine import fit
+    from .config import TrainConfig
+    from .identity import RUN_FILE, read_json_file
 
     record = read_json_file(Path(run_dir) / RUN_FILE)
     config = TrainConfig(**{**record["config"], "out": str(run_dir), "progress": "off"})

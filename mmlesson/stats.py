@@ -69,7 +69,7 @@ class Comparison:
 
 def paired_values(treatment, control) -> tuple[np.ndarray, np.ndarray]:
     """Two aligned float arrays; pandas Series are aligned on their index (the seed) first."""
-    if hasattr(treatment, "index") and hasattr(control, "index"):
+    if hasattr(treatment, "loc") and hasattr(control, "loc"):  # pandas Series
         common = treatment.index.intersection(control.index)
         if len(common) != len(treatment) or len(common) != len(control):
             raise ValueError(f"paired comparison: the two sides have different seeds "

@@ -173,6 +173,27 @@ def test_one_training_epoch_from_the_cache(cremad_cache, tmp_path):
     assert result.metrics["data"]["cache"]["counts"]["cached"] == CACHED
 
 
+def test_a_run_resumes_after_its_cache_is_moved_and_its_root_is_spelled_otherwise(cremad_cache, tmp_path,
+                                                                                 monkeypatch):
+    import shutil
+
+    from mmlesson.data import identity
+
+    _, root, _ = cremad_cache
+    options = dict(data="cremad", epochs=3, width=4, batch_size=4, seed=0, probe=False, progress="off")
+    whole = fit(data_root=str(root), out=str(tmp_path / "whole"), **options)
+    fit(data_root=str(root), out=str(tmp_path / "run"), stop_after=1, **options)
+    moved = tmp_path / "elsewhere" / "cremad-cache"
+    shutil.copytree(root, moved)
+    assert identity("cremad", root=str(moved) + "/") == identity("cremad", root=root)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resumed = fit(data_root="cremad-cache/", out=str(tmp_path / "run"), device="cpu",
+                  data_knobs={"resident": False, "verify": True}, **options)  # neither is the data's content
+    assert [h["train"] for h in resumed.metrics["history"]] == [h["train"] for h in whole.metrics["history"]]
+    assert resumed.metrics["final"] == whole.metrics["final"]
+    assert resumed.metrics["identity"]["data"]["cache"]["sha256"] == whole.metrics["identity"]["data"]["cache"]["sha256"]
+
+
 def test_an_interrupted_build_is_never_read_and_resumes_to_the_same_cache(cremad_cache, tmp_path, monkeypatch):
     raw, complete, _ = cremad_cache
     root = tmp_path / "cremad"

@@ -45,6 +45,14 @@ def test_chapter_conventions(chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_metadata_lets_plain_papermill_run_it(chapter):
+    """`papermill book/<chapter>.ipynb out.ipynb -p ...` needs the kernel named in the notebook."""
+    metadata = nbformat.read(chapter, as_version=4).metadata
+    assert metadata["kernelspec"]["name"] == "python3" and metadata["kernelspec"]["language"] == "python"
+    assert metadata["language_info"]["name"] == "python"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_jupytext_pair_is_in_sync(chapter):
     jupytext = pytest.importorskip("jupytext")
     pair = chapter.with_suffix(".py")

@@ -1,0 +1,108 @@
+"""Runs per minute: a grid of SynthAV runs trained one after the other in one process (torch's default
+threads) against the runner (Dask, single-threaded worker processes), alone and beside a competing
+CPU-bound process; and one run with 1 against 2 threads, alone and beside a second training run.
+
+    python benchmarks/grid_throughput.py              # 8 runs of the book's default SynthAV setting
+    python benchmarks/grid_throughput.py --runs 4 --epochs 2
+
+Every configuration trains into a fresh store; the figures are wall-clock seconds measured here.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from mmlesson import Grid, TrainConfig, fit, run_grid
+from mmlesson.report import load_metrics
+
+
+def grid_of(runs: int, epochs: int) -> Grid:
+    return Grid(recipe="synthav", arms={"joint": dict(method="joint", probe=False)}, seeds=list(range(runs)),
+                train=dict(epochs=epochs), name="bench")
+
+
+def sequential(runs: int, epochs: int, threads: int, store: Path) -> float:
+    """The loop the chapters used to run: one process, one run after the other."""
+    started = time.perf_counter()
+    for seed in range(runs):
+        fit(TrainConfig.build(data="synthav", method="joint", width=8, epochs=epochs, probe=False, seed=seed,
+                              threads=threads, out=str(store / f"seed{seed}"), progress="off"))
+    return time.perf_counter() - started
+
+
+def burn(seconds: float) -> None:
+    """A competing CPU-bound process: a 2-thread torch matrix loop."""
+    torch.set_num_threads(2)
+    a = torch.randn(512, 512)
+    end = time.time() + seconds
+    while time.time() < end:
+        a = (a @ a).tanh()
+
+
+def train_command(out: Path, threads: int, epochs: int) -> list[str]:
+    return [sys.executable, "-m", "mmlesson", "train", "--epochs", str(epochs), "--no-probe", "--threads", str(threads),
+            "--progress", "off", "--out", str(out)]
+
+
+def one_run(threads: int, epochs: int, store: Path, beside: str | None) -> float:
+    """The ``wall_seconds`` of one `mmlesson train` run, alone or beside another CPU-bound process."""
+    other = None
+    if beside == "train":
+        other = subprocess.Popen(train_command(store / "other", threads, epochs * 3), stdout=subprocess.DEVNULL)
+    elif beside == "burn":
+        other = multiprocessing.Process(target=burn, args=(600,))
+        other.start()
+    time.sleep(3 if other is not None else 0)  # let the competitor get going
+    subprocess.run(train_command(store / "run", threads, epochs), check=True, stdout=subprocess.DEVNULL)
+    if other is not None:
+        other.kill()
+        other.join() if hasattr(other, "join") else other.wait()
+    return load_metrics(store / "run")["env"]["wall_seconds"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, torch {torch.__version__} (default threads {torch.get_num_threads()}); "
+          f"{args.runs} SynthAV runs of {args.epochs} epochs (width 8, batch 64)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for label, competitor in (("alone", None), ("beside a 2-thread CPU loop", "burn")):
+            other = None
+            if competitor:
+                other = multiprocessing.Process(target=burn, args=(3600,))
+                other.start()
+            seconds = sequential(args.runs, args.epochs, 0, tmp / f"sequential-{label}")
+            rows.append((f"sequential, one process, torch default threads, {label}", seconds))
+            seconds_grid = time.perf_counter()
+            run_grid(grid_of(args.runs, args.epochs), tmp / f"grid-{label}", workers=args.workers, quiet=True)
+            rows.append((f"runner, {args.workers} single-threaded workers, {label}", time.perf_counter() - seconds_grid))
+            if other is not None:
+                other.kill()
+                other.join()
+        for name, seconds in rows:
+            print(f"{name:70s} {seconds:7.1f} s  {args.runs / seconds * 60:6.1f} runs/min")
+        print()
+        for threads in (1, 2):
+            for beside in (None, "train", "burn"):
+                store = tmp / f"one-{threads}-{beside}"
+                seconds = one_run(threads, max(2, args.epochs // 4), store, beside)
+                what = {None: "alone", "train": "beside a second `mmlesson train` (same threads)",
+                        "burn": "beside a 2-thread CPU loop"}[beside]
+                print(f"one run, {threads} thread(s), {what:50s} {seconds:6.1f} s")
+
+
+if __name__ == "__main__":
+    main()

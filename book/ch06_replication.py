@@ -1,0 +1,258 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 6. Replicating the papers under one protocol
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch06_replication.ipynb)
+# ![CPU: about 5 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~5%20min-blue)
+# ![GPU: one paper table, hours](https://img.shields.io/badge/GPU%20(one%20paper%20table)-hours-green)
+#
+# The papers of Chapters 2-5 each report a table of methods on CREMA-D, Kinetics-Sounds or AVE, and
+# the "same" concatenation baseline on CREMA-D ranges from about 52% to 76% across them. Each paper
+# re-trains every method under its own protocol (optimiser, schedule, epochs, frames per clip,
+# split) and most keep the checkpoint that scores best *on the test split*. This chapter shows how the
+# book replaces that with one protocol: every setting is data in the package (a *recipe*), every
+# table is a *grid* file shipped with it, and one command trains a table, in parallel, resumably,
+# with each method trained once however many chapters and tables ask for it. The SynthAV edition of
+# the combined table is executed at the end through the same runner, with a paired confidence
+# interval for every verdict.
+
+# %% tags=["parameters"]
+DATASET = "synthav"
+DATA_DIR = None
+EPOCHS = 8
+SEEDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+DEVICE = "auto"
+RESULTS_DIR = None
+SMOKE = False
+GRID = "synthav-combined"
+
+# %%
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:  # install the package only inside Colab
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "mmlesson[batch] @ git+https://github.com/mmlesson/mmlesson@main"], check=True)
+
+import pandas as pd
+
+from mmlesson import load_grid, run_grid
+from mmlesson.book import results_dir, setup
+from mmlesson.grid import shipped_grids
+from mmlesson.recipes import RECIPES
+from mmlesson.stats import compare, comparisons_table, holm
+from mmlesson.tables import caption, paper_table
+
+pd.set_option("display.width", 160)
+pd.set_option("display.max_colwidth", 60)
+if SMOKE:  # a seconds-long run that exercises every cell
+    EPOCHS, SEEDS = 1, [0, 1]
+device = setup(DEVICE)
+RESULTS = results_dir(RESULTS_DIR)
+
+# %% [markdown]
+# ## 6.1 The protocol: what each paper did, and what we pin
+#
+# A recipe (`mmlesson.recipes`) is one paper's setting on one data set: the data and its knobs, the
+# shared training fields and each method's own options, with the citation they come from. Every
+# chapter and every grid names a recipe instead of copying numbers, so a setting lives in one place.
+# The table below is generated from the package:
+
+# %%
+def protocol_row(recipe):
+    train = recipe.train
+    schedule = (f"x{train.get('lr_decay', 0.1)} at {', '.join(map(str, train['lr_milestones']))}"
+                if train.get("lr_milestones") else "constant")
+    options = "; ".join(f"{m}: " + ", ".join(f"{k}={v}" for k, v in o.items()) for m, o in recipe.methods.items())
+    return {"recipe": recipe.name, "data": recipe.data, "knobs": ", ".join(f"{k}={v}" for k, v in recipe.data_knobs.items()),
+            "epochs": train.get("epochs"), "batch": train.get("batch_size"), "lr": train.get("lr"),
+            "weight decay": train.get("weight_decay"), "schedule": schedule, "width": train.get("width"),
+            "method options": options}
+
+
+protocols = pd.DataFrame([protocol_row(r) for r in RECIPES.values()])
+protocols
+
+# %% [markdown]
+# What every recipe shares, because the book fixes it (DESIGN.md, "The protocol"):
+#
+# | | the papers | this book |
+# | --- | --- | --- |
+# | model selection | the checkpoint best on **test** (OGM-GE, ARL releases; BalanceBenchmark for data sets without a validation split) | the epoch best on a **validation** split carved from train; test is read once |
+# | seeds | one (OGM-GE, ARL) or the mean of three (CCAT) | mean ± std, a t-based 95% interval and n over seeds, paired by seed between methods |
+# | split | each release its own (MLA: a random 90/10 CREMA-D split) | OGM-GE's lists for CREMA-D and Kinetics-Sounds, the official AVE split; CREMA-D also speaker-independent |
+# | audio front-end | 257 x 188 (OGM-GE), 257 x 299 (ARL) | OGM-GE's 3-s 257 x 188 log spectrogram for every method |
+# | per-modality logits | released code splits the bias (OGM-GE: b/2 each) or uses separate heads | the fusion's own branch: the same head with the other modality's features zeroed |
+#
+# Where a recipe departs from its paper, its `notes` say so:
+
+# %%
+for recipe in RECIPES.values():
+    print(f"{recipe.name:32s} {recipe.citation}\n{'':32s} {recipe.notes}")
+
+# %% [markdown]
+# ## 6.2 Each paper's table is a grid
+#
+# A grid crosses *arms* (a method with its options) with data settings and seeds. The shipped grid
+# files (`mmlesson replicate --list`) reproduce one table each, and carry the paper's published
+# numbers so that the report can put them beside ours:
+
+# %%
+rows = []
+for name in shipped_grids():
+    grid = load_grid(name)
+    published = grid.table.get("published", {})
+    rows.append({"grid": name, "recipe": grid.recipe, "arms": ", ".join(grid.arms), "seeds": len(grid.seeds),
+                 "published numbers": sum(len(v) for v in published.values()),
+                 "source": grid.table.get("source", "")})
+pd.DataFrame(rows)
+
+# %% [markdown]
+# A grid file is plain TOML. The ARL grid for CREMA-D, for example, names the recipe, the seeds, one
+# table per arm, and the paper's Table 1 numbers:
+
+# %%
+from mmlesson.grid import GRIDS_DIR
+
+print((GRIDS_DIR / "arl-cremad.toml").read_text())
+
+# %% [markdown]
+# ## 6.3 Running a table: one GPU, several GPUs, a cluster
+#
+# With a prepared cache (`mmlesson data prepare cremad --raw RAW --root /data/cremad`, see the
+# appendix) one command trains a table and prints it beside the paper's numbers:
+#
+# ```bash
+# mmlesson replicate arl-cremad --root /data/cremad --results results
+# mmlesson replicate arl-cremad --root /data/cremad --results results --dry-run   # what would be trained
+# mmlesson report results                                                           # the tables again
+# ```
+#
+# What happens:
+#
+# * **Where runs live.** Every run is named by its identity (the data's content, the method and its
+#   own options, the shared training fields, the seed; never the device or the path of the data), in
+#   `results/<data>-<hash>/<method>-<hash>/seed<N>/`. A run asked for by two grids, or by a grid and a
+#   chapter, is trained once. `results/index.csv` lists every run with its status.
+# * **In parallel.** Runs execute on [Dask](https://distributed.dask.org): by default a local cluster
+#   with one single-threaded worker per CPU core, or one worker per GPU, each pinned to its GPU with
+#   `CUDA_VISIBLE_DEVICES` (`--per-gpu 2` puts two small runs on each GPU). Each run is its own
+#   process with a time limit, so a crash or an out-of-memory kill takes out one run, not the others.
+# * **Failures and restarts.** A failing run is retried (`--retries`), then recorded in its directory
+#   and in the report; the rest of the grid goes on. Kill the command at any moment and run it again:
+#   complete runs are read back, interrupted ones resume from their last epoch's checkpoint.
+#
+# On a cluster, start Dask workers however the cluster likes and pass the scheduler's address; with
+# Slurm, [dask-jobqueue](https://jobqueue.dask.org) does it from Python (`pip install dask-jobqueue`):
+#
+# ```python
+# from dask_jobqueue import SLURMCluster
+# import mmlesson
+#
+# cluster = SLURMCluster(cores=4, processes=1, memory="32GB", walltime="12:00:00",
+#                        job_extra_directives=["--gres=gpu:1"])
+# cluster.scale(jobs=8)                       # eight GPU jobs, one Dask worker each
+# runs = mmlesson.run_grid(mmlesson.load_grid("arl-cremad"), "results", scheduler=cluster.scheduler_address,
+#                          roots="/shared/data/cremad")
+# ```
+#
+# or from the shell, `mmlesson replicate arl-cremad --scheduler tcp://HOST:8786 --root ...`. The
+# results directory must be on a file system every node sees.
+#
+# **Chapters in batch.** A grid file may also list chapters to execute with papermill
+# (`[notebooks] chapters = ["../book/ch02_ogm_ge.ipynb"]` with `parameters = {DATASET = "cremad",
+# DATA_DIR = "/data/cremad"}`); each executes in its own process into `results/notebooks/` with its
+# runs in the same store. A single chapter also runs under plain papermill:
+# `papermill book/ch03_arl.ipynb out.ipynb -p DATASET cremad -p DATA_DIR /data/cremad`.
+
+# %% [markdown]
+# ## 6.4 The SynthAV edition of the combined table
+#
+# Without a GPU or a data set, the same runner trains the combined table on SynthAV (`GRID =
+# "synthav-combined"`: regime A of Chapters 2, 3 and 5, where audio is easy but silent for two classes,
+# with Chapter 3's training size). Every method of the book,
+# under one recipe, over the seeds of the parameters cell, two runs at a time on the two cores of the
+# machine that built this book. Runs that Chapter 3 trained with the same identity are read back, not
+# retrained. With `DATASET = "cremad"` (or another real data set) and `DATA_DIR`, this section trains
+# ARL's Table 1 grid for that data set instead.
+
+# %%
+grid = load_grid(GRID)
+grid.seeds = list(SEEDS)
+if DATASET == "synthav":
+    grid.train = {**grid.train, "epochs": EPOCHS, "device": DEVICE}
+    if SMOKE:
+        grid.data = {label: {**spec, "data_knobs": dict(train_size=240, val_size=60, test_size=60)}
+                     for label, spec in grid.data.items()}
+else:  # the same arms under the real data set's recipe (CCAT's fusion baselines use its protocol too)
+    grid = load_grid(f"arl-{DATASET}")
+    grid.seeds = list(SEEDS)
+    if SMOKE:
+        grid.train = {**grid.train, "epochs": EPOCHS}
+runs = run_grid(grid, RESULTS, roots=DATA_DIR, quiet=True)
+print(f"{len(runs)} runs, {int((runs['status'] == 'complete').sum())} complete, in {RESULTS}")
+print(caption(grid))
+paper_table(runs, grid)
+
+# %% [markdown]
+# `run_grid` returns one row per run, with its final metrics; everything else (histories, the
+# selected model) is reachable from its `run_dir`. A paired comparison needs the runs side by side,
+# one column per arm and one row per seed:
+
+# %%
+accuracy = runs.pivot(index="seed", columns="arm", values="acc")
+accuracy.round(3)
+
+# %% [markdown]
+# ## 6.5 What the table says, with its uncertainty
+#
+# Each claim compares two arms over the same seeds. We fix, before looking at the numbers, the
+# smallest difference in test accuracy that we would call a real effect: **one point** (0.01). A
+# claim is *better* or *worse* when the paired t-test rejects no difference, *equivalent* when two
+# one-sided tests put the difference inside +-0.01, and *undetermined* otherwise, with the number of
+# seeds that would likely settle it. The p-values of the chapter's claims are corrected together
+# (Holm), and each row shows the mean paired difference with its 95% confidence interval
+# (`mmlesson.stats`).
+
+# %%
+SESOI = 0.01
+CLAIMS = [
+    ("OGM-GE vs concat (fused accuracy)", "OGM-GE", "concat"),
+    ("ARL vs concat (fused accuracy)", "ARL", "concat"),
+    ("ARL vs OGM-GE (fused accuracy)", "ARL", "OGM-GE"),
+    ("concat vs sum fusion (fused accuracy)", "concat", "sum"),
+    ("frozen encoders vs concat (fused accuracy)", "frozen encoders", "concat"),
+    ("concat vs the better of the two unimodal models (per seed)", "concat", "best unimodal"),
+]
+accuracy["best unimodal"] = accuracy[["audio only", "visual only"]].max(axis=1)
+comparisons = holm([compare(accuracy[a], accuracy[b], SESOI, claim) for claim, a, b in CLAIMS])
+verdicts = comparisons_table(comparisons)
+verdicts[["claim", "mean difference", "95% CI low", "95% CI high", "seeds", "p (difference)", "verdict"]].round(4)
+
+# %% tags=["nbval-check-output"]
+for comparison in comparisons:
+    print(f"{comparison.verdict:13s} {comparison.claim}")
+
+# %% [markdown]
+# **What this chapter showed.** The settings of every paper are recipes and every paper table is a
+# grid, so replicating a table is one command, on a laptop for SynthAV or on GPUs and clusters for
+# the real data sets, and a run is trained once for the whole book. The SynthAV table above is
+# read with paired intervals and a smallest effect of interest fixed in advance; where ten seeds
+# cannot separate two methods, the verdict says so and how many seeds it would take, instead of
+# picking a winner. The real-data tables have not been run here (no GPU and no data set in this
+# build); `mmlesson replicate` produces them where both exist.

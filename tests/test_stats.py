@@ -1,0 +1,111 @@
+"""mmlesson.stats against hand-worked examples and against scipy / statsmodels computed directly."""
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from mmlesson import stats
+
+
+def test_paired_interval_by_hand():
+    # differences 0.10, 0.10, 0.05: mean 0.08333, sd 0.028868, se 0.016667, t(0.975, 2) = 4.302653
+    treatment, control = [0.9, 0.8, 0.75], [0.8, 0.7, 0.7]
+    c = stats.compare(treatment, control, sesoi=0.01)
+    assert c.n == 3 and c.mean == pytest.approx(0.25 / 3)
+    assert c.sd == pytest.approx(math.sqrt(((0.1 - 0.25 / 3) ** 2 * 2 + (0.05 - 0.25 / 3) ** 2) / 2))
+    half = 4.302652729749464 * c.sd / math.sqrt(3)
+    assert (c.ci_low, c.ci_high) == pytest.approx((c.mean - half, c.mean + half))
+    t = c.mean / (c.sd / math.sqrt(3))  # 5.0
+    assert t == pytest.approx(5.0)
+    assert c.p_difference == pytest.approx(2 * scipy_stats.t.sf(5.0, 2))  # 0.0377
+    assert c.verdict == "better"
+
+
+def test_tost_by_hand():
+    # differences with mean 0.001 and sd 0.002 over 10 seeds, bounds +-0.01:
+    # t_low = (0.001 + 0.01) / se, t_high = (0.001 - 0.01) / se; p = max of the one-sided p-values
+    differences = np.array([0.003, -0.001, 0.001, 0.003, -0.001, 0.001, 0.003, -0.001, 0.001, 0.001])
+    control = np.full(10, 0.7)
+    c = stats.compare(control + differences, control, sesoi=0.01)
+    se = differences.std(ddof=1) / math.sqrt(10)
+    expected = max(scipy_stats.t.sf((differences.mean() + 0.01) / se, 9), scipy_stats.t.cdf((differences.mean() - 0.01) / se, 9))
+    assert c.p_equivalence == pytest.approx(expected, rel=1e-6)
+    assert c.verdict == "equivalent"
+
+
+def test_worse_undetermined_and_seeds_needed():
+    rng = np.random.default_rng(0)
+    control = rng.normal(0.7, 0.02, 10)
+    worse = stats.compare(control - 0.05 + rng.normal(0, 0.01, 10), control, sesoi=0.01)
+    assert worse.verdict == "worse" and worse.ci_high < 0
+    noisy = stats.compare(control + rng.normal(0.01, 0.03, 10), control, sesoi=0.01)
+    assert noisy.verdict == "undetermined" and noisy.ci_low < 0 < noisy.ci_high
+    assert noisy.seeds_needed > 10 and noisy.verdict_text().startswith("undetermined, needs about")
+    from statsmodels.stats.power import TTestPower
+
+    by_hand = TTestPower().solve_power(effect_size=abs(noisy.mean) / noisy.sd, alpha=0.05, power=0.8)
+    equivalence = TTestPower().solve_power(effect_size=(0.01 - abs(noisy.mean)) / noisy.sd, alpha=0.05, power=0.8,
+                                           alternative="larger") if abs(noisy.mean) < 0.01 else math.inf
+    assert noisy.seeds_needed == math.ceil(min(by_hand, equivalence))
+
+
+def test_constant_differences_and_too_few_seeds():
+    assert stats.compare([0.8, 0.8], [0.7, 0.7], sesoi=0.01).verdict == "better"
+    assert stats.compare([0.7, 0.7], [0.7, 0.7], sesoi=0.01).verdict == "equivalent"
+    assert stats.compare([0.9], [0.1], sesoi=0.01).verdict == "undetermined"
+    with pytest.raises(ValueError, match="smallest effect of interest must be > 0"):
+        stats.compare([1, 2], [1, 2], sesoi=0)
+
+
+def test_series_are_paired_by_seed():
+    treatment = pd.Series([0.9, 0.8, 0.7], index=[2, 0, 1])
+    control = pd.Series([0.75, 0.6, 0.8], index=[0, 1, 2])  # seed 0: 0.8 - 0.75, seed 1: 0.7 - 0.6, seed 2: 0.9 - 0.8
+    assert stats.compare(treatment, control, 0.01).mean == pytest.approx((0.05 + 0.1 + 0.1) / 3)
+    with pytest.raises(ValueError, match="different seeds"):
+        stats.compare(treatment, control.drop(2), 0.01)
+
+
+def test_holm_by_hand():
+    # three claims with p = 0.01, 0.04, 0.03: Holm multiplies the sorted values by 3, 2, 1 and keeps them
+    # monotone: 0.03, 0.06, 0.06 (in sorted order 0.01, 0.03, 0.04)
+    comparisons = [stats.Comparison(f"c{i}", 10, 0.05, 0.02, 0.01, 0.09, 0.01, p, 0.9, "better", None)
+                   for i, p in enumerate([0.01, 0.04, 0.03])]
+    corrected = stats.holm(comparisons)
+    assert [c.p_difference for c in corrected] == pytest.approx([0.03, 0.06, 0.06])
+    assert [c.verdict for c in corrected] == ["better", "undetermined", "undetermined"]
+    assert all(c.corrected for c in corrected)
+
+
+def test_correlation_interval_is_scipys_and_dependent_points_warn():
+    x, y = [1, 2, 3, 4, 5, 6], [2, 1, 4, 3, 6, 5]
+    r = stats.correlation(x, y)
+    expected = scipy_stats.pearsonr(x, y)
+    assert r.r == pytest.approx(expected.statistic)
+    z, half = math.atanh(r.r), 1.959963984540054 / math.sqrt(6 - 3)  # Fisher's interval by hand
+    assert (r.ci_low, r.ci_high) == pytest.approx((math.tanh(z - half), math.tanh(z + half)), rel=1e-6)
+    with pytest.warns(stats.DependentPointsWarning, match="not independent"):
+        stats.correlation(x, y, groups=[0, 0, 1, 1, 2, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stats.correlation(x, y, groups=[0, 1, 2, 3, 4, 5])
+
+
+def test_correlation_per_group():
+    frame = pd.DataFrame({"seed": [0] * 4 + [1] * 4 + [2] * 4, "x": [1, 2, 3, 4] * 3,
+                          "y": [1, 2, 3, 5, 2, 1, 4, 3, 1, 3, 2, 4]})
+    result = stats.correlation_per_group(frame, "x", "y")
+    per_seed = [scipy_stats.pearsonr([1, 2, 3, 4], frame.y[frame.seed == s]).statistic for s in range(3)]
+    assert list(result.per_group.values()) == pytest.approx(per_seed)
+    assert result.r == pytest.approx(math.tanh(np.mean(np.arctanh(per_seed))))
+    assert result.ci_low < result.r < result.ci_high and result.n == 3
+
+
+def test_summarise_by_hand():
+    summary = stats.summarise([0.9, 0.8, 0.85])
+    assert summary["mean"] == pytest.approx(0.85) and summary["std"] == pytest.approx(0.05)
+    half = 4.302652729749464 * 0.05 / math.sqrt(3)
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((0.85 - half, 0.85 + half))
+    assert stats.mean_std([0.9, 0.8, 0.85]) == "0.850 ± 0.050" and stats.mean_std([0.5]) == "0.500"
