@@ -15,7 +15,7 @@ from dataclasses import MISSING
 from pathlib import Path
 
 from .config import TrainConfig, config_fields, method_option_fields
-from .errors import ConfigError, MMLessonError
+from .errors import ConfigError, exit_with_one_line
 
 
 def parse_knob(text: str) -> tuple[str, object]:
@@ -217,11 +217,8 @@ def run_replicate(args) -> int:
     from .tables import paper_table, render, write_tables
 
     if args.list:
-        from .grid import load_grid as load
-
         for name in shipped_grids():
-            grid = load(name)
-            print(f"{name:34s} {grid.title}")
+            print(f"{name:34s} {load_grid(name).title}")
         return 0
     if not args.grid:
         raise ConfigError("give a grid: a shipped name (mmlesson replicate --list) or a .toml file")
@@ -333,27 +330,21 @@ def run_data_prepare(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "train":
-            return run_train(args)
-        if args.command == "recalibrate":
-            return run_recalibrate(args)
-        if args.command == "replicate":
-            return run_replicate(args)
-        if args.command == "report":
-            return run_report(args)
-        if args.data_command == "prepare":
-            return run_data_prepare(args)
-        return run_data_list()
-    except ConfigError as error:
-        print(f"mmlesson: error: {error}", file=sys.stderr)
-        return 2
-    except MMLessonError as error:
-        print(f"mmlesson: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("mmlesson: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
-        return 130
+    return exit_with_one_line(lambda: run_command(args))
+
+
+def run_command(args) -> int:
+    if args.command == "train":
+        return run_train(args)
+    if args.command == "recalibrate":
+        return run_recalibrate(args)
+    if args.command == "replicate":
+        return run_replicate(args)
+    if args.command == "report":
+        return run_report(args)
+    if args.data_command == "prepare":
+        return run_data_prepare(args)
+    return run_data_list()
 
 
 if __name__ == "__main__":

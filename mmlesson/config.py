@@ -69,7 +69,6 @@ class TrainConfig:
         """A config from flat keywords: the shared fields by name, every other name an option of the
         chosen method (``TrainConfig.build(method="ogm_ge", alpha=0.5, epochs=4)``)."""
         shared = {f.name for f in fields(cls)}
-        method = kwargs.get("method", "joint")
         options = dict(kwargs.pop("options", None) or {})
         for name in [k for k in kwargs if k not in shared]:
             options[name] = kwargs.pop(name)

@@ -1,4 +1,5 @@
 """The errors mmlesson raises on purpose: each carries a one-line message that names the fix."""
+import sys
 
 
 class MMLessonError(Exception):
@@ -23,3 +24,19 @@ def check_choice(kind: str, value: str, choices) -> str:
     if value not in choices:
         raise ConfigError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
     return value
+
+
+def exit_with_one_line(action) -> int:
+    """Run ``action()`` for a command line: an expected failure becomes one line on stderr and exit
+    code 2 (usage) or 1 (runtime); an interruption says how to resume, exit code 130."""
+    try:
+        return action()
+    except ConfigError as error:
+        print(f"mmlesson: error: {error}", file=sys.stderr)
+        return 2
+    except MMLessonError as error:
+        print(f"mmlesson: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mmlesson: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
+        return 130

@@ -42,12 +42,14 @@ class RunFailed(MMLessonError):
     """A run's subprocess ended with an error, was killed or timed out."""
 
 
-def default_workers() -> int:
-    """``MMLESSON_WORKERS`` if set, else one per usable core (one per GPU on CUDA machines)."""
+def default_workers(per_gpu: int = 1) -> int:
+    """``MMLESSON_WORKERS`` if set, else one per usable core (``per_gpu`` per GPU on CUDA machines)."""
     if os.environ.get("MMLESSON_WORKERS"):
         return max(1, int(os.environ["MMLESSON_WORKERS"]))
     gpus = cuda_devices()
-    return len(gpus) if gpus else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if gpus:
+        return len(gpus) * per_gpu
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def cuda_devices() -> list[str]:
@@ -145,7 +147,7 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     for run in pending:
         declare(run)
     if pending:
-        workers = workers or default_workers()
+        workers = workers or default_workers(per_gpu)
         if scheduler is None and workers > 1 and not dask_installed():
             print("mmlesson: Dask is not installed (pip install 'mmlesson[batch]'); training one run at a time",
                   file=sys.stderr)
@@ -353,18 +355,23 @@ def train_in_subprocess(run_dir: str, timeout: float | None, gpus: list[str] | N
     return run_dir
 
 
-def train_in_interpreter(run_dir: str, timeout: float | None, gpu: str | None) -> str:
-    """``python -m mmlesson.runner train RUN_DIR`` in a fresh interpreter (slower to start)."""
-    env = {**os.environ, **SINGLE_THREADED, **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {})}
-    command = [sys.executable, "-m", "mmlesson.runner", "train", run_dir]
+def run_isolated(command: list[str], env: dict, timeout: float | None, what: str) -> None:
+    """Run ``command`` in its own process that dies with this one; a failure raises ``RunFailed``
+    with the last line it wrote to stderr (or the time limit it hit)."""
     try:
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
                                 preexec_fn=die_with_parent if sys.platform == "linux" else None)
     except subprocess.TimeoutExpired:
-        raise RunFailed(f"timed out after {timeout:.0f} s; it resumes from its checkpoint when run again") from None
+        raise RunFailed(f"{what}timed out after {timeout:.0f} s; it resumes from its checkpoint when run again") from None
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        raise RunFailed(lines[-1] if lines else f"exit code {result.returncode}")
+        raise RunFailed(what + (lines[-1] if lines else f"exit code {result.returncode}"))
+
+
+def train_in_interpreter(run_dir: str, timeout: float | None, gpu: str | None) -> str:
+    """``python -m mmlesson.runner train RUN_DIR`` in a fresh interpreter (slower to start)."""
+    env = {**os.environ, **SINGLE_THREADED, **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {})}
+    run_isolated([sys.executable, "-m", "mmlesson.runner", "train", run_dir], env, timeout, "")
     return run_dir
 
 
@@ -383,14 +390,7 @@ def execute_chapter(source: str, output: str, parameters: dict, timeout: float |
     env = {**os.environ, **SINGLE_THREADED, "MMLESSON_WORKERS": "1"}
     command = [sys.executable, "-m", "mmlesson.notebooks", "execute", source, "--output", output,
                "--parameters", json.dumps(parameters)]
-    try:
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
-                                preexec_fn=die_with_parent if sys.platform == "linux" else None)
-    except subprocess.TimeoutExpired:
-        raise RunFailed(f"chapter {source} timed out after {timeout:.0f} s") from None
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        raise RunFailed(f"chapter {source}: " + (lines[-1] if lines else f"exit code {result.returncode}"))
+    run_isolated(command, env, timeout, f"chapter {source}: ")
     return output
 
 
@@ -454,18 +454,13 @@ def train_declared_run(run_dir) -> int:
 
 
 def main(argv=None) -> int:
+    from .errors import exit_with_one_line
+
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] != "train":
         print("usage: python -m mmlesson.runner train RUN_DIR", file=sys.stderr)
         return 2
-    try:
-        return train_declared_run(argv[1])
-    except ConfigError as error:
-        print(f"mmlesson: error: {error}", file=sys.stderr)
-        return 2
-    except MMLessonError as error:
-        print(f"mmlesson: error: {error}", file=sys.stderr)
-        return 1
+    return exit_with_one_line(lambda: train_declared_run(argv[1]))
 
 
 if __name__ == "__main__":
