@@ -4,7 +4,7 @@ Three lines to train a two-modality model on the built-in SynthAV data::
 
     import mmlesson
     metrics = mmlesson.train(data="synthav", method="joint", fusion="concat", epochs=8, seed=0)
-    print(metrics["final"]["branch_acc"])
+    print(metrics["final"]["test"]["branch_acc"])
 """
 import importlib
 

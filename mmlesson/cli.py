@@ -188,13 +188,15 @@ def run_train(args) -> int:
     shared["data_knobs"] = dict(args.data_knobs)
     given = {name: getattr(args, name) for name in method_option_fields() if hasattr(args, name)}
     result = fit(TrainConfig(**shared, options=given))
-    final = result.metrics["final"]
+    final = result.metrics["final"]["test"]
     branch = ", ".join(f"{m} {v:.3f}" for m, v in final["branch_acc"].items())
     line = f"test acc {final['acc']:.3f}  macro-F1 {final['macro_f1']:.3f}  branch acc: {branch}"
     if final.get("probe_acc"):
         line += "  probe acc: " + ", ".join(f"{m} {v:.3f}" for m, v in final["probe_acc"].items())
     print(line)
-    if result.out is not None:
+    if result.out is not None and result.status == "read back":
+        print(f"read back from {result.out / 'metrics.json'} (the run was complete; nothing trained or written)")
+    elif result.out is not None:
         print(f"metrics written to {result.out / 'metrics.json'}")
     return 0
 

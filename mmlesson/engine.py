@@ -24,18 +24,32 @@ from .errors import ConfigError, IncompleteRun, MMLessonError, TrainingDiverged
 from .identity import RUN_FILE, check_same_run, identity_hash, read_json_file, run_identity, write_run_file
 from .methods import METHODS, StepState
 from .models import MultimodalModel
-from .progress import make_progress, progress_enabled
-from .report import METRICS_FILE, atomic_torch_save, environment, load_metrics, plain, run_lock, write_metrics
+from .progress import RunProgress, warn
+from .report import METRICS_FILE, METRICS_FORMAT, atomic_torch_save, environment, load_metrics, plain, run_lock, write_metrics
 
 CHECKPOINT_FILE = "checkpoint.pt"
 MODEL_FILE = "model.pt"
 
 
+CHECKPOINT_KEYS = ("identity", "epoch", "model", "optimizer", "scheduler", "shuffle_rng", "torch_rng", "history",
+                   "best", "method_state", "elapsed")
+
+
 @dataclass
 class RunResult:
+    """A run: its selected model, its metrics (metrics.json's content), its directory and whether
+    this call ``trained`` it, ``resumed`` it from a checkpoint or ``read back`` a finished one."""
+
     model: MultimodalModel
     metrics: dict
     out: Path | None
+    status: str = "trained"
+
+    def __repr__(self) -> str:
+        config, final = self.metrics.get("config", {}), self.metrics.get("final")
+        score = f"test acc {final['test']['acc']:.3f}" if final else "not finished"
+        where = f" in {self.out}" if self.out else ""
+        return f"RunResult({config.get('method')} seed {config.get('seed')}{where}: {score}, {self.status})"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -114,12 +128,37 @@ def mean_stats(step_stats: list[dict]) -> dict:
 
 
 def read_checkpoint(path: Path) -> dict:
-    """Load a checkpoint, turning an unreadable file into a one-line error that names the fix."""
+    """Load a checkpoint, turning an unreadable or foreign file into a one-line error that names the fix."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a truncated or foreign file: pickle, zip and torch errors alike
         raise MMLessonError(f"{path} is unreadable ({type(error).__name__}); delete it to restart the run "
                             f"from epoch 0") from error
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in CHECKPOINT_KEYS):
+        raise MMLessonError(f"{path} is not an mmlesson checkpoint; delete it to restart the run from epoch 0")
+    return checkpoint
+
+
+def read_model_weights(out: Path) -> dict:
+    """The selected model's weights of a finished run, or a one-line error that names the fix."""
+    try:
+        state = torch.load(out / MODEL_FILE, map_location="cpu")
+    except Exception as error:  # truncated, foreign or corrupt file
+        raise MMLessonError(f"{out / MODEL_FILE} is unreadable ({type(error).__name__}); delete it and "
+                            f"{out / METRICS_FILE}, then run again: the run finishes from its checkpoint") from error
+    if not isinstance(state, dict):
+        raise MMLessonError(f"{out / MODEL_FILE} holds no model weights; delete it and {out / METRICS_FILE}, then "
+                            f"run again: the run finishes from its checkpoint")
+    return state
+
+
+def check_split_sizes(dataset) -> None:
+    """Warn when a split is too small to learn or to measure anything (e.g. a 6-clip speaker split)."""
+    for name in ("train", "val", "test"):
+        size = len(dataset.split(name))
+        if size < 2 * dataset.num_classes:
+            warn(f"the {name} split of {dataset.name} has only {size} clips for {dataset.num_classes} classes; "
+                 f"its accuracy says little (prepare more of the data set or choose a larger split)")
 
 
 def check_dataset_matches(dataset, config: TrainConfig) -> None:
@@ -171,7 +210,7 @@ def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, ou
                                    f"{kept}; lower --lr and run again")
         step_stats.append(stats)
         state.step += 1
-        bar.update(1)
+        bar.step()
     return step_stats
 
 
@@ -196,16 +235,25 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
             dataset = data_module.load(config.data, root=config.data_root, **config.data_knobs)
         check_dataset_matches(dataset, config)
         method = METHODS[config.method](config)
+        method.check_data(dataset.identity)
         identity = run_identity(config, method, dataset.identity)
         with run_lock(out):
             if out is not None:
                 check_stored_runs(out, identity)
                 if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
                     model = build_model(method, dataset)
-                    model.load_state_dict(torch.load(out / MODEL_FILE, map_location="cpu"))
-                    return RunResult(model.to(device), load_metrics(out), out)
+                    model.load_state_dict(read_model_weights(out))
+                    metrics = load_metrics(out)
+                    RunProgress(run_label(method, config), config.epochs, config.epochs, 0, config.progress).note(
+                        f"{out} is complete: read back (test acc {metrics['final']['test']['acc']:.3f}), nothing trained")
+                    return RunResult(model.to(device), metrics, out, status="read back")
                 write_run_file(out, identity, config.to_dict())
+            check_split_sizes(dataset)
             return train_run(config, method, dataset, identity, device, out, stop_after)
+
+
+def run_label(method, config) -> str:
+    return f"{method.label()} seed {config.seed}"
 
 
 def train_run(config: TrainConfig, method, dataset, identity: dict, device, out: Path | None,
@@ -217,7 +265,9 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     optimizer, scheduler = make_optimizer(config, model)
     shuffle = torch.Generator().manual_seed(config.seed)  # batch order, restored on resume
     history, best, method_state, elapsed_before = [], {"val_acc": -1.0, "epoch": -1, "state": None}, {}, 0.0
+    status = "trained"
     if out is not None and (out / CHECKPOINT_FILE).exists():
+        status = "resumed"
         checkpoint = read_checkpoint(out / CHECKPOINT_FILE)
         check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
         model.load_state_dict(checkpoint["model"])
@@ -232,12 +282,12 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     steps_per_epoch = dataset.train.num_batches(config.batch_size)
     state = StepState(epoch=start_epoch, step=start_epoch * steps_per_epoch, device=device, amp=config.amp,
                       extras=method_state)
-    label = method.label() + f" seed {config.seed}"
-    bar = make_progress((config.epochs - start_epoch) * steps_per_epoch, label, progress_enabled(config.progress))
-    with bar:
+    with RunProgress(run_label(method, config), config.epochs, start_epoch, steps_per_epoch, config.progress) as bar:
+        if status == "resumed":
+            bar.note(f"resuming {out} from epoch {start_epoch + 1} of {config.epochs}")
         for epoch in range(start_epoch, config.epochs):
             if stop_after is not None and epoch - start_epoch >= stop_after:
-                return RunResult(model, {"config": config.to_dict(), "history": history, "final": None}, out)
+                return RunResult(model, {"config": config.to_dict(), "history": history, "final": None}, out, status)
             epoch_start = time.perf_counter()
             state.epoch = epoch
             batches = dataset.train.batches(config.batch_size, shuffle=True, generator=shuffle, device=device)
@@ -251,7 +301,7 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
             if val_scores["acc"] > best["val_acc"]:  # model selection on validation, never on test
                 best = {"val_acc": val_scores["acc"], "epoch": epoch,
                         "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-            bar.set_postfix(val_acc=f"{val_scores['acc']:.3f}")
+            bar.end_epoch(epoch, val_scores["acc"], history[-1]["seconds"])
             if out is not None:
                 atomic_torch_save(out / CHECKPOINT_FILE, {
                     "identity": identity, "epoch": epoch, "model": model.state_dict(),
@@ -260,20 +310,25 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
                     "torch_rng": torch.get_rng_state(), "history": history, "best": best, "method_state": state.extras,
                     "elapsed": elapsed_before + time.perf_counter() - started})
 
-    model.load_state_dict(best["state"])
-    final = evaluate(model, dataset.test, device, dataset.num_classes,
-                     probe_split=dataset.train if config.probe else None)
-    final.setdefault("probe_acc", None)
-    final["decision"] = decision_scores(model, dataset.test, device)  # decision-layer paper, Table 1
-    final.update(best_epoch=best["epoch"], val_acc=best["val_acc"])
+        model.load_state_dict(best["state"])
+        if config.probe:
+            bar.note("fitting linear probes on the frozen features")
+        test = evaluate(model, dataset.test, device, dataset.num_classes,
+                        probe_split=dataset.train if config.probe else None)
+    test.setdefault("probe_acc", None)
+    test["decision"] = decision_scores(model, dataset.test, device)  # decision-layer paper, Table 1
+    final = {"test": test, "val": history[best["epoch"]]["val"], "best_epoch": best["epoch"]}
     env = environment(device)
     env["wall_seconds"] = elapsed_before + time.perf_counter() - started
-    metrics = plain({"config": config.to_dict(), "identity": identity, "identity_hash": identity_hash(identity),
-                     "data": dataset.meta, "history": history, "final": final, "env": env})
+    executed = {**config.to_dict(), "device": str(device), "amp": bool(config.amp and device.type == "cuda"),
+                "threads": torch.get_num_threads()}  # what was used, not what was asked for
+    metrics = plain({"format": METRICS_FORMAT, "config": executed, "identity": identity,
+                     "identity_hash": identity_hash(identity), "data": dataset.meta, "history": history,
+                     "final": final, "env": env})
     if out is not None:
         atomic_torch_save(out / MODEL_FILE, best["state"])
         write_metrics(out, metrics)
-    return RunResult(model, metrics, out)
+    return RunResult(model, metrics, out, status)
 
 
 def load_run(run_dir, dataset=None, root=None) -> RunResult:
@@ -281,7 +336,8 @@ def load_run(run_dir, dataset=None, root=None) -> RunResult:
     ``dataset``: the run's data set if already loaded (else it is loaded from the run's config, from
     the cache at ``root`` if given: the data's content, not its path, identifies the run)."""
     metrics = load_metrics(run_dir)
-    config = TrainConfig(**{**metrics["config"], "out": str(run_dir), **({"data_root": str(root)} if root else {})})
+    overrides = {"out": str(run_dir), "device": "auto", "progress": "off", **({"data_root": str(root)} if root else {})}
+    config = TrainConfig(**{**metrics["config"], **overrides})
     if not (Path(run_dir) / MODEL_FILE).exists():
         raise IncompleteRun(f"{run_dir} has metrics.json but no {MODEL_FILE}; run `mmlesson train ... --out "
                             f"{run_dir}` again to finish it")

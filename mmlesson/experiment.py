@@ -13,10 +13,11 @@ from .stats import correlation, summarise
 
 
 def final(runs: list[dict], *keys) -> list[float]:
-    """``final(runs, "branch_acc", "visual")``: that final metric of every run."""
+    """``final(runs, "branch_acc", "visual")``: that final test metric of every run (``final(runs,
+    "val", "acc")`` for the selected epoch's validation accuracy)."""
     values = []
     for run in runs:
-        value = run["final"]
+        value = run["final"] if keys and keys[0] == "val" else run["final"]["test"]
         for key in keys:
             value = value[key]
         values.append(value)

@@ -40,48 +40,54 @@ def _is_optional(hint) -> tuple[bool, object]:
     return False, hint
 
 
-def _scalar(value, kind, name: str):
-    """``value`` as ``kind`` (bool, int, float or str), or a ConfigError naming the flag."""
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _scalar(value, kind, label: str):
+    """``value`` as ``kind`` (bool, int, float or str), or a ConfigError naming ``label``. Booleans
+    also accept the words a command line gives (``true``/``false``, ``yes``/``no``, ``on``/``off``)."""
     if kind is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{flag(name)} must be true or false, got {value!r}")
+        if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+            return value.strip().lower() in TRUE_WORDS
+        raise ConfigError(f"{label} must be true or false, got {value!r}")
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-            raise ConfigError(f"{flag(name)} must be an integer, got {value!r}")
+            raise ConfigError(f"{label} must be an integer, got {value!r}")
         return int(value)
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{flag(name)} must be a finite number, got {value!r}")
+            raise ConfigError(f"{label} must be a finite number, got {value!r}")
         return float(value)
     if kind is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{flag(name)} must be a string, got {value!r}")
+            raise ConfigError(f"{label} must be a string, got {value!r}")
         return value
     return value
 
 
-def coerce(name: str, value, hint):
+def coerce(label: str, value, hint):
     """``value`` converted to the annotation ``hint`` (scalars, ``X | None``, ``tuple[X, ...]``,
-    ``tuple[X, Y]``); anything else is returned unchanged."""
+    ``tuple[X, Y]``); anything else is returned unchanged. ``label`` names it in errors."""
     optional, hint = _is_optional(hint)
     if value is None:
         if optional:
             return None
-        raise ConfigError(f"{flag(name)} needs a value")
+        raise ConfigError(f"{label} needs a value")
     if typing.get_origin(hint) is tuple:
         args = typing.get_args(hint)
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{flag(name)} must be a sequence of values, got {value!r}")
+            raise ConfigError(f"{label} must be a sequence of values, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_scalar(v, args[0], name) for v in value)
+            return tuple(_scalar(v, args[0], label) for v in value)
         if len(value) != len(args):
-            raise ConfigError(f"{flag(name)} takes {len(args)} values, got {len(value)} ({value!r})")
-        return tuple(_scalar(v, kind, name) for v, kind in zip(value, args))
-    return _scalar(value, hint, name)
+            raise ConfigError(f"{label} takes {len(args)} values, got {len(value)} ({value!r})")
+        return tuple(_scalar(v, kind, label) for v, kind in zip(value, args))
+    return _scalar(value, hint, label)
 
 
-def check_rules(name: str, value, metadata) -> None:
+def check_rules(label: str, value, metadata) -> None:
     """Apply a field's ``minimum`` / ``above`` / ``choices`` to ``value`` (each element of a tuple)."""
     if value is None:
         return
@@ -89,24 +95,26 @@ def check_rules(name: str, value, metadata) -> None:
     choices = metadata.get("choices")
     for v in values:
         if choices is not None and v not in choices:
-            raise ConfigError(f"{flag(name)}: unknown value {v!r}; choose one of: {', '.join(map(str, choices))}")
+            raise ConfigError(f"{label}: unknown value {v!r}; choose one of: {', '.join(map(str, choices))}")
         if metadata.get("minimum") is not None and v < metadata["minimum"]:
             wanted = ("a positive integer" if metadata["minimum"] == 1 and isinstance(v, int)
                       else f"a number >= {metadata['minimum']}")
-            raise ConfigError(f"{flag(name)} must be {wanted}, got {value!r}")
+            raise ConfigError(f"{label} must be {wanted}, got {value!r}")
         if metadata.get("above") is not None and v <= metadata["above"]:
-            raise ConfigError(f"{flag(name)} must be > {metadata['above']}, got {value!r}")
+            raise ConfigError(f"{label} must be > {metadata['above']}, got {value!r}")
 
 
-def check_fields(obj) -> None:
+def check_fields(obj, owner: str | None = None) -> None:
     """Coerce every declared field of the dataclass instance ``obj`` to its type and apply its rules
-    (works on frozen dataclasses too)."""
+    (works on frozen dataclasses too). Errors name the flag (``--batch-size``), or ``owner name``
+    (``SynthAV knob audio_strength``) for options that are not flags."""
     hints = typing.get_type_hints(type(obj))
     for f in fields(obj):
         if "help" not in f.metadata:
             continue
-        value = coerce(f.name, getattr(obj, f.name), hints[f.name]) if hints[f.name] is not dict else getattr(obj, f.name)
-        check_rules(f.name, value, f.metadata)
+        label = f"{owner} {f.name}" if owner else flag(f.name)
+        value = coerce(label, getattr(obj, f.name), hints[f.name]) if hints[f.name] is not dict else getattr(obj, f.name)
+        check_rules(label, value, f.metadata)
         object.__setattr__(obj, f.name, value)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from .errors import IncompleteRun, MMLessonError
 
 METRICS_FILE = "metrics.json"
+METRICS_FORMAT = 2  # 2: final.test / final.val, config.options; 1 (no "format"): flat final, flat config
 PACKAGES = ("mmlesson", "torch", "torchvision", "torchaudio", "numpy")
 
 
@@ -128,13 +129,41 @@ def write_metrics(out_dir: Path, metrics: dict) -> Path:
 
 
 def load_metrics(run_dir) -> dict:
-    """Read a finished run's metrics.json; a run without one is reported as not complete."""
+    """Read a finished run's metrics.json (an older layout is upgraded to this one in memory); a run
+    without one is reported as not complete."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         raise IncompleteRun(f"{run_dir} holds no complete run (no {METRICS_FILE}); "
                             f"run `mmlesson train ... --out {run_dir}` again to resume or start it")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise MMLessonError(f"{path} is not valid JSON ({error.msg}, line {error.lineno}); delete it and run "
+        metrics = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise MMLessonError(f"{path} is not valid JSON ({getattr(error, 'msg', error)}); delete it and run "
                             f"`mmlesson train ... --out {run_dir}` again") from error
+    missing = [key for key in ("config", "history", "final") if not isinstance(metrics, dict) or key not in metrics]
+    if missing or not isinstance(metrics["config"], dict) or not isinstance(metrics["final"], dict):
+        raise MMLessonError(f"{path} is not an mmlesson metrics.json (no {', '.join(missing) or 'valid config'}); "
+                            f"delete it and run `mmlesson train ... --out {run_dir}` again")
+    return upgrade_metrics(metrics)
+
+
+def upgrade_metrics(metrics: dict) -> dict:
+    """A metrics.json of the first layout in this one: ``final.acc`` -> ``final.test.acc``,
+    ``final.val_acc`` -> ``final.val.acc``, and the method's options out of the flat config."""
+    if metrics.get("format", 1) >= METRICS_FORMAT:
+        return metrics
+    from dataclasses import fields
+
+    from .methods import METHODS
+
+    final = dict(metrics["final"])
+    val = {"acc": final.pop("val_acc", None)}
+    best_epoch = final.pop("best_epoch", None)
+    config = dict(metrics["config"])
+    method = METHODS.get(config.get("method"))
+    names = {f.name for cls in METHODS.values() for f in fields(cls.Options)}
+    mine = {f.name for f in fields(method.Options)} if method else set()
+    options = {name: config[name] for name in mine if name in config}
+    config = {k: v for k, v in config.items() if k not in names}
+    return {**metrics, "format": METRICS_FORMAT, "config": {**config, "options": options},
+            "final": {"test": final, "val": val, "best_epoch": best_epoch}}

@@ -48,6 +48,7 @@ def plan(config: TrainConfig, results, tags: dict | None = None, depends_on=()) 
 
     method = METHODS[config.method](config)
     data_identity = data_module.identity(config.data, config.data_root, **config.data_knobs)
+    method.check_data(data_identity)
     identity = run_identity(config, method, data_identity)
     run_dir = run_directory(results, identity, method.label())
     return PlannedRun(config=replace(config, out=str(run_dir)), identity=identity, hash=identity_hash(identity),
@@ -101,7 +102,8 @@ def run_summary(run_dir) -> dict:
         if metrics.get("identity_hash") != row["hash"] and row["hash"] is not None:
             raise ConfigError(f"{run_dir} holds metrics of another run than its run.json; delete {run_dir} and train "
                               f"it again")
-        row["final"] = metrics["final"]
+        row["final"] = {**metrics["final"]["test"], "val_acc": metrics["final"]["val"]["acc"],
+                        "best_epoch": metrics["final"]["best_epoch"]}
         row["wall_seconds"] = metrics["env"].get("wall_seconds")
         row["error"] = None
     else:

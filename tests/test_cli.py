@@ -24,7 +24,7 @@ def run_cli(*args):
     (["--fusion", "attention"], "unknown fusion 'attention'; choose one of: concat, film, gated, sum"),
     (["--method", "unimodal"], "needs --modality audio or --modality visual"),
     (["--data-knob", "loudness=3"], "unknown SynthAV knob 'loudness'"),
-    (["--data-knob", "audio_strength=-2"], "audio_strength must be a finite number >= 0"),
+    (["--data-knob", "audio_strength=-2"], "SynthAV knob audio_strength must be a number >= 0.0, got -2.0"),
     (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
     (["--alpha", "0.5"], "--alpha is an option of method ogm_ge, not of 'joint'"),
     (["--method", "unimodal", "--modality", "smell"], "--modality: unknown value 'smell'; choose one of: audio, visual"),
@@ -83,7 +83,7 @@ def test_train_from_the_command_line_writes_metrics(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["config"]["seed"] == 3 and metrics["config"]["options"] == {"modality": "audio"}
     assert metrics["config"]["data_knobs"]["train_size"] == 96
-    assert set(metrics["final"]["branch_acc"]) == {"audio"}
+    assert set(metrics["final"]["test"]["branch_acc"]) == {"audio"}
 
 
 def test_ogm_ge_from_the_command_line_records_its_coefficients(tmp_path):

@@ -166,7 +166,7 @@ def test_one_training_epoch_from_the_cache(cremad_cache, tmp_path):
     _, root, _ = cremad_cache
     result = fit(data="cremad", data_root=str(root), epochs=1, width=4, batch_size=4, seed=0, probe=True,
                  out=str(tmp_path / "run"))
-    final = result.metrics["final"]
+    final = result.metrics["final"]["test"]
     assert np.isfinite(result.metrics["history"][0]["train"]["loss"])
     assert len(final["per_class_acc"]) == 6 and set(final["probe_acc"]) == {"audio", "visual"}
     assert result.metrics["data"]["knobs"]["split"] == "ogm_ge"
@@ -322,7 +322,7 @@ def test_cli_prepare_then_train_end_to_end(cremad_cache, tmp_path):
     assert metrics["data"]["sizes"]["test"] >= 1
     bad = subprocess.run([sys.executable, "-m", "mmlesson", "train", "--data", "cremad", "--root", str(root),
                           "--data-knob", "train_size=10"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "unknown cremad knob(s) train_size; valid: split" in bad.stderr
+    assert bad.returncode == 2 and "unknown cremad knob 'train_size'; valid knobs: split" in bad.stderr
 
 
 def test_a_build_killed_with_sigkill_resumes_to_the_same_cache(cremad_cache, tmp_path):

@@ -73,7 +73,7 @@ def test_model_selection_uses_validation_never_test(tiny_dataset):
     run = fit(config, dataset=tiny_dataset)
     val_accs = [h["val"]["acc"] for h in run.metrics["history"]]
     assert run.metrics["final"]["best_epoch"] == val_accs.index(max(val_accs))
-    assert run.metrics["final"]["val_acc"] == max(val_accs)
+    assert run.metrics["final"]["val"]["acc"] == max(val_accs)
     # scrambling the test labels changes the test scores but not which epoch was selected
     scrambled = type(tiny_dataset)(name="synthav", train=tiny_dataset.train, val=tiny_dataset.val,
                                    test=type(tiny_dataset.test)(tiny_dataset.test.audio, tiny_dataset.test.visual,
@@ -112,8 +112,11 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_dataset, tmp_pat
 def test_metrics_json_layout(tiny_dataset, tmp_path):
     fit(tiny_config(out=str(tmp_path), probe=True, epochs=1), dataset=tiny_dataset)
     metrics = mmlesson.load_metrics(tmp_path)
-    assert set(metrics) == {"config", "identity", "identity_hash", "data", "history", "final", "env"}
-    final = metrics["final"]
+    assert set(metrics) == {"format", "config", "identity", "identity_hash", "data", "history", "final", "env"}
+    assert set(metrics["final"]) == {"test", "val", "best_epoch"}
+    assert metrics["final"]["val"] == metrics["history"][metrics["final"]["best_epoch"]]["val"]
+    assert (metrics["config"]["device"], metrics["config"]["amp"], metrics["config"]["threads"]) == ("cpu", False, 1)
+    final = metrics["final"]["test"]
     for key in ("acc", "macro_f1", "branch_acc", "probe_acc", "per_class_acc"):
         assert key in final
     assert set(final["branch_acc"]) == set(final["probe_acc"]) == {"audio", "visual"}
@@ -123,7 +126,18 @@ def test_metrics_json_layout(tiny_dataset, tmp_path):
     history = metrics["history"][0]
     assert {"epoch", "lr", "train", "val", "seconds"} <= set(history)
     assert set(history["train"]["grad_norm"]) == {"audio", "visual"}
-    assert metrics["config"]["method"] == "joint"
+    assert metrics["config"]["method"] == "joint" and metrics["config"]["options"] == {"encoder_grad_scale": [1.0, 1.0]}
+
+
+def test_a_metrics_json_of_the_first_layout_is_read_in_this_one(tmp_path):
+    old = {"config": {"method": "unimodal", "modality": "audio", "alpha": 0.8, "gamma": 4.0, "seed": 2, "width": 4},
+           "history": [], "env": {},
+           "final": {"acc": 0.5, "macro_f1": 0.4, "branch_acc": {"audio": 0.5}, "best_epoch": 3, "val_acc": 0.6}}
+    (tmp_path / "metrics.json").write_text(json.dumps(old))
+    metrics = mmlesson.load_metrics(tmp_path)
+    assert metrics["final"] == {"test": {"acc": 0.5, "macro_f1": 0.4, "branch_acc": {"audio": 0.5}},
+                                "val": {"acc": 0.6}, "best_epoch": 3}
+    assert metrics["config"] == {"method": "unimodal", "seed": 2, "width": 4, "options": {"modality": "audio"}}
 
 
 def test_branch_accuracy_is_the_zeroed_decision_layer(tiny_dataset):
@@ -141,7 +155,7 @@ def test_branch_accuracy_is_the_zeroed_decision_layer(tiny_dataset):
 def test_unimodal_method_trains_one_encoder(tiny_dataset):
     run = fit(tiny_config(method="unimodal", modality="visual", epochs=1), dataset=tiny_dataset)
     assert list(run.model.encoders) == ["visual"]
-    assert set(run.metrics["final"]["branch_acc"]) == {"visual"}
+    assert set(run.metrics["final"]["test"]["branch_acc"]) == {"visual"}
 
 
 def test_scores_by_hand():

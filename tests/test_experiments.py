@@ -134,7 +134,7 @@ def test_a_grid_on_two_workers_trains_each_run_once_and_returns_a_dataframe(tmp_
     assert {"acc", "macro_f1", "val_acc", "branch_acc.audio", "run_dir"} <= set(runs.columns)
     for _, row in runs.iterrows():  # the DataFrame holds what each run's metrics.json holds
         metrics = mmlesson.load_metrics(row["run_dir"])
-        assert row["acc"] == metrics["final"]["acc"] and row["hash"] == metrics["identity_hash"]
+        assert row["acc"] == metrics["final"]["test"]["acc"] and row["hash"] == metrics["identity_hash"]
     frozen = runs[runs["arm"] == "frozen"].iloc[0]
     audio = runs[(runs["arm"] == "audio") & (runs["seed"] == frozen["seed"])].iloc[0]
     assert json.loads((Path(frozen["run_dir"]) / "run.json").read_text())["config"]["options"]["encoders_from"][0] \

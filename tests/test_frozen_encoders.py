@@ -46,3 +46,11 @@ def test_wrong_or_missing_runs_are_refused(unimodal_runs, tiny_dataset, tmp_path
         fit(missing, dataset=tiny_dataset)
     with pytest.raises(ConfigError, match="needs --encoders-from AUDIO_RUN VISUAL_RUN"):
         fit(small(method="frozen_encoders"), dataset=tiny_dataset)
+
+
+def test_encoders_trained_on_other_data_are_refused(unimodal_runs):
+    _, root = unimodal_runs
+    other = small(method="frozen_encoders", encoders_from=(str(root / "audio"), str(root / "visual")),
+                  data_knobs={**TINY_KNOBS, "audio_strength": 0.5})
+    with pytest.raises(ConfigError, match=r"audio was trained on other data \(knobs.audio_strength differ\)"):
+        fit(other)

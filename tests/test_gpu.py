@@ -29,4 +29,4 @@ def test_fit_on_cuda_writes_cuda_metrics(tmp_path, tiny_dataset):
                          progress="off")
     metrics = fit(config, dataset=tiny_dataset).metrics
     assert metrics["env"]["device"].startswith("cuda")
-    assert 0.0 <= metrics["final"]["acc"] <= 1.0 and set(metrics["final"]["probe_acc"]) == {"audio", "visual"}
+    assert 0.0 <= metrics["final"]["test"]["acc"] <= 1.0 and set(metrics["final"]["test"]["probe_acc"]) == {"audio", "visual"}

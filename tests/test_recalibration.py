@@ -106,7 +106,7 @@ def test_recalibrate_command_writes_its_report_beside_the_metrics(joint_run, tin
     report = json.loads((out / RECALIBRATED_FILE).read_text())
     assert set(report["test"]) == {"plain", "calibrated", "capability_weighted"}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert report["test"]["plain"]["acc"] == pytest.approx(metrics["final"]["acc"])  # the same model, read back
+    assert report["test"]["plain"]["acc"] == pytest.approx(metrics["final"]["test"]["acc"])  # the same model, read back
     assert "capability_weighted" in printed and "recalibrated.json" in printed
     assert len(report["capability_weights"]["class_weights"]) == tiny_dataset.num_classes
 

@@ -89,7 +89,7 @@ def test_per_class_strength_and_uninformative_fraction():
     (dict(audio_strength=-1), "audio_strength"),
     (dict(uninformative_fraction=1.5), "uninformative_fraction"),
     (dict(audio_class_strength=(1, 2)), "one value per class"),
-    (dict(uninformative_modality="smell"), "audio, visual or either"),
+    (dict(uninformative_modality="smell"), "unknown value 'smell'; choose one of: audio, visual, either"),
     (dict(loudness=3), "valid knobs"),
     (dict(train_size=0), "train_size"),
 ])

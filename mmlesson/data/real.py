@@ -11,7 +11,10 @@ cache's frame size, 224 by default), ``augment`` (random resized crop + flip in 
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
+
 from ..errors import ConfigError
+from ..options import check_fields, option
 from .cache import CacheError, open_cache, read_meta
 from .descriptor import RealDataset
 from .loader import AVDataset, CachedSplit
@@ -19,25 +22,42 @@ from .loader import AVDataset, CachedSplit
 EXECUTION_KNOBS = ("resident", "verify")  # where the arrays live and whether they are re-hashed: not content
 
 
-def resolve_knobs(descriptor: RealDataset, split: str | None = None, val_fraction: float = 0.1, num_frames: int = 1,
-                  image_size: int | None = None, augment: bool = True, spec_mask: float = 0.0, resident="auto",
-                  verify: bool = False, **unknown) -> dict:
-    """Every knob checked and with its default filled in."""
+@dataclass(frozen=True)
+class RealKnobs:
+    """The knobs of a prepared real data set (module docstring), typed and checked."""
+
+    split: str | None = option(None, "the split scheme (default: the data set's first)")
+    val_fraction: float = option(0.1, "share of train carved into validation (or of actors, speaker split)",
+                                 minimum=0.0)
+    num_frames: int = option(1, "frames per clip the model sees", minimum=1)
+    image_size: int | None = option(None, "side of the frames the model sees (default: the cache's)", minimum=8)
+    augment: bool = option(True, "random resized crop + flip in training")
+    spec_mask: float = option(0.0, "largest masked fraction of each spectrogram axis (0: off)", minimum=0.0)
+    resident: str = option("auto", "keep the split on the device: auto, true or false",
+                           choices=("auto", "true", "false"))
+    verify: bool = option(False, "re-hash the cache's array files before use")
+
+    def __post_init__(self):
+        if isinstance(self.resident, bool):  # Python users pass True / False
+            object.__setattr__(self, "resident", str(self.resident).lower())
+        check_fields(self, owner="knob")
+        if not self.val_fraction < 1:
+            raise ConfigError(f"knob val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if not self.spec_mask < 1:
+            raise ConfigError(f"knob spec_mask must be in [0, 1), got {self.spec_mask!r}")
+
+
+def resolve_knobs(descriptor: RealDataset, **knobs) -> dict:
+    """Every knob typed, checked and with its default filled in (``resident`` as auto / True / False)."""
+    valid = [f.name for f in fields(RealKnobs)]
+    unknown = sorted(set(knobs) - set(valid))
     if unknown:
-        raise ConfigError(f"unknown {descriptor.name} knob(s) {', '.join(sorted(unknown))}; valid: split, val_fraction, "
-                          f"num_frames, image_size, augment, spec_mask, resident, verify")
-    split = split or descriptor.split_names[0]
-    descriptor.check_split(split)
-    if not isinstance(num_frames, int) or num_frames < 1:
-        raise ConfigError(f"num_frames must be a positive integer, got {num_frames!r}")
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
-        raise ConfigError(f"image_size must be an integer >= 8, got {image_size!r}")
-    if not 0 <= spec_mask < 1:
-        raise ConfigError(f"spec_mask must be in [0, 1), got {spec_mask!r}")
-    if resident not in ("auto", True, False):
-        raise ConfigError(f"resident must be auto, True or False, got {resident!r}")
-    return dict(split=split, val_fraction=val_fraction, num_frames=num_frames, image_size=image_size, augment=augment,
-                spec_mask=spec_mask, resident=resident, verify=verify)
+        raise ConfigError(f"unknown {descriptor.name} knob {unknown[0]!r}; valid knobs: {', '.join(valid)}")
+    resolved = asdict(RealKnobs(**knobs))
+    resolved["split"] = resolved["split"] or descriptor.split_names[0]
+    descriptor.check_split(resolved["split"])
+    resolved["resident"] = {"auto": "auto", "true": True, "false": False}[resolved["resident"]]
+    return resolved
 
 
 def missing_root(descriptor: RealDataset) -> CacheError:

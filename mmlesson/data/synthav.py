@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from ..errors import ConfigError
+from ..options import check_fields, option
 from .loader import AVDataset, TensorSplit
 
 SPLIT_STREAMS = {"train": 1, "val": 2, "test": 3}
@@ -39,55 +40,45 @@ SPLIT_STREAMS = {"train": 1, "val": 2, "test": 3}
 class SynthAVConfig:
     """The knobs of SynthAV. Defaults make audio dominant and visual learnable but slower."""
 
-    num_classes: int = 6
-    train_size: int = 2400
-    val_size: int = 600
-    test_size: int = 600
-    spec_bins: int = 32  # F
-    spec_steps: int = 32  # T of the spectrogram
-    num_frames: int = 2  # T of the video
-    frame_size: int = 32  # H = W
-    audio_strength: float = 0.8
-    visual_strength: float = 0.35
+    num_classes: int = option(6, "number of classes", minimum=2)
+    train_size: int = option(2400, "clips in the training split", minimum=1)
+    val_size: int = option(600, "clips in the validation split", minimum=1)
+    test_size: int = option(600, "clips in the test split", minimum=1)
+    spec_bins: int = option(32, "frequency bins F of the spectrogram", minimum=1)
+    spec_steps: int = option(32, "time steps T of the spectrogram", minimum=1)
+    num_frames: int = option(2, "video frames per clip", minimum=1)
+    frame_size: int = option(32, "frame height and width H = W", minimum=1)
+    audio_strength: float = option(0.8, "amplitude of the class band in the spectrogram", minimum=0.0)
+    visual_strength: float = option(0.35, "amplitude of the class grating in the frames", minimum=0.0)
     # Per-class multipliers of the strength (None: 1 for every class). Chapter 5 uses them for
     # per-category analysis: classes whose audio multiplier is low are "better seen than heard".
-    audio_class_strength: tuple[float, ...] | None = None
-    visual_class_strength: tuple[float, ...] | None = None
-    uninformative_fraction: float = 0.0
-    uninformative_modality: str = "either"  # "audio", "visual" or "either"
-    noise_std: float = 1.0  # standard deviation of the additive Gaussian noise (0: the clean signal)
-    grating_cycles: float = 4.0  # spatial frequency of the visual grating, cycles per frame
+    audio_class_strength: tuple[float, ...] | None = option(None, "per-class multipliers of audio_strength",
+                                                            minimum=0.0)
+    visual_class_strength: tuple[float, ...] | None = option(None, "per-class multipliers of visual_strength",
+                                                             minimum=0.0)
+    uninformative_fraction: float = option(0.0, "fraction of clips in which one modality is pure noise",
+                                           minimum=0.0)
+    uninformative_modality: str = option("either", "which modality is noise in those clips",
+                                         choices=("audio", "visual", "either"))
+    noise_std: float = option(1.0, "standard deviation of the additive Gaussian noise (0: the clean signal)",
+                              minimum=0.0)
+    grating_cycles: float = option(4.0, "spatial frequency of the visual grating, cycles per frame", minimum=0.0)
     # Per-clip Gaussian jitter of the grating orientation (degrees). Neighbouring classes are
     # 180/C degrees apart, so the jitter makes some clips ambiguous and caps visual accuracy.
-    orientation_jitter: float = 8.0
-    seed: int = 0
+    orientation_jitter: float = option(8.0, "per-clip jitter of the grating orientation, degrees", minimum=0.0)
+    seed: int = option(0, "seed of the generated data (not of training)", minimum=0)
 
     def __post_init__(self):
-        positive = ["num_classes", "train_size", "val_size", "test_size", "spec_bins", "spec_steps",
-                    "num_frames", "frame_size"]
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"SynthAV {name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.num_classes < 2:
-            raise ConfigError("SynthAV num_classes must be at least 2")
+        check_fields(self, owner="SynthAV knob")
         if self.spec_bins < self.num_classes:
-            raise ConfigError(f"SynthAV spec_bins ({self.spec_bins}) must be at least num_classes ({self.num_classes})")
-        for name in ("audio_strength", "visual_strength", "orientation_jitter", "grating_cycles", "noise_std"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"SynthAV {name} must be a finite number >= 0, got {value!r}")
+            raise ConfigError(f"SynthAV knob spec_bins ({self.spec_bins}) must be at least num_classes "
+                              f"({self.num_classes})")
         for name in ("audio_class_strength", "visual_class_strength"):
             value = getattr(self, name)
-            if value is not None:
-                if len(value) != self.num_classes:
-                    raise ConfigError(f"SynthAV {name} needs one value per class ({self.num_classes}), got {len(value)}")
-                if any(not (math.isfinite(v) and v >= 0) for v in value):
-                    raise ConfigError(f"SynthAV {name} values must be finite and >= 0, got {value!r}")
-        if not 0.0 <= self.uninformative_fraction <= 1.0:
-            raise ConfigError(f"SynthAV uninformative_fraction must lie in [0, 1], got {self.uninformative_fraction!r}")
-        if self.uninformative_modality not in ("audio", "visual", "either"):
-            raise ConfigError(f"SynthAV uninformative_modality must be audio, visual or either, "
-                              f"got {self.uninformative_modality!r}")
+            if value is not None and len(value) != self.num_classes:
+                raise ConfigError(f"SynthAV knob {name} needs one value per class ({self.num_classes}), got {len(value)}")
+        if self.uninformative_fraction > 1.0:
+            raise ConfigError(f"SynthAV knob uninformative_fraction must lie in [0, 1], got {self.uninformative_fraction!r}")
 
     def class_strength(self, modality: str) -> torch.Tensor:
         values = getattr(self, f"{modality}_class_strength")
@@ -100,9 +91,6 @@ class SynthAVConfig:
         unknown = sorted(set(knobs) - valid)
         if unknown:
             raise ConfigError(f"unknown SynthAV knob {unknown[0]!r}; valid knobs: {', '.join(sorted(valid))}")
-        for name in ("audio_class_strength", "visual_class_strength"):
-            if knobs.get(name) is not None:
-                knobs[name] = tuple(float(v) for v in knobs[name])
         return cls(**knobs)
 
 

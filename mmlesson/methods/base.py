@@ -67,6 +67,9 @@ class Method:
         """The readable part of a run directory's name (``ogm_ge``, ``unimodal-audio``)."""
         return self.name
 
+    def check_data(self, data_identity: dict) -> None:
+        """Refuse data this method cannot train on (e.g. encoders trained on other data)."""
+
     def model_modalities(self, modalities: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(modalities)
 

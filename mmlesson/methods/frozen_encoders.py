@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..identity import RUN_FILE, identity_hash, stored_identity
+from ..identity import RUN_FILE, flat_differences, identity_hash, stored_identity
 from ..options import option
-from ..report import METRICS_FILE, load_metrics
+from ..report import METRICS_FILE, load_metrics, plain
 from .base import Method, register
 from .joint import joint_step
 
@@ -67,16 +67,28 @@ class FrozenEncoders(Method):
     name = "frozen_encoders"
     Options = FrozenEncodersOptions
 
-    def identity_options(self) -> dict:
-        """The encoder runs by identity hash (their content), not by path."""
-        hashes = []
+    def encoder_identities(self) -> list[dict]:
+        """The identities of the two encoder runs (finished, or declared by a grid that trains them first)."""
+        identities = []
         for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
             run_dir = Path(run_dir)
             if not ((run_dir / METRICS_FILE).exists() or (run_dir / RUN_FILE).exists()):
                 raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method "
                                   f"unimodal --modality {modality} --out {run_dir}`")
-            hashes.append(identity_hash(stored_identity(run_dir)))
-        return {"encoders_from": hashes}
+            identities.append(stored_identity(run_dir))
+        return identities
+
+    def identity_options(self) -> dict:
+        """The encoder runs by identity hash (their content), not by path."""
+        return {"encoders_from": [identity_hash(identity) for identity in self.encoder_identities()]}
+
+    def check_data(self, data_identity: dict) -> None:
+        """The encoders must have been trained on the data this run trains its decision layer on."""
+        for run_dir, identity in zip(self.options.encoders_from, self.encoder_identities()):
+            differing = flat_differences(identity["data"], plain(data_identity))
+            if differing:
+                raise ConfigError(f"{run_dir} was trained on other data ({', '.join(differing[:4])} differ); "
+                                  f"--encoders-from needs unimodal runs on this run's data")
 
     def prepare_model(self, model):
         for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
