@@ -91,10 +91,23 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
             add_field_flag(group, f, option_hints[f.name], argparse.SUPPRESS)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line that names the fix (exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mmlesson", description="Balanced multimodal learning: train and inspect "
-                                     "audio-visual models (the package behind the book).")
-    commands = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = OneLineParser(prog="mmlesson", description="Balanced multimodal learning: train and inspect "
+                           "audio-visual models (the package behind the book).")
+    parser.add_argument("--version", action="version", version=f"mmlesson {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error "
+                        "(also: MMLESSON_DEBUG=1)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,recalibrate,replicate,report,data}",
+                                     parser_class=OneLineParser)
     train = commands.add_parser("train", help="train one model and write metrics.json",
                                 description="Train one model; with --out, checkpoints every epoch and resumes.")
     add_train_options(train)
@@ -103,12 +116,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read a finished run, fit (a) a temperature per modality and (b) per-class modality weights "
                     "on its validation split, score both on test, and write recalibrated.json beside metrics.json.")
     recalibrate.add_argument("--run", required=True, metavar="DIR", help="a finished run directory (mmlesson train --out DIR)")
+    recalibrate.add_argument("--root", default=None, metavar="ROOT",
+                             help="where the run's data cache is now (real data sets; default: where it was trained)")
+    recalibrate.add_argument("--progress", choices=("auto", "on", "off"), default="auto", help="progress bar")
     add_replicate_parsers(commands)
-    data = commands.add_parser("data", help="data sets")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
+    data = commands.add_parser("data", help="data sets: list them, prepare a real one")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{list,prepare}",
+                                        parser_class=OneLineParser)
     data_commands.add_parser("list", help="list the data sets mmlesson can load")
     add_prepare_parser(data_commands)
     return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def parse_root(text: str) -> tuple[str | None, str]:
@@ -168,8 +195,8 @@ def add_prepare_parser(data_commands) -> None:
                          help="CREMA-D only: first fetch the official media into RAW (parallel, resumable, sha256-checked)")
     prepare.add_argument("--base-url", default=None, help="where --download fetches from (default: the official CREMA-D "
                                                           "Git LFS media URL)")
-    prepare.add_argument("--connections", type=int, default=8, help="parallel downloads (default: %(default)s)")
-    prepare.add_argument("--workers", type=int, default=None, help="decoding processes (default: every core)")
+    prepare.add_argument("--connections", type=positive_int, default=8, help="parallel downloads (default: %(default)s)")
+    prepare.add_argument("--workers", type=positive_int, default=None, help="decoding processes (default: every core)")
     prepare.add_argument("--rebuild", action="store_true", help="delete an existing cache in ROOT and build it again")
     prepare.add_argument("--frame-size", type=int, default=None,
                          help=f"stored frame side in pixels (default: {defaults.frame_size})")
@@ -204,7 +231,7 @@ def run_train(args) -> int:
 def run_recalibrate(args) -> int:
     from .analysis.recalibration import RECALIBRATED_FILE, recalibrate_run
 
-    report = recalibrate_run(args.run)
+    report = recalibrate_run(args.run, root=args.root, progress=args.progress)
     for variant, scores in report["test"].items():
         print(f"{variant:20s} test acc {scores['acc']:.3f}  macro-F1 {scores['macro_f1']:.3f}  NLL {scores['nll']:.3f}")
     temperatures = ", ".join(f"{m} {t:.3f}" for m, t in report["calibration"]["temperatures"].items())
@@ -331,8 +358,11 @@ def run_data_prepare(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return exit_with_one_line(lambda: run_command(args))
+    import os
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or os.environ.get("MMLESSON_DEBUG", "") not in ("", "0")
+    return exit_with_one_line(lambda: run_command(build_parser().parse_args(argv)), debug=debug)
 
 
 def run_command(args) -> int:

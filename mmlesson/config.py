@@ -20,6 +20,10 @@ EXECUTION_FIELDS = ("device", "amp", "threads", "out", "progress")
 
 @dataclass
 class TrainConfig:
+    """Everything a training run needs: the shared options below and ``options``, the chosen method's
+    own options (a dict or its ``Options`` dataclass). ``TrainConfig.build(**flat)`` takes a method's
+    options flat (``TrainConfig.build(method="arl", gamma=2.0)``)."""
+
     data: str = option("synthav", "data set (see `mmlesson data list`)")
     data_root: str | None = option(None, "directory of a prepared data cache (real data sets only)")
     data_knobs: dict = field(default_factory=dict, metadata={"help": "data set knobs, e.g. audio_strength=0.8 (repeatable)"})
@@ -104,14 +108,31 @@ def method_options(method: str, options):
 
 def misplaced_option_message(name: str, method: str) -> str:
     """Why ``name`` is not an option of ``method``, and where it belongs."""
+    from .data.real import RealKnobs
+    from .data.synthav import SynthAVConfig
     from .methods import METHODS
 
     owners = sorted(m for m, cls in METHODS.items() if name in {f.name for f in fields(cls.Options)})
     if owners:
         return f"{flag(name)} is an option of method {' / '.join(owners)}, not of {method!r}"
+    if name in {f.name for f in fields(SynthAVConfig)} | {f.name for f in fields(RealKnobs)}:
+        return (f"{name!r} is a data knob: pass data_knobs={{{name!r}: ...}} (command line: --data-knob "
+                f"{name}=VALUE)")
     valid = sorted({f.name for f in fields(TrainConfig)} | {f.name for f in fields(METHODS[method].Options)})
-    return (f"unknown option {name!r} for method {method!r} (a data knob goes in data_knobs / --data-knob); "
-            f"valid: {', '.join(valid)}")
+    return f"unknown option {name!r} for method {method!r}; valid: {', '.join(valid)}"
+
+
+def options_help() -> str:
+    """Every option with its default and meaning: the shared ones, then each method's own (the same
+    declarations the command line's --help is built from)."""
+    from .methods import METHODS
+    from .options import describe
+
+    parts = ["Shared options (name (default): meaning):", describe(TrainConfig)]
+    for name, cls in sorted(METHODS.items()):
+        if fields(cls.Options):
+            parts += [f"Options of method {name!r}:", describe(cls.Options)]
+    return "\n".join(parts)
 
 
 def config_fields():

@@ -226,6 +226,9 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     run (``identity.py``): the same data content, method options and training fields, whatever the
     device or the spelling of the data's path.
     """
+    if config is not None and overrides:
+        raise ConfigError(f"give either a TrainConfig or keyword options, not both (got {', '.join(sorted(overrides))} "
+                          f"beside a TrainConfig; use dataclasses.replace(config, ...) to change it)")
     config = config if config is not None else TrainConfig.build(**overrides)
     out = Path(config.out) if config.out else None
     check_output_directory(out)
@@ -247,9 +250,14 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
                     RunProgress(run_label(method, config), config.epochs, config.epochs, 0, config.progress).note(
                         f"{out} is complete: read back (test acc {metrics['final']['test']['acc']:.3f}), nothing trained")
                     return RunResult(model.to(device), metrics, out, status="read back")
+            checkpoint = None
+            if out is not None and (out / CHECKPOINT_FILE).exists():
+                checkpoint = read_checkpoint(out / CHECKPOINT_FILE)  # refused before anything is written
+                check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
+            if out is not None:
                 write_run_file(out, identity, config.to_dict())
             check_split_sizes(dataset)
-            return train_run(config, method, dataset, identity, device, out, stop_after)
+            return train_run(config, method, dataset, identity, device, out, stop_after, checkpoint)
 
 
 def run_label(method, config) -> str:
@@ -257,8 +265,8 @@ def run_label(method, config) -> str:
 
 
 def train_run(config: TrainConfig, method, dataset, identity: dict, device, out: Path | None,
-              stop_after: int | None) -> RunResult:
-    """The training loop of ``fit`` (resuming from ``out``'s checkpoint), then the final evaluation."""
+              stop_after: int | None, checkpoint: dict | None = None) -> RunResult:
+    """The training loop of ``fit`` (resuming from ``checkpoint``), then the final evaluation."""
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     model = build_model(method, dataset).to(device)
@@ -266,10 +274,8 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     shuffle = torch.Generator().manual_seed(config.seed)  # batch order, restored on resume
     history, best, method_state, elapsed_before = [], {"val_acc": -1.0, "epoch": -1, "state": None}, {}, 0.0
     status = "trained"
-    if out is not None and (out / CHECKPOINT_FILE).exists():
+    if checkpoint is not None:
         status = "resumed"
-        checkpoint = read_checkpoint(out / CHECKPOINT_FILE)
-        check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -321,7 +327,8 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     env = environment(device)
     env["wall_seconds"] = elapsed_before + time.perf_counter() - started
     executed = {**config.to_dict(), "device": str(device), "amp": bool(config.amp and device.type == "cuda"),
-                "threads": torch.get_num_threads()}  # what was used, not what was asked for
+                "threads": torch.get_num_threads(), "data_knobs": dataset.meta.get("knobs", config.data_knobs),
+                "data_root": str(Path(config.data_root).resolve()) if config.data_root else None}  # what was used
     metrics = plain({"format": METRICS_FORMAT, "config": executed, "identity": identity,
                      "identity_hash": identity_hash(identity), "data": dataset.meta, "history": history,
                      "final": final, "env": env})
@@ -344,7 +351,22 @@ def load_run(run_dir, dataset=None, root=None) -> RunResult:
     return fit(config, dataset=dataset)
 
 
-def train(**kwargs) -> dict:
+def train(**options) -> dict:
     """``mmlesson.train(data="synthav", method="joint", fusion="concat", epochs=8, seed=0, out=DIR)``:
-    the Python twin of ``mmlesson train``; returns the run's metrics dict."""
-    return fit(TrainConfig.build(**kwargs)).metrics
+    the Python twin of ``mmlesson train``; returns the run's metrics dict. The options are listed
+    below; a method's own options are given flat (``method="ogm_ge", alpha=0.5``)."""
+    return fit(TrainConfig.build(**options)).metrics
+
+
+def document_options() -> None:
+    """Append the list of every option to the docstrings of ``train``, ``fit`` and ``TrainConfig``,
+    from the declarations the command line's --help is built from."""
+    from .config import options_help
+
+    text = "\n\n" + options_help()
+    for target in (train, fit, TrainConfig):
+        if target.__doc__ and "Shared options" not in target.__doc__:
+            target.__doc__ = target.__doc__.rstrip() + text
+
+
+document_options()

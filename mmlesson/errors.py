@@ -26,17 +26,20 @@ def check_choice(kind: str, value: str, choices) -> str:
     return value
 
 
-def exit_with_one_line(action) -> int:
+def exit_with_one_line(action, debug: bool = False) -> int:
     """Run ``action()`` for a command line: an expected failure becomes one line on stderr and exit
-    code 2 (usage) or 1 (runtime); an interruption says how to resume, exit code 130."""
+    code 2 (usage) or 1 (runtime); an interruption says how to resume, exit code 130. With ``debug``
+    the traceback is shown too."""
     try:
         return action()
-    except ConfigError as error:
-        print(f"mmlesson: error: {error}", file=sys.stderr)
-        return 2
-    except MMLessonError as error:
-        print(f"mmlesson: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("mmlesson: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
-        return 130
+    except (ConfigError, MMLessonError, KeyboardInterrupt) as error:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(error, KeyboardInterrupt):
+            print("mmlesson: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
+            return 130
+        print(f"mmlesson: error: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+              file=sys.stderr)
+        return 2 if isinstance(error, ConfigError) else 1

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .report import current_umask
+
 
 def tidy_notebook(path) -> None:
     """Drop what an execution adds but the chapter does not need: saved ipywidgets state (widgets
@@ -42,8 +44,10 @@ def execute_notebook(source, output=None, parameters: dict | None = None, timeou
     source = Path(source).resolve()
     output = Path(output).resolve() if output is not None else source
     output.parent.mkdir(parents=True, exist_ok=True)
+    # a hidden name that the book build excludes (_config.yml), so a killed execution breaks no later build
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.", suffix=".ipynb")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~current_umask())
     os.environ.setdefault("MMLESSON_BATCH", "1")
     try:
         papermill.execute_notebook(str(source), tmp, parameters=parameters or {}, cwd=str(source.parent),

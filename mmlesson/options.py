@@ -113,7 +113,9 @@ def check_fields(obj, owner: str | None = None) -> None:
         if "help" not in f.metadata:
             continue
         label = f"{owner} {f.name}" if owner else flag(f.name)
-        value = coerce(label, getattr(obj, f.name), hints[f.name]) if hints[f.name] is not dict else getattr(obj, f.name)
+        if hints[f.name] in (dict, object):  # containers checked by their owner
+            continue
+        value = coerce(label, getattr(obj, f.name), hints[f.name])
         check_rules(label, value, f.metadata)
         object.__setattr__(obj, f.name, value)
 
@@ -124,5 +126,6 @@ def describe(cls) -> str:
     for f in fields(cls):
         if "help" in f.metadata:
             default = f.default if f.default is not MISSING else f.default_factory()
-            lines.append(f"    {f.name} ({default!r}): {f.metadata['help']}")
+            choices = f" (one of: {', '.join(map(str, f.metadata['choices']))})" if f.metadata.get("choices") else ""
+            lines.append(f"    {f.name} ({default!r}): {f.metadata['help']}{choices}")
     return "\n".join(lines)

@@ -58,14 +58,12 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
-LOCK_FILE = ".lock"
-
-
 @contextlib.contextmanager
 def run_lock(run_dir: Path | None):
-    """Hold an exclusive lock on ``run_dir`` while a process trains or reads the run there, so two
-    processes (two chapters, a restarted worker and its orphan) never write one run at once. The
-    second waits; the operating system releases the lock when its holder dies, so none is ever stale."""
+    """Hold an exclusive lock on ``run_dir`` (the directory itself: no lock file is written) while a
+    process trains or reads the run there, so two processes (two chapters, a restarted worker and its
+    orphan) never write one run at once. The second waits; the operating system releases the lock when
+    its holder dies, so none is ever stale."""
     if run_dir is None:
         yield
         return
@@ -75,16 +73,16 @@ def run_lock(run_dir: Path | None):
         yield
         return
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(run_dir) / LOCK_FILE, "a") as handle:
+    descriptor = os.open(run_dir, os.O_RDONLY)
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print(f"mmlesson: {run_dir} is being trained by another process; waiting for it", file=sys.stderr)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def atomic_write_json(path: Path, data: dict) -> None:

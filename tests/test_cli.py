@@ -105,3 +105,41 @@ def test_ogm_ge_from_the_command_line_records_its_coefficients(tmp_path):
 def test_an_empty_modulation_window_is_refused(capsys):
     assert main(["train", "--method", "ogm_ge", "--modulation-window", "5", "2"]) == 2
     assert "START <= END" in capsys.readouterr().err
+
+
+def test_progress_says_what_happens_in_piped_output(tmp_path):
+    """Piped (not a terminal) with --progress on: one line per epoch, then resumed / read back notes."""
+    knobs = [arg for k, v in TINY_KNOBS.items() for arg in ("--data-knob", f"{k}={v}")]
+    args = ["train", "--epochs", "3", "--width", "4", "--batch-size", "16", "--no-probe", "--progress", "on",
+            "--out", str(tmp_path / "run"), *knobs]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    lines = [line for line in first.stderr.splitlines() if "epoch" in line]
+    assert [line.split("  ")[0] for line in lines] == [f"joint seed 0: epoch {k}/3" for k in (1, 2, 3)]
+    assert all("val acc 0." in line for line in lines)
+    assert "metrics written to" in first.stdout
+    again = run_cli(*args)
+    assert "is complete: read back (test acc" in again.stderr and "nothing trained" in again.stderr
+    assert "read back from" in again.stdout and "metrics written" not in again.stdout
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    (tmp_path / "run" / "metrics.json").unlink()
+    (tmp_path / "run" / "model.pt").unlink()
+    checkpoint["history"], checkpoint["epoch"] = checkpoint["history"][:1], 0  # as if killed after epoch 1
+    torch.save(checkpoint, tmp_path / "run" / "checkpoint.pt")
+    resumed = run_cli(*args)
+    assert f"resuming {tmp_path / 'run'} from epoch 2 of 3" in resumed.stderr
+    assert "epoch 1/3" not in resumed.stderr and "epoch 3/3" in resumed.stderr
+
+
+def test_run_files_respect_the_umask(tmp_path):
+    import os
+    import stat
+
+    knobs = [arg for k, v in TINY_KNOBS.items() for arg in ("--data-knob", f"{k}={v}")]
+    previous = os.umask(0o022)
+    try:
+        assert main(["train", "--epochs", "1", "--width", "4", "--no-probe", "--out", str(tmp_path), *knobs]) == 0
+    finally:
+        os.umask(previous)
+    for name in ("metrics.json", "model.pt", "checkpoint.pt", "run.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name

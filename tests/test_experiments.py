@@ -303,7 +303,7 @@ def test_replicate_list_dry_run_and_report(tmp_path, capsys):
 
 
 def test_planning_a_real_data_grid_without_its_cache_names_the_fix(tmp_path, capsys):
-    assert main(["replicate", "arl-cremad", "--results", str(tmp_path), "--dry-run"]) == 1
+    assert main(["replicate", "arl-cremad", "--results", str(tmp_path), "--dry-run"]) == 2
     assert "cremad needs the root of a prepared cache" in capsys.readouterr().err
     assert run_status(tmp_path / "nothing") == "missing"
 

@@ -139,14 +139,26 @@ def logit_scores(logits: torch.Tensor, labels: torch.Tensor) -> dict:
 RECALIBRATED_FILE = "recalibrated.json"
 
 
-def recalibrate(model, dataset, device) -> dict:
+def recalibrate(model, dataset, device, progress: str = "off") -> dict:
     """Fit on ``dataset.val``, score on ``dataset.test``: the model's own fused output (``plain``),
     (a) alone (``calibrated``: sum of calibrated logits) and (a)+(b) (``capability_weighted``).
-    Also the test per-class accuracy of each calibrated branch, to compare with the fitted weights."""
-    val_logits, _, val_labels = collect_logits(model, dataset.val, device)
-    test_logits, test_fused, test_labels = collect_logits(model, dataset.test, device)
-    calibration = fit_recalibration(val_logits, val_labels, per_class=False)
-    weighted = fit_recalibration(val_logits, val_labels, per_class=True)
+    Also the test per-class accuracy of each calibrated branch, to compare with the fitted weights.
+    ``progress``: a bar over the four stages (``auto``, ``on``, ``off``)."""
+    from ..progress import make_progress, progress_enabled
+
+    with make_progress(4, "recalibrating", progress_enabled(progress), leave=True) as bar:
+        bar.set_postfix_str("logits of validation and test")
+        val_logits, _, val_labels = collect_logits(model, dataset.val, device)
+        test_logits, test_fused, test_labels = collect_logits(model, dataset.test, device)
+        bar.update(1)
+        bar.set_postfix_str("one temperature per modality")
+        calibration = fit_recalibration(val_logits, val_labels, per_class=False)
+        bar.update(1)
+        bar.set_postfix_str("per-class modality weights")
+        weighted = fit_recalibration(val_logits, val_labels, per_class=True)
+        bar.update(1)
+        bar.set_postfix_str("test scores")
+        bar.update(1)
     num_classes = test_fused.shape[1]
     return {
         "fitted_on": "val",
@@ -162,17 +174,18 @@ def recalibrate(model, dataset, device) -> dict:
 
 
 
-def recalibrate_run(run_dir) -> dict:
-    """``mmlesson recalibrate --run DIR``: recalibrate a finished run and write ``DIR/recalibrated.json``
-    (atomically) beside its metrics.json."""
+def recalibrate_run(run_dir, root=None, progress: str = "off") -> dict:
+    """``mmlesson recalibrate --run DIR [--root CACHE]``: recalibrate a finished run and write
+    ``DIR/recalibrated.json`` (atomically) beside its metrics.json. ``root``: where the run's data
+    cache is now (the run is found by the data's content, not by the path it was trained from)."""
     from ..engine import load_run
 
     config = load_metrics(run_dir)["config"]
     if config["method"] == "unimodal":
         raise ConfigError(f"{run_dir} is a unimodal run; recalibration needs a model with both modalities")
-    dataset = load_dataset(config["data"], root=config["data_root"], **config["data_knobs"])
+    dataset = load_dataset(config["data"], root=root or config["data_root"], **config["data_knobs"])
     result = load_run(run_dir, dataset)
-    report = recalibrate(result.model, dataset, next(result.model.parameters()).device)
+    report = recalibrate(result.model, dataset, next(result.model.parameters()).device, progress)
     report["run"] = {"method": config["method"], "fusion": config["fusion"], "seed": config["seed"]}
     atomic_write_json(Path(run_dir) / RECALIBRATED_FILE, report)
     return report

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MMLessonError
+from ..errors import ConfigError, MMLessonError
 from ..report import atomic_write, file_sha256
 
 FORMAT_VERSION = 1
@@ -40,6 +40,18 @@ CLIP_COLUMNS = ("clip_id", "label", "group", "official_split", "start", "end")
 
 class CacheError(MMLessonError):
     """A cache is missing, incomplete, of another format version, or built with other parameters."""
+
+
+class NoCache(CacheError, ConfigError):
+    """The root given for a cache holds none (a usage error: exit code 2, like any path that is wrong)."""
+
+
+def looks_like_raw_media(root: Path) -> bool:
+    """Whether ``root`` holds raw media (CREMA-D's folders or video files) rather than a cache."""
+    if (root / "AudioWAV").is_dir() or (root / "VideoFlash").is_dir():
+        return True
+    suffixes = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".flv", ".m4v", ".wav"}
+    return any(path.suffix.lower() in suffixes for path in root.iterdir() if path.is_file())
 
 
 @dataclass(frozen=True)
@@ -241,10 +253,13 @@ def read_meta(root, dataset: str) -> dict:
     root = Path(root)
     prepare = f"mmlesson data prepare {dataset} --raw RAW --root {root}"
     if not root.is_dir():
-        raise CacheError(f"no prepared {dataset} cache at {root}; prepare one with: {prepare}")
+        raise NoCache(f"no prepared {dataset} cache at {root}; prepare one with: {prepare}")
     if not (root / META_FILE).exists():
+        if looks_like_raw_media(root):
+            raise NoCache(f"{root} holds raw {dataset} media, not a prepared cache; build one elsewhere with: "
+                          f"mmlesson data prepare {dataset} --raw {root} --root CACHE_DIR, then give --root CACHE_DIR")
         state = "an interrupted build" if (root / BUILD_FILE).exists() else "no cache"
-        raise CacheError(f"{root} holds {state} of {dataset} (no meta.json); run it (again) to finish: {prepare}")
+        raise NoCache(f"{root} holds {state} of {dataset} (no meta.json); run it (again) to finish: {prepare}")
     meta = read_json(root / META_FILE)
     check_format(root, meta, dataset)  # before reading any field a later format may have changed
     if meta["params"]["dataset"] != dataset:

@@ -42,6 +42,10 @@ class TensorSplit:
     def __len__(self) -> int:
         return len(self.label)
 
+    def __repr__(self) -> str:
+        return (f"TensorSplit({len(self)} clips, audio {list(self.audio.shape[1:])}, "
+                f"visual {list(self.visual.shape[1:])})")
+
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
                 device: torch.device | str = "cpu") -> Iterator[dict]:
         """Yield batch dicts; with ``shuffle`` the order is drawn from ``generator``."""
@@ -72,6 +76,10 @@ class AVDataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def __repr__(self) -> str:
+        return (f"AVDataset({self.name}: {self.num_classes} classes; train {len(self.train)}, val {len(self.val)}, "
+                f"test {len(self.test)} clips)")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -108,6 +116,10 @@ class CachedSplit:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def __repr__(self) -> str:
+        return (f"CachedSplit({len(self)} clips of {self.cache.meta['params']['dataset']}, {self.num_frames} frame(s) "
+                f"at {self.image_size}, augment={self.augment})")
 
     def num_batches(self, batch_size: int) -> int:
         return count_batches(len(self), batch_size)

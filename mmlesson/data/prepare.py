@@ -121,6 +121,12 @@ def prepare(descriptor: RealDataset, raw, root, workers: int | None = None, rebu
         raise ConfigError("frames_per_clip must be >= 1, frame_size >= 8 and clip_seconds > 0")
     if not raw.is_dir():
         raise ConfigError(f"--raw {raw} is not a directory; give {descriptor.expected_layout()}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be a positive integer, got {workers}")
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--root {root} is a file; give a directory for the cache")
+    if root.resolve() == raw.resolve():
+        raise ConfigError(f"--root and --raw are the same directory ({root}); give the cache its own directory")
     require_av()  # fail before any work if no decoder is installed
     listed = descriptor.list_clips()
     media = descriptor.find_media(raw, listed)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 
 from ..errors import ConfigError
 from ..options import check_fields, option
-from .cache import CacheError, open_cache, read_meta
+from .cache import CacheError, NoCache, open_cache, read_meta
 from .descriptor import RealDataset
 from .loader import AVDataset, CachedSplit
 
@@ -61,7 +61,7 @@ def resolve_knobs(descriptor: RealDataset, **knobs) -> dict:
 
 
 def missing_root(descriptor: RealDataset) -> CacheError:
-    return CacheError(f"{descriptor.name} needs the root of a prepared cache (data_root / --data-root / root=); "
+    return NoCache(f"{descriptor.name} needs the root of a prepared cache (data_root / --data-root / root=); "
                       f"prepare one with: {descriptor.prepare_hint()}")
 
 

@@ -39,6 +39,17 @@ class MultimodalModel(nn.Module):
         feature_dims = {m: self.encoders[m].out_dim for m in modalities}
         self.fusion = FUSIONS[fusion](feature_dims, num_classes)
 
+    def __repr__(self) -> str:
+        """One line (``print(model.encoders)`` shows the layers)."""
+        parameters = sum(p.numel() for p in self.parameters())
+        width = self.encoders[self.modalities[0]].trunk.out_channels // 8
+        return (f"MultimodalModel({' + '.join(self.modalities)}, {self.fusion_name} fusion, ResNet-18 width {width}, "
+                f"{self.fusion_output_dim} classes, {parameters:,} parameters)")
+
+    @property
+    def fusion_output_dim(self) -> int:
+        return next(m for m in reversed(list(self.fusion.modules())) if isinstance(m, nn.Linear)).out_features
+
     def encode(self, batch: dict) -> dict[str, torch.Tensor]:
         return {m: self.encoders[m](batch[m]) for m in self.modalities}
 
