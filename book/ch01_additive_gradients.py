@@ -263,7 +263,7 @@ cells = {f"audio {a}, visual {v}": dict(method="joint", data_knobs=dict(audio_st
 regime_runs = run_arms(cells, SEEDS[:1], "synthav", data_knobs=SYNTH_KNOBS,
                        train=dict(epochs=map_epochs, width=WIDTH, device=DEVICE, probe=False), results=RESULTS_DIR,
                        name="ch01-map")
-regime = {(a, v): regime_runs[f"audio {a}, visual {v}"][0]["final"]["branch_acc"] for a in MAP_AUDIO for v in MAP_VISUAL}
+regime = {(a, v): regime_runs[f"audio {a}, visual {v}"][0]["final"]["test"]["branch_acc"] for a in MAP_AUDIO for v in MAP_VISUAL}
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
 for ax, modality in zip(axes, ("audio", "visual")):

@@ -237,12 +237,12 @@ for name in ("OGM-GE", "OGM-GE, continuous"):
 ALPHAS = [0.1, 0.3, 0.8, 2.6]
 sweep_runs = run_arms({f"alpha {alpha}": dict(method="ogm_ge", alpha=alpha) for alpha in ALPHAS}, SEEDS[:1],
                       name="ch02-alpha", **SETTING)
-sweep = {alpha: sweep_runs[f"alpha {alpha}"][0]["final"] for alpha in ALPHAS}
+sweep = {alpha: sweep_runs[f"alpha {alpha}"][0]["final"]["test"] for alpha in ALPHAS}
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 ax.plot(ALPHAS, [sweep[a]["acc"] for a in ALPHAS], "o-", label="fused test acc")
 ax.plot(ALPHAS, [sweep[a]["branch_acc"]["visual"] for a in ALPHAS], "s-", label="visual branch")
 ax.plot(ALPHAS, [sweep[a]["probe_acc"]["visual"] for a in ALPHAS], "^-", label="visual probe")
-joint_seed0 = runs_a["joint"][0]["final"]
+joint_seed0 = runs_a["joint"][0]["final"]["test"]
 ax.axhline(joint_seed0["acc"], color="black", linestyle=":", label="joint, fused (same seed)")
 ax.set_xscale("log")
 ax.set_xlabel("alpha")

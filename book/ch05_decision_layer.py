@@ -120,9 +120,9 @@ models = {name: load_models(group, data) for name, group in runs.items()}
 print(f"test accuracy, mean ± std over seeds {SEEDS}")
 print(f"{'':18s}{'fused':>16s}{'audio branch':>16s}{'visual branch':>16s}")
 for name, results in models.items():
-    cells = [fmt([r.metrics["final"]["acc"] for r in results])]
+    cells = [fmt([r.metrics["final"]["test"]["acc"] for r in results])]
     for m in ("audio", "visual"):
-        branch = [r.metrics["final"]["branch_acc"].get(m) for r in results]
+        branch = [r.metrics["final"]["test"]["branch_acc"].get(m) for r in results]
         cells.append(fmt(branch) if None not in branch else "-")
     print(f"{name:18s}" + "".join(f"{c:>16s}" for c in cells))
 
@@ -131,7 +131,7 @@ for name, results in models.items():
 # **capability**: what that modality, trained on its own, can do for each class.
 
 # %%
-capability = {m: [[r.metrics["final"]["per_class_acc"][c] for r in models[f"{m} only"]] for c in range(data.num_classes)]
+capability = {m: [[r.metrics["final"]["test"]["per_class_acc"][c] for r in models[f"{m} only"]] for c in range(data.num_classes)]
               for m in ("audio", "visual")}
 print(f"{'class':>6s}{'audio only':>16s}{'visual only':>16s}")
 for c in range(data.num_classes):
@@ -246,7 +246,7 @@ print("unimodal audio logits above unimodal visual logits:  ", *unimodal_logit_v
 # it treats the classes as independent points, which they are only approximately.
 
 # %%
-seed0 = {m: {"per_class_acc": models[f"{m} only"][0].metrics["final"]["per_class_acc"],
+seed0 = {m: {"per_class_acc": models[f"{m} only"][0].metrics["final"]["test"]["per_class_acc"],
              "per_class_l1": summaries["joint concat"][0][m]["per_class_l1"]} for m in ("audio", "visual")}
 fig, ax = plt.subplots(figsize=(7.5, 3.6))
 plot_per_class_capability(seed0, ax, accuracy_label="unimodal accuracy")
@@ -310,7 +310,7 @@ for name, reports in recalibrated.items():
     for key, label in VARIANTS:
         print(f"{name:18s}{label:28s}{fmt([r['test'][key]['acc'] for r in reports]):>16s}"
               f"{fmt([r['test'][key]['nll'] for r in reports]):>16s}")
-print(f"{'joint sum':18s}{'sum fusion, trained':28s}{fmt([r.metrics['final']['acc'] for r in models['joint sum']]):>16s}")
+print(f"{'joint sum':18s}{'sum fusion, trained':28s}{fmt([r.metrics['final']['test']['acc'] for r in models['joint sum']]):>16s}")
 for name, reports in recalibrated.items():
     temperatures = {m: [r["calibration"]["temperatures"][m] for r in reports] for m in ("audio", "visual")}
     print(f"{name:18s} fitted temperatures: audio {fmt(temperatures['audio'], 2)}, visual {fmt(temperatures['visual'], 2)}")
@@ -328,7 +328,7 @@ remedy_verdicts = {
     "plain": improvement_verdict(accuracies("joint concat", "capability_weighted"), accuracies("joint concat", "plain"),
                                  ("(a)+(b)", "concat")),
     "sum": improvement_verdict(accuracies("joint concat", "capability_weighted"),
-                               [r.metrics["final"]["acc"] for r in models["joint sum"]], ("(a)+(b)", "sum model")),
+                               [r.metrics["final"]["test"]["acc"] for r in models["joint sum"]], ("(a)+(b)", "sum model")),
     "calibrated": improvement_verdict(accuracies("joint concat", "capability_weighted"),
                                       accuracies("joint concat", "calibrated"), ("(a)+(b)", "(a)")),
     "frozen": improvement_verdict(accuracies("frozen encoders", "capability_weighted"),

@@ -14,7 +14,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # # 6. Replicating the papers under one protocol
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch06_replication.ipynb)
@@ -41,7 +41,7 @@ RESULTS_DIR = None
 SMOKE = False
 GRID = "synthav-combined"
 
-# %%
+# %% tags=[]
 import subprocess
 import sys
 
@@ -65,7 +65,7 @@ if SMOKE:  # a seconds-long run that exercises every cell
 device = setup(DEVICE)
 RESULTS = results_dir(RESULTS_DIR)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## 6.1 The protocol: what each paper did, and what we pin
 #
 # A recipe (`mmlesson.recipes`) is one paper's setting on one data set: the data and its knobs, the
@@ -73,7 +73,7 @@ RESULTS = results_dir(RESULTS_DIR)
 # chapter and every grid names a recipe instead of copying numbers, so a setting lives in one place.
 # The table below is generated from the package:
 
-# %%
+# %% tags=[]
 def protocol_row(recipe):
     train = recipe.train
     schedule = (f"x{train.get('lr_decay', 0.1)} at {', '.join(map(str, train['lr_milestones']))}"
@@ -88,7 +88,7 @@ def protocol_row(recipe):
 protocols = pd.DataFrame([protocol_row(r) for r in RECIPES.values()])
 protocols
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # What every recipe shares, because the book fixes it (DESIGN.md, "The protocol"):
 #
 # | | the papers | this book |
@@ -101,18 +101,18 @@ protocols
 #
 # Where a recipe departs from its paper, its `notes` say so:
 
-# %%
+# %% tags=[]
 for recipe in RECIPES.values():
     print(f"{recipe.name:32s} {recipe.citation}\n{'':32s} {recipe.notes}")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## 6.2 Each paper's table is a grid
 #
 # A grid crosses *arms* (a method with its options) with data settings and seeds. The shipped grid
 # files (`mmlesson replicate --list`) reproduce one table each, and carry the paper's published
 # numbers so that the report can put them beside ours:
 
-# %%
+# %% tags=[]
 rows = []
 for name in shipped_grids():
     grid = load_grid(name)
@@ -122,16 +122,16 @@ for name in shipped_grids():
                  "source": grid.table.get("source", "")})
 pd.DataFrame(rows)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # A grid file is plain TOML. The ARL grid for CREMA-D, for example, names the recipe, the seeds, one
 # table per arm, and the paper's Table 1 numbers:
 
-# %%
+# %% tags=[]
 from mmlesson.grid import GRIDS_DIR
 
 print((GRIDS_DIR / "arl-cremad.toml").read_text())
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## 6.3 Running a table: one GPU, several GPUs, a cluster
 #
 # With a prepared cache (`mmlesson data prepare cremad --raw RAW --root /data/cremad`, see the
@@ -180,7 +180,7 @@ print((GRIDS_DIR / "arl-cremad.toml").read_text())
 # runs in the same store. A single chapter also runs under plain papermill:
 # `papermill book/ch03_arl.ipynb out.ipynb -p DATASET cremad -p DATA_DIR /data/cremad`.
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## 6.4 The SynthAV edition of the combined table
 #
 # Without a GPU or a data set, the same runner trains the combined table on SynthAV (`GRID =
@@ -191,7 +191,7 @@ print((GRIDS_DIR / "arl-cremad.toml").read_text())
 # retrained. With `DATASET = "cremad"` (or another real data set) and `DATA_DIR`, this section trains
 # ARL's Table 1 grid for that data set instead.
 
-# %%
+# %% tags=[]
 grid = load_grid(GRID)
 grid.seeds = list(SEEDS)
 if DATASET == "synthav":
@@ -209,16 +209,16 @@ print(f"{len(runs)} runs, {int((runs['status'] == 'complete').sum())} complete, 
 print(caption(grid))
 paper_table(runs, grid)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # `run_grid` returns one row per run, with its final metrics; everything else (histories, the
 # selected model) is reachable from its `run_dir`. A paired comparison needs the runs side by side,
 # one column per arm and one row per seed:
 
-# %%
+# %% tags=[]
 accuracy = runs.pivot(index="seed", columns="arm", values="acc")
 accuracy.round(3)
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## 6.5 What the table says, with its uncertainty
 #
 # Each claim compares two arms over the same seeds. We fix, before looking at the numbers, the
@@ -229,7 +229,7 @@ accuracy.round(3)
 # (Holm), and each row shows the mean paired difference with its 95% confidence interval
 # (`mmlesson.stats`).
 
-# %%
+# %% tags=[]
 SESOI = 0.01
 CLAIMS = [
     ("OGM-GE vs concat (fused accuracy)", "OGM-GE", "concat"),
@@ -248,7 +248,7 @@ verdicts[["claim", "mean difference", "95% CI low", "95% CI high", "seeds", "p (
 for comparison in comparisons:
     print(f"{comparison.verdict:13s} {comparison.claim}")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # **What this chapter showed.** The settings of every paper are recipes and every paper table is a
 # grid, so replicating a table is one command, on a laptop for SynthAV or on GPUs and clusters for
 # the real data sets, and a run is trained once for the whole book. The SynthAV table above is

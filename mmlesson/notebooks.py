@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .errors import MMLessonError, exit_with_one_line
 from .report import current_umask
 
 
@@ -36,6 +37,10 @@ def tidy_notebook(path) -> None:
     nbformat.write(notebook, path)
 
 
+class ChapterFailed(MMLessonError):
+    """A chapter raised an error while executing."""
+
+
 def execute_notebook(source, output=None, parameters: dict | None = None, timeout: int = 1800) -> Path:
     """Run ``source`` with papermill (``parameters`` injected) and write the result to ``output``
     (default: ``source`` itself), atomically. Returns the output path."""
@@ -54,6 +59,12 @@ def execute_notebook(source, output=None, parameters: dict | None = None, timeou
                                    kernel_name="python3", progress_bar=False, execution_timeout=timeout)
         tidy_notebook(tmp)
         os.replace(tmp, output)
+    except papermill.PapermillExecutionError as error:
+        failed = output.parent / f".{output.stem}.failed.ipynb"  # hidden: no build or test reads it
+        os.replace(tmp, failed)
+        last = [line for line in str(error.evalue).splitlines() if line.strip()]
+        raise ChapterFailed(f"{source.name} failed in cell {error.exec_count} ({error.ename}: "
+                            f"{last[-1] if last else ''}); the executed notebook is {failed}") from error
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -79,7 +90,9 @@ def main(argv=None) -> int:
             print(f"error: {notebook} does not exist", file=sys.stderr)
             return 2
         started = time.perf_counter()
-        execute_notebook(notebook, args.output, parameters)
+        code = exit_with_one_line(lambda: execute_notebook(notebook, args.output, parameters) and 0)
+        if code:
+            return code
         print(f"executed {notebook} in {time.perf_counter() - started:.0f} s")
     return 0
 

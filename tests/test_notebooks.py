@@ -71,3 +71,18 @@ def test_book_builds_without_warnings(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     for chapter in CHAPTERS:
         assert (tmp_path / "_build" / "html" / "book" / f"{chapter.stem}.html").exists()
+
+
+def test_a_failing_chapter_is_one_line_and_leaves_no_output_a_build_reads(tmp_path, capsys):
+    from mmlesson.notebooks import main
+
+    source = tmp_path / "chapter.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                               nbformat.v4.new_code_cell("raise ValueError('no such regime')")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, source)
+    assert main(["execute", str(source), "--output", str(tmp_path / "out.ipynb")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "chapter.ipynb failed in cell 2 (ValueError: no such regime)" in err
+    assert not (tmp_path / "out.ipynb").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.failed.ipynb", "chapter.ipynb"]
