@@ -251,3 +251,9 @@ def test_python_api_errors_name_the_fix(call, fragment):
 def test_loading_an_unfinished_run_from_python(tmp_path):
     with pytest.raises(MMLessonError, match="holds no complete run"):
         mmlesson.load_run(tmp_path)
+
+
+def test_a_split_too_small_to_measure_anything_is_named(capsys):
+    assert main(["train", *FAST, "--data-knob", "test_size=6"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the test split of synthav has only 6 clips for 6 classes; its accuracy says little" in err
