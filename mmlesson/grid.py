@@ -2,7 +2,7 @@
 
 ::
 
-    grid = Grid(recipe="synthav-regime-a", seeds=range(10),
+    grid = Grid(recipe="synthav", seeds=range(10),
                 arms={"joint": {"method": "joint"}, "OGM-GE": {"method": "ogm_ge", "alpha": 0.8}})
     runs = mmlesson.run_grid(grid, results="results")   # a pandas DataFrame, one row per run
 

@@ -51,9 +51,15 @@ OGM_GE_TRAIN = dict(width=64, epochs=100, batch_size=64, lr=1e-3, momentum=0.9, 
 # CCAT Sec. 4.1: SGD 1e-3, momentum 0.9, weight decay 0.1 as printed, x0.1 every 70 epochs, 150 epochs, batch 32.
 CCAT_TRAIN = dict(width=64, epochs=150, batch_size=32, lr=1e-3, momentum=0.9, weight_decay=0.1, lr_milestones=(70, 140),
                   lr_decay=0.1)
-# The book's SynthAV setting: tiny encoders that train on two CPU cores in seconds.
-SYNTHAV_TRAIN = dict(width=8, epochs=8, batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4)
+# The book's SynthAV protocol: tiny encoders that train on one CPU thread in seconds; 12 epochs with the
+# learning rate divided by 10 after 8, where the slowest model (visual alone) has levelled off on
+# validation (Chapter 1 shows the curves). Each method's learning rate is chosen on validation
+# (``mmlesson.book.tune_learning_rates``); 0.05 is the starting point of that search.
+SYNTHAV_TRAIN = dict(width=8, epochs=12, batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4, lr_milestones=(8,),
+                     lr_decay=0.1)
 SYNTHAV_METHODS = {"ogm_ge": {"alpha": 0.8}, "arl": {"gamma": 4.0, "temperature": 4.0}}
+# Regime B: the easy modality (audio) is also the better one (oracle: audio 0.90, visual 0.70, both 0.90).
+REGIME_B = {"audio_confusion": (0.1,) * 6, "visual_confusion": (0.3,) * 6}
 
 _RECIPES = [
     Recipe("ogm_ge-cremad", "OGM-GE on CREMA-D", OGM_GE, "cremad", {"split": "ogm_ge", "num_frames": 1},
@@ -94,12 +100,14 @@ _RECIPES = [
     Recipe("decision_layer-ave", "Decision-layer analysis on AVE", DECISION_LAYER, "ave",
            {"split": "official", "num_frames": 1}, OGM_GE_TRAIN, {"ogm_ge": {"alpha": 0.8}},
            "The paper studies CREMA-D and Kinetics-Sounds only; OGM-GE's protocol is applied to AVE."),
-    Recipe("synthav", "SynthAV, the book's default regime", BOOK, "synthav", {}, SYNTHAV_TRAIN, SYNTHAV_METHODS,
-           "Audio is easy and the better modality alone; the visual grating is informative but slower to learn "
-           "(Chapter 1)."),
-    Recipe("synthav-regime-a", "SynthAV regime A: the easy modality is the less informative one", BOOK, "synthav",
-           {"audio_class_strength": (1, 1, 1, 1, 0, 0)}, SYNTHAV_TRAIN, SYNTHAV_METHODS,
-           "Audio is easy but silent for classes 4 and 5, so visual alone is the better modality (Chapters 2, 3, 5)."),
+    Recipe("synthav", "SynthAV regime A (the defaults): the easy modality is the less informative one", BOOK,
+           "synthav", {}, SYNTHAV_TRAIN, SYNTHAV_METHODS,
+           "Audio is learnt in an epoch or two but confuses classes 4 and 5; the visual grating is slower to learn "
+           "and the better modality alone; oracle accuracy audio 0.73, visual 0.80, both 0.87 (Chapter 1)."),
+    Recipe("synthav-regime-b", "SynthAV regime B: the easy modality is also the better one", BOOK, "synthav",
+           REGIME_B, SYNTHAV_TRAIN, SYNTHAV_METHODS,
+           "Audio is easy and the better modality; oracle accuracy audio 0.90, visual 0.70, both 0.90: the visual "
+           "modality adds nothing a perfect observer could use (Chapters 2 and 3)."),
 ]
 RECIPES = {recipe.name: recipe for recipe in _RECIPES}
 

@@ -41,7 +41,7 @@ def strip_seconds(history):
 def test_identity_ignores_device_paths_and_spelled_out_defaults(tmp_path):
     base = TrainConfig.build(data_knobs=TINY_KNOBS, **TRAIN)
     same = [TrainConfig.build(data_knobs=TINY_KNOBS, device="cpu", threads=2, amp=False, out="x", **TRAIN),
-            TrainConfig.build(data_knobs={**TINY_KNOBS, "noise_std": 1.0}, **TRAIN),  # a default spelled out
+            TrainConfig.build(data_knobs={**TINY_KNOBS, "audio_noise": 1.0}, **TRAIN),  # a default spelled out
             TrainConfig.build(data_knobs=TINY_KNOBS, **{**TRAIN, "progress": "on"}),
             TrainConfig.build(data_knobs=TINY_KNOBS, **{**TRAIN, "batch_size": 16.0})]  # an int given as a float
     reference = plan(base, tmp_path)
@@ -261,9 +261,9 @@ def test_the_recipe_is_the_protocol_and_arms_override_it():
     config = TrainConfig.build(**RECIPES["arl-cremad"].config("arl", seed=2))
     assert (config.lr, config.batch_size, config.epochs, config.width) == (1e-3, 64, 100, 64)
     assert (config.options.gamma, config.options.temperature) == (4.0, 8.0)
-    grid = Grid(recipe="synthav-regime-a", arms={"ogm": dict(method="ogm_ge", alpha=0.3, data_knobs={"train_size": 60})})
-    keywords = grid.keywords("synthav-regime-a", "ogm", 0)
-    assert keywords["alpha"] == 0.3 and keywords["data_knobs"] == {"audio_class_strength": (1, 1, 1, 1, 0, 0),
+    grid = Grid(recipe="synthav-regime-b", arms={"ogm": dict(method="ogm_ge", alpha=0.3, data_knobs={"train_size": 60})})
+    keywords = grid.keywords("synthav-regime-b", "ogm", 0)
+    assert keywords["alpha"] == 0.3 and keywords["data_knobs"] == {**RECIPES["synthav-regime-b"].data_knobs,
                                                                      "train_size": 60}
 
 

@@ -2,9 +2,11 @@ import pytest
 import torch
 
 from mmlesson.data import SynthAVConfig, load
+from mmlesson.data.synthav import oracle_accuracy
 from mmlesson.errors import ConfigError
 
 SMALL = dict(train_size=120, val_size=60, test_size=60)
+CLEAR = dict(audio_confusion=None, visual_confusion=None)  # every clip shows its own class's pattern
 
 
 def band_energy_template_accuracy(split, num_classes):
@@ -43,7 +45,7 @@ def test_test_split_does_not_depend_on_training_size():
 
 def test_strength_zero_removes_class_information():
     knobs = dict(train_size=600, val_size=6, test_size=6)
-    informative = load("synthav", audio_strength=1.0, **knobs).train
+    informative = load("synthav", audio_strength=1.0, **knobs, **CLEAR).train
     silent = load("synthav", audio_strength=0.0, visual_strength=0.0, **knobs).train
     assert band_energy_template_accuracy(informative, 6) > 0.9
     assert band_energy_template_accuracy(silent, 6) < 0.35  # chance is 1/6
@@ -53,7 +55,7 @@ def test_strength_zero_removes_class_information():
 
 def test_visual_grating_orientation_encodes_the_class():
     """A quadrature (phase-invariant) filter tuned to each class's orientation recovers the class."""
-    data = load("synthav", train_size=600, val_size=6, test_size=6, visual_strength=1.0, orientation_jitter=0.0)
+    data = load("synthav", train_size=600, val_size=6, test_size=6, visual_strength=1.0, orientation_jitter=0.0, **CLEAR)
     cfg = SynthAVConfig()
     frames = data.train.visual[:, 0].mean(dim=1)  # first frame, channel mean [N,H,W]
     coords = torch.arange(cfg.frame_size) / cfg.frame_size
@@ -73,7 +75,7 @@ def test_visual_grating_orientation_encodes_the_class():
 def test_per_class_strength_and_uninformative_fraction():
     knobs = dict(train_size=1200, val_size=6, test_size=6)
     data = load("synthav", audio_class_strength=(1, 1, 1, 1, 1, 0), uninformative_fraction=0.25,
-                uninformative_modality="audio", **knobs).train
+                uninformative_modality="audio", **knobs, **CLEAR).train
     informative = data.extras["audio_informative"]
     assert abs(float((~informative).float().mean()) - 0.25) < 0.05
     assert bool(data.extras["visual_informative"].all())
@@ -103,10 +105,61 @@ def test_unknown_data_set_lists_the_valid_ones():
         load("imagenet")
 
 
-def test_noise_std_zero_gives_the_clean_signal():
-    clean = load("synthav", noise_std=0.0, orientation_jitter=0.0, **SMALL).train
+def test_zero_noise_gives_the_clean_signal():
+    clean = load("synthav", audio_noise=0.0, visual_noise=0.0, orientation_jitter=0.0, **SMALL).train
     cfg = SynthAVConfig()
     # visual: amplitude x colour (norm sqrt 3 over channels) x cos(...), so every value is bounded
     assert float(clean.visual.abs().max()) <= cfg.visual_strength * 3 ** 0.5 + 1e-5
     # audio: a non-negative band x envelope, peaking at most at the strength
     assert float(clean.audio.min()) >= 0 and float(clean.audio.max()) <= cfg.audio_strength + 1e-5
+
+
+def test_confusion_shows_another_class_at_the_stated_rate():
+    data = load("synthav", train_size=6000, val_size=6, test_size=6, audio_confusion=(0.0, 0.0, 0.0, 0.0, 0.6, 0.3),
+                visual_confusion=None).train
+    shown, label = data.extras["audio_pattern"], data.label
+    for c, rate in enumerate((0.0, 0.0, 0.0, 0.0, 0.6, 0.3)):
+        wrong = (shown[label == c] != c).double().mean()
+        assert abs(float(wrong) - rate) < 0.04, c
+    wrong_targets = shown[(label == 4) & (shown != 4)]
+    assert torch.bincount(wrong_targets, minlength=6)[4] == 0 and (torch.bincount(wrong_targets, minlength=6)[[0, 1, 2, 3, 5]] > 80).all()
+    assert bool((data.extras["visual_pattern"] == label).all())
+    # the audio band sits where the shown class's band is, not the label's
+    profile = data.audio[:, 0].mean(dim=2)
+    assert bool((profile.argmax(1) == ((shown.float() + 0.5) * 16 / 6).long()).double().mean() > 0.9)
+
+
+def test_oracle_accuracy_against_a_hand_computation():
+    # C = 3, audio shows a uniformly random other class with probability 0.5 for class 2 only, visual is blank
+    # (strength 0). Audio alone, by hand: pattern 0 -> classes {0: 1/3, 2: 1/3 x 0.25} -> 0; pattern 2 -> {2: 1/3 x 0.5}
+    # -> 2; accuracy = 1/3 + 1/3 + 1/3 x 0.5 = 5/6
+    cfg = SynthAVConfig(num_classes=3, spec_bins=6, audio_confusion=(0.0, 0.0, 0.5), visual_confusion=None,
+                        visual_strength=0.0)
+    assert oracle_accuracy(cfg) == pytest.approx({"audio": 5 / 6, "visual": 1 / 3, "fused": 5 / 6})
+    # two modalities each right with probability 1 - e, wrong to each other class with e / 2 (C = 3). By hand:
+    # both right -> right; one right, one wrong -> the two shown classes have equal posterior (1-e)(e/2): a tie,
+    # right half the time; both wrong (same or different classes) -> a shown class wins, never the true one.
+    e = 0.3
+    both = SynthAVConfig(num_classes=3, spec_bins=6, audio_confusion=(e,) * 3, visual_confusion=(e,) * 3)
+    agree_right, one_right, both_wrong = (1 - e) ** 2, 2 * (1 - e) * e, e ** 2
+    assert agree_right + one_right + both_wrong == pytest.approx(1.0)
+    assert oracle_accuracy(both)["fused"] == pytest.approx(agree_right + one_right / 2)
+
+
+def test_uninformative_clips_are_modelled_jointly_in_the_oracle():
+    cfg = SynthAVConfig(audio_confusion=None, visual_confusion=None, uninformative_fraction=0.5)
+    # one modality of half the clips is blank, never both: fused is perfect, each alone misses 1/4 x 5/6
+    assert oracle_accuracy(cfg) == pytest.approx({"audio": 1 - 0.25 * 5 / 6, "visual": 1 - 0.25 * 5 / 6, "fused": 1.0})
+
+
+def test_label_noise_imbalance_and_quality():
+    data = load("synthav", train_size=6000, val_size=1200, test_size=600, label_noise=0.2, class_imbalance=4.0,
+                quality_std=0.5)
+    flipped = (data.train.label != data.train.extras["true_label"]).double().mean()
+    assert abs(float(flipped) - 0.2) < 0.02
+    assert bool((data.val.label == data.val.extras["true_label"]).all())  # only training labels are noisy
+    counts = torch.bincount(data.train.extras["true_label"], minlength=6).double()
+    assert float(counts[0] / counts[5]) == pytest.approx(4.0, rel=0.02)
+    assert torch.bincount(data.test.label).tolist() == [100] * 6  # test stays balanced
+    quality = data.train.extras["quality"]
+    assert abs(float(quality.log().std()) - 0.5) < 0.03
