@@ -1,10 +1,13 @@
-"""What every chapter shares: the setup cell, the run store, and training a set of arms over seeds.
+"""What every chapter shares: the setup cell, the run store, training arms over seeds with a learning
+rate chosen by one rule, and the tables and claims the chapters print.
 
 ``setup(DEVICE)`` picks the device, makes CPU arithmetic single-threaded (the book's small models run
 fastest so, runs in parallel do not compete, and every number comes out the same however many cores
-the reader has) and prints the versions. ``run_arms`` declares a grid (``grid.py``) from a recipe
-and trains it through the runner into the shared store, so a run that another chapter already
-trained is read back, and returns each arm's metrics per seed. ``results_dir`` says where that store is.
+the reader has) and prints the versions. ``tune_learning_rates`` applies the book's one rule for
+step sizes; ``run_arms`` declares a grid (``grid.py``) from a recipe and trains it through the runner
+into the shared store, so a run that another chapter already trained is read back, and returns each
+arm's metrics per seed. ``summary`` and ``checked`` print what the chapters' tables and tests read;
+``results_dir`` says where the store is.
 """
 from __future__ import annotations
 
@@ -79,6 +82,103 @@ def run_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | None 
         rows = table[table["arm"] == arm].sort_values("seed")
         runs[arm] = [{**load_metrics(run_dir), "run_dir": run_dir} for run_dir in rows["run_dir"]]
     return runs
+
+
+LEARNING_RATES = (0.02, 0.05, 0.1)
+TUNING_SEEDS = (100, 101)  # never used to evaluate: the evaluation seeds are 0, 1, 2, ...
+
+
+def tune_learning_rates(arms: dict[str, dict], recipe: str, data_knobs: dict | None = None, train: dict | None = None,
+                        results=None, data_dir=None, name: str = "tuning", rates=LEARNING_RATES, seeds=TUNING_SEEDS):
+    """The book's one rule for step sizes: for each arm, the learning rate among ``rates`` whose runs on
+    the tuning ``seeds`` reach the highest mean validation accuracy (at their selected epoch; ties go to
+    the smaller rate). Arms that read other arms' encoders are tuned with those at their chosen rate.
+    Returns ``({arm: rate}, DataFrame of the mean validation accuracy of every arm x rate)``."""
+    import pandas as pd
+
+    independent = [a for a, spec in arms.items() if not spec.get("encoders_from")]
+    dependent = [a for a in arms if a not in independent]
+    chosen, rows = {}, []
+
+    def label(arm, rate):
+        return f"{arm} @ lr {rate}"
+
+    for stage in (independent, dependent):
+        if not stage:
+            continue
+        grid_arms = {}
+        for arm in stage:
+            spec = dict(arms[arm], probe=False)
+            if spec.get("encoders_from"):
+                sources = spec["encoders_from"]
+                spec["encoders_from"] = [label(source, chosen[source]) for source in sources]
+                grid_arms.update({label(s, chosen[s]): dict(arms[s], probe=False, lr=chosen[s]) for s in sources})
+            grid_arms.update({label(arm, rate): dict(spec, lr=rate) for rate in rates})
+        runs = run_arms(grid_arms, seeds, recipe, data_knobs, train, results, data_dir, name=f"{name}-{len(chosen)}")
+        for arm in stage:
+            means = {rate: sum(r["final"]["val"]["acc"] for r in runs[label(arm, rate)]) / len(seeds) for rate in rates}
+            chosen[arm] = max(rates, key=lambda rate: (means[rate], -rate))
+            rows += [{"arm": arm, "lr": rate, "mean val acc": means[rate], "chosen": rate == chosen[arm]}
+                     for rate in rates]
+    return chosen, pd.DataFrame(rows)
+
+
+def with_learning_rates(arms: dict[str, dict], rates: dict[str, float]) -> dict[str, dict]:
+    """``arms`` with each one's chosen learning rate."""
+    return {arm: dict(spec, lr=rates[arm]) for arm, spec in arms.items()}
+
+
+def metric(runs: list[dict], *keys) -> list[float]:
+    """A final metric of each run: ``metric(runs, "test", "branch_acc", "visual")``."""
+    values = []
+    for run in runs:
+        value = run["final"]
+        for key in keys:
+            value = value[key]
+        values.append(value)
+    return values
+
+
+def summary(runs: dict[str, list[dict]], columns: dict[str, tuple]) -> "pd.DataFrame":
+    """A table of mean ± std over seeds: one row per arm, one column per ``{title: keys into final}``
+    (``-`` where an arm has no such number, e.g. a unimodal model's other branch)."""
+    import pandas as pd
+
+    from .experiment import fmt
+
+    rows = {}
+    for arm, group in runs.items():
+        cells = {}
+        for title, keys in columns.items():
+            try:
+                cells[title] = fmt(metric(group, *keys))
+            except (KeyError, TypeError):
+                cells[title] = "-"
+        rows[arm] = cells
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def checked(values: dict[str, float], tolerance: float, digits: int = 3) -> None:
+    """Print numbers for the book's tests: each within ``tolerance`` of the stored value is a pass
+    (tests/nbval_tolerance.py); the tolerance is stated on the first line."""
+    print(f"numbers checked to within ±{tolerance}")
+    for name, value in values.items():
+        print(f"{name}: {value:.{digits}f}")
+
+
+def claims(comparisons: list, tolerance: float = 0.03) -> None:
+    """Print each claim's verdict for the book's tests (``stats.verdict_lines``), after the tolerance."""
+    from .stats import verdict_lines
+
+    print(f"numbers checked to within ±{tolerance}")
+    print(verdict_lines(comparisons))
+
+
+def oracle(recipe: str, data_knobs: dict | None = None) -> dict[str, float]:
+    """The oracle (Bayes) accuracy of a SynthAV recipe's data (``data.synthav.oracle_accuracy``)."""
+    from .data.synthav import SynthAVConfig, oracle_accuracy
+
+    return oracle_accuracy(SynthAVConfig.from_knobs(**{**RECIPES[recipe].data_knobs, **(data_knobs or {})}))
 
 
 def load_models(runs: list[dict], dataset=None) -> list:

@@ -41,13 +41,18 @@ class TrainConfig:
                                                 "(e.g. 70)", minimum=1, nargs="*", metavar="EPOCH")
     lr_decay: float = option(0.1, "learning-rate factor at each milestone", above=0.0)
     seed: int = option(0, "random seed (initialisation and batch order)", minimum=0)
+    feature_scale: tuple[float, float] = option((1.0, 1.0), "fixed factors on the audio and the visual encoder's "
+                                                "features before fusion (Chapter 5: a feature-scale asymmetry "
+                                                "between the modalities)", above=0.0, nargs=2,
+                                                metavar=("AUDIO", "VISUAL"))
     probe: bool = option(True, "fit linear probes on frozen features at the end")
     # execution: how and where the run is computed, not what it is (not part of its identity)
     device: str = option("auto", "auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
     amp: bool = option(True, "bf16 mixed precision on CUDA (ignored on CPU)")
     threads: int | None = option(None, "CPU threads of this run: default 1 on the CPU (fastest for the book's small "
-                                       "models, and runs in parallel do not compete), torch's own default on "
-                                       "CUDA; 0 = torch's default (every core, for large models on the CPU)",
+                                       "models, and runs in parallel do not compete; $MMLESSON_THREADS overrides "
+                                       "it), torch's own default on CUDA; 0 = torch's default (every core, for "
+                                       "large models on the CPU)",
                                  minimum=0)
     out: str | None = option(None, "run directory: checkpoint.pt, model.pt and metrics.json (resumes if present)")
     progress: str = option("auto", "progress bar: auto (terminal or interactive notebook), on or off",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,8 @@ def torch_threads(threads: int | None, device: torch.device):
     torch's default), restoring the caller's setting afterwards. One thread is the fastest setting for
     the book's small CPU models, and it keeps parallel runs from competing for the cores."""
     before = torch.get_num_threads()
+    if threads is None and os.environ.get("MMLESSON_THREADS"):
+        threads = int(os.environ["MMLESSON_THREADS"])
     wanted = (1 if device.type == "cpu" else None) if threads is None else (threads or None)
     if wanted is not None:
         torch.set_num_threads(wanted)
@@ -79,7 +82,8 @@ def build_model(method, dataset) -> MultimodalModel:
     """The model ``method`` trains on ``dataset``: the encoders it needs, the config's fusion and width."""
     config = method.config
     modalities = method.model_modalities(dataset.modalities)
-    model = MultimodalModel(dataset.num_classes, modalities=modalities, fusion=config.fusion, width=config.width)
+    model = MultimodalModel(dataset.num_classes, modalities=modalities, fusion=config.fusion, width=config.width,
+                            feature_scale=dict(zip(("audio", "visual"), config.feature_scale)))
     return method.prepare_model(model)
 
 

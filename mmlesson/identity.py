@@ -25,8 +25,8 @@ from .report import METRICS_FILE, atomic_write_json, plain
 
 IDENTITY_FORMAT = 1
 RUN_FILE = "run.json"  # the request: identity, its hash and the full config; written before training
-TRAINING_FIELDS = ("fusion", "width", "epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_milestones",
-                   "lr_decay", "probe", "seed")
+TRAINING_FIELDS = ("fusion", "width", "feature_scale", "epochs", "batch_size", "lr", "momentum", "weight_decay",
+                   "lr_milestones", "lr_decay", "probe", "seed")
 
 
 def digest(value) -> str:
@@ -38,8 +38,12 @@ def digest(value) -> str:
 def run_identity(config, method, data_identity: dict) -> dict:
     """The identity of ``config`` trained by ``method`` (a ``Method`` instance) on ``data_identity``."""
     shared = config.to_dict()
+    train = {name: shared[name] for name in TRAINING_FIELDS}
+    present = method.model_modalities(("audio", "visual"))  # a unimodal run has no other modality to scale
+    train["feature_scale"] = [scale if m in present else 1.0 for m, scale in zip(("audio", "visual"),
+                                                                                  train["feature_scale"])]
     return {"format": IDENTITY_FORMAT, "data": plain(data_identity), "method": config.method,
-            "options": method.identity_options(), "train": {name: shared[name] for name in TRAINING_FIELDS}}
+            "options": method.identity_options(), "train": train}
 
 
 def identity_hash(identity: dict) -> str:

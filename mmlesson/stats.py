@@ -52,6 +52,19 @@ class Comparison:
     seeds_needed: int | None
     corrected: bool = False  # p-values Holm-adjusted within a family of claims
 
+    @property
+    def clear(self) -> bool:
+        """Whether the verdict clears its decision boundary by a margin: the deciding p-value below
+        ``ALPHA / 20`` and the other test's above ``10 ALPHA`` (an undetermined verdict: both above
+        ``10 ALPHA``). A verdict that is not clear may change when float rounding changes (another CPU,
+        another thread count); the book's tests compare only clear verdicts."""
+        low, high = ALPHA / 20, 10 * ALPHA
+        if self.verdict in ("better", "worse"):
+            return self.p_difference < low and self.p_equivalence > high
+        if self.verdict == "equivalent":
+            return self.p_equivalence < low
+        return self.p_difference > high and self.p_equivalence > high
+
     def evidence(self, digits: int = 3) -> str:
         """``+0.012 [+0.004, +0.020] (10 seeds, SESOI 0.01)``."""
         return (f"{self.mean:+.{digits}f} [{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}] "
@@ -161,6 +174,14 @@ def holm(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison
         corrected.append(replace(c, p_difference=p_difference, p_equivalence=p_equivalence, verdict=verdict,
                                  seeds_needed=needed, corrected=True))
     return corrected
+
+
+def verdict_lines(comparisons: list[Comparison]) -> str:
+    """One line per claim, ``verdict: <word> (clear|near its boundary) | <claim>``: the form the
+    book's checked cells print (tests/nbval_tolerance.py compares a word only where both executions
+    call it clear)."""
+    return "\n".join(f"verdict: {c.verdict} ({'clear' if c.clear else 'near its boundary'}) | {c.claim}"
+                     for c in comparisons)
 
 
 def comparisons_table(comparisons: list[Comparison]):

@@ -317,3 +317,11 @@ def test_register_makes_a_method_available(monkeypatch):
     from mmlesson.methods import base
 
     assert base.METHODS["another"] is Another
+
+
+def test_a_unimodal_run_ignores_the_other_modalitys_feature_scale(tmp_path):
+    audio = dict(method="unimodal", modality="audio", data_knobs=TINY_KNOBS, **TRAIN)
+    assert plan(TrainConfig.build(**audio, feature_scale=(1.0, 4.0)), tmp_path).hash == \
+        plan(TrainConfig.build(**audio), tmp_path).hash
+    assert plan(TrainConfig.build(**audio, feature_scale=(4.0, 1.0)), tmp_path).hash != \
+        plan(TrainConfig.build(**audio), tmp_path).hash

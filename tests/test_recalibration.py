@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from mmlesson import TrainConfig, fit
-from mmlesson.analysis.recalibration import (RECALIBRATED_FILE, Recalibration, centre, fit_recalibration,
-                                             fit_temperature, recalibrate, uniform_weights)
+from mmlesson.analysis.recalibration import (RECALIBRATED_FILE, Recalibration, centre, collect_logits,
+                                             fit_recalibration, fit_temperature, recalibrate, shared_bias,
+                                             uniform_weights)
 from mmlesson.cli import main
 from mmlesson.experiment import pearson
 
@@ -135,3 +136,21 @@ def test_pearson_against_hand_computation():
         pearson([1, 2, 3], [1, 2, 3])
     with pytest.raises(ValueError, match="constant"):
         pearson(x, [1.0] * 5)
+
+
+def test_the_bias_is_counted_once_so_unit_settings_reproduce_the_model(tiny_dataset):
+    """Concat branches each carry the decision layer's bias: summing them counts it twice. With the bias
+    split off and added once, unit temperatures and uniform weights give exactly the model's output."""
+    torch.manual_seed(0)
+    from mmlesson.models import MultimodalModel
+
+    model = MultimodalModel(6, width=4).eval()
+    with torch.no_grad():
+        model.fusion.head.bias.copy_(torch.linspace(-2, 2, 6))
+    logits, fused, _ = collect_logits(model, tiny_dataset.val, "cpu")
+    shared = shared_bias(logits, fused)
+    torch.testing.assert_close(shared, model.fusion.head.bias.double().expand_as(fused), rtol=0, atol=1e-5)
+    unit = Recalibration(("audio", "visual"), {"audio": 1.0, "visual": 1.0}, uniform_weights(6, 2))
+    torch.testing.assert_close(unit.apply(logits, shared).softmax(1), fused.softmax(1), rtol=0, atol=1e-6)
+    twice = logits["audio"] + logits["visual"]  # what summing the branches gives: fused + b
+    assert not torch.allclose(twice.softmax(1), fused.softmax(1), atol=1e-3)

@@ -11,10 +11,15 @@ modality's features zeroed):
     log-loss of ``softmax(l_m / T_m)`` (temperature scaling), so that each modality's logits mean
     what its confidence is worth;
 (b) per-class modality weights: the recalibrated logit of class ``c`` is
-    ``s * sum_m w[c, m] * centre(l_m / T_m)[c]`` with ``w[c, :] = M * softmax(theta[c, :])``
-    (non-negative, summing to the number of modalities M, so uniform weights are exactly the sum of
-    the calibrated logits), and a global sharpness ``s``; ``theta`` and ``s`` minimise the
-    validation log-loss plus a small ridge that pulls ``theta`` toward uniform weights.
+    ``s * sum_m w[c, m] * centre(d_m / T_m)[c] + centre(b)[c]`` with ``w[c, :] = M * softmax(theta[c, :])``
+    (non-negative, summing to the number of modalities M), and a global sharpness ``s``; ``theta``
+    and ``s`` minimise the validation log-loss plus a small ridge that pulls ``theta`` toward uniform.
+
+Each branch logit ``l_m`` carries the decision layer's shared bias ``b`` (concat: ``W_m z_m + b``), so
+summing branches would count it M times. The combination uses each modality's own contribution
+``d_m = l_m - b`` and adds ``b`` once (``shared_bias``): with unit temperatures, uniform weights and
+sharpness 1 it is exactly the model's own fused output. (Sum fusion has a bias per branch and no
+shared one: ``b = 0`` there.)
 
 ``centre`` subtracts each sample's mean logit: softmax ignores that constant, and without removing it
 a per-class weight would also act as a per-class bias. Everything is fitted on validation only.
@@ -45,6 +50,15 @@ def collect_logits(model, split, device, batch_size: int = 256):
         fused.append(output.logits.double().cpu())
         labels.append(batch["label"].cpu())
     return {m: torch.cat(c) for m, c in per_modality.items()}, torch.cat(fused), torch.cat(labels)
+
+
+def shared_bias(logits_per_modality: dict[str, torch.Tensor], fused: torch.Tensor) -> torch.Tensor:
+    """The part ``b`` that every branch logit shares with the fused one: ``(sum_m l_m - fused) / (M - 1)``
+    (concat: the decision layer's bias, on every row; sum fusion: 0)."""
+    branches = list(logits_per_modality.values())
+    if len(branches) < 2:
+        return torch.zeros_like(fused)
+    return (sum(branches) - fused) / (len(branches) - 1)
 
 
 def centre(logits: torch.Tensor) -> torch.Tensor:
@@ -83,12 +97,16 @@ class Recalibration:
     class_weights: torch.Tensor  # [C, M], each row non-negative and summing to M
     sharpness: float = 1.0
 
-    def calibrated(self, logits_per_modality: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {m: logits_per_modality[m].double() / self.temperatures[m] for m in self.modalities}
+    def calibrated(self, logits_per_modality: dict[str, torch.Tensor], shared=None) -> dict[str, torch.Tensor]:
+        """Each modality's own contribution ``(l_m - b) / T_m``."""
+        offset = 0.0 if shared is None else shared.double()
+        return {m: (logits_per_modality[m].double() - offset) / self.temperatures[m] for m in self.modalities}
 
-    def apply(self, logits_per_modality: dict[str, torch.Tensor]) -> torch.Tensor:
-        calibrated = self.calibrated(logits_per_modality)
-        return self.sharpness * weighted_sum(calibrated, self.class_weights, self.modalities)
+    def apply(self, logits_per_modality: dict[str, torch.Tensor], shared=None) -> torch.Tensor:
+        """Recalibrated fused logits; ``shared``: the bias the branches share (``shared_bias``), added once."""
+        calibrated = self.calibrated(logits_per_modality, shared)
+        fused = self.sharpness * weighted_sum(calibrated, self.class_weights, self.modalities)
+        return fused if shared is None else fused + centre(shared.double())
 
     def to_dict(self) -> dict:
         return {"modalities": list(self.modalities), "temperatures": dict(self.temperatures),
@@ -105,22 +123,24 @@ def uniform_weights(num_classes: int, num_modalities: int) -> torch.Tensor:
 
 
 def fit_recalibration(logits_per_modality: dict[str, torch.Tensor], labels: torch.Tensor,
-                      per_class: bool = True, ridge: float = 1e-2) -> Recalibration:
-    """Fit (a) the temperatures and, with ``per_class``, (b) the class weights and sharpness, on the
-    given (validation) logits. ``per_class=False`` is calibration alone: uniform weights, sharpness 1."""
+                      per_class: bool = True, ridge: float = 1e-2, shared=None) -> Recalibration:
+    """Fit (a) the temperatures (on each branch's own logits) and, with ``per_class``, (b) the class
+    weights and sharpness, on the given (validation) logits; ``shared``: the branches' shared bias,
+    counted once in the combination. ``per_class=False`` is calibration alone: uniform weights, sharpness 1."""
     modalities = tuple(logits_per_modality)
     temperatures = {m: fit_temperature(logits_per_modality[m], labels) for m in modalities}
     num_classes = next(iter(logits_per_modality.values())).shape[1]
     recalibration = Recalibration(modalities, temperatures, uniform_weights(num_classes, len(modalities)))
     if not per_class:
         return recalibration
-    calibrated = recalibration.calibrated(logits_per_modality)
+    calibrated = recalibration.calibrated(logits_per_modality, shared)
+    offset = 0.0 if shared is None else centre(shared.double())
     theta = torch.zeros(num_classes, len(modalities), dtype=torch.float64, requires_grad=True)
     log_sharpness = torch.zeros((), dtype=torch.float64, requires_grad=True)
 
     def loss():
         weights = len(modalities) * theta.softmax(dim=1)
-        fused = log_sharpness.exp() * weighted_sum(calibrated, weights, modalities)
+        fused = log_sharpness.exp() * weighted_sum(calibrated, weights, modalities) + offset
         return F.cross_entropy(fused, labels) + ridge * theta.pow(2).sum() / num_classes
 
     minimise([theta, log_sharpness], loss)
@@ -148,14 +168,15 @@ def recalibrate(model, dataset, device, progress: str = "off") -> dict:
 
     with make_progress(4, "recalibrating", progress_enabled(progress), leave=True) as bar:
         bar.set_postfix_str("logits of validation and test")
-        val_logits, _, val_labels = collect_logits(model, dataset.val, device)
+        val_logits, val_fused, val_labels = collect_logits(model, dataset.val, device)
         test_logits, test_fused, test_labels = collect_logits(model, dataset.test, device)
+        val_shared, test_shared = shared_bias(val_logits, val_fused), shared_bias(test_logits, test_fused)
         bar.update(1)
         bar.set_postfix_str("one temperature per modality")
-        calibration = fit_recalibration(val_logits, val_labels, per_class=False)
+        calibration = fit_recalibration(val_logits, val_labels, per_class=False, shared=val_shared)
         bar.update(1)
         bar.set_postfix_str("per-class modality weights")
-        weighted = fit_recalibration(val_logits, val_labels, per_class=True)
+        weighted = fit_recalibration(val_logits, val_labels, per_class=True, shared=val_shared)
         bar.update(1)
         bar.set_postfix_str("test scores")
         bar.update(1)
@@ -165,8 +186,8 @@ def recalibrate(model, dataset, device, progress: str = "off") -> dict:
         "calibration": calibration.to_dict(),
         "capability_weights": weighted.to_dict(),
         "test": {"plain": logit_scores(test_fused, test_labels),
-                 "calibrated": logit_scores(calibration.apply(test_logits), test_labels),
-                 "capability_weighted": logit_scores(weighted.apply(test_logits), test_labels)},
+                 "calibrated": logit_scores(calibration.apply(test_logits, test_shared), test_labels),
+                 "capability_weighted": logit_scores(weighted.apply(test_logits, test_shared), test_labels)},
         "test_branch_per_class_acc": {
             m: classification_scores(test_logits[m].argmax(dim=1), test_labels, num_classes)["per_class_acc"]
             for m in test_logits},

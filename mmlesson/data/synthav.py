@@ -50,6 +50,14 @@ from .loader import AVDataset, TensorSplit
 SPLIT_STREAMS = {"train": 1, "val": 2, "test": 3}
 
 
+# Regime A's confusion: audio confuses the last third of the classes (0.7) and hardly the others (0.05);
+# the frames confuse every class a little (0.2).
+DEFAULT_CONFUSION = {
+    "audio_confusion": lambda classes: tuple(0.05 if c < classes - classes // 3 else 0.7 for c in range(classes)),
+    "visual_confusion": lambda classes: (0.2,) * classes,
+}
+
+
 @dataclass(frozen=True)
 class SynthAVConfig:
     """The knobs of SynthAV (module docstring). The defaults are the book's main regime: audio is easy
@@ -98,6 +106,9 @@ class SynthAVConfig:
 
     def __post_init__(self):
         check_fields(self, owner="SynthAV knob")
+        for name in ("audio_confusion", "visual_confusion"):  # the defaults follow the number of classes
+            if getattr(self, name) == DEFAULT_CONFUSION[name](6) and self.num_classes != 6:
+                object.__setattr__(self, name, DEFAULT_CONFUSION[name](self.num_classes))
         if self.spec_bins < self.num_classes:
             raise ConfigError(f"SynthAV knob spec_bins ({self.spec_bins}) must be at least num_classes "
                               f"({self.num_classes})")

@@ -25,7 +25,8 @@ class MultimodalModel(nn.Module):
     """Encoders for ``modalities`` and a fusion head. With one modality it is a unimodal model
     (encoder + linear layer) and ``logits_per_modality`` holds that modality alone."""
 
-    def __init__(self, num_classes: int, modalities=("audio", "visual"), fusion: str = "concat", width: int = 64):
+    def __init__(self, num_classes: int, modalities=("audio", "visual"), fusion: str = "concat", width: int = 64,
+                 feature_scale: dict[str, float] | None = None):
         super().__init__()
         modalities = tuple(modalities)
         for m in modalities:
@@ -38,6 +39,9 @@ class MultimodalModel(nn.Module):
         self.encoders = nn.ModuleDict({m: ENCODERS[m](width=width) for m in modalities})
         feature_dims = {m: self.encoders[m].out_dim for m in modalities}
         self.fusion = FUSIONS[fusion](feature_dims, num_classes)
+        # fixed factors on each encoder's features (Chapter 5); not learnt, kept with the weights
+        scale = feature_scale or {}
+        self.register_buffer("feature_scale", torch.tensor([float(scale.get(m, 1.0)) for m in modalities]))
 
     def __repr__(self) -> str:
         """One line (``print(model.encoders)`` shows the layers)."""
@@ -51,7 +55,10 @@ class MultimodalModel(nn.Module):
         return next(m for m in reversed(list(self.fusion.modules())) if isinstance(m, nn.Linear)).out_features
 
     def encode(self, batch: dict) -> dict[str, torch.Tensor]:
-        return {m: self.encoders[m](batch[m]) for m in self.modalities}
+        features = {m: self.encoders[m](batch[m]) for m in self.modalities}
+        if bool((self.feature_scale != 1).any()):
+            features = {m: f * self.feature_scale[i] for i, (m, f) in enumerate(features.items())}
+        return features
 
     def forward(self, batch: dict) -> ModelOutput:
         return self.fuse(self.encode(batch))
