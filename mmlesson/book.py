@@ -84,6 +84,16 @@ def run_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | None 
     return runs
 
 
+# The methods every SynthAV chapter compares (their runs are trained once for the whole book).
+CORE_ARMS = {
+    "audio only": dict(method="unimodal", modality="audio"),
+    "visual only": dict(method="unimodal", modality="visual"),
+    "joint (concat)": dict(method="joint", fusion="concat"),
+    "joint (sum)": dict(method="joint", fusion="sum"),
+    "OGM-GE": dict(method="ogm_ge"),
+    "ARL": dict(method="arl"),
+    "frozen encoders": dict(method="frozen_encoders", encoders_from=["audio only", "visual only"]),
+}
 LEARNING_RATES = (0.02, 0.05, 0.1)
 TUNING_SEEDS = (100, 101)  # never used to evaluate: the evaluation seeds are 0, 1, 2, ...
 
@@ -121,6 +131,14 @@ def tune_learning_rates(arms: dict[str, dict], recipe: str, data_knobs: dict | N
             rows += [{"arm": arm, "lr": rate, "mean val acc": means[rate], "chosen": rate == chosen[arm]}
                      for rate in rates]
     return chosen, pd.DataFrame(rows)
+
+
+def tuned_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | None = None, train: dict | None = None,
+               results=None, data_dir=None, name: str = "chapter"):
+    """``tune_learning_rates`` then ``run_arms`` at the chosen rates: ``(runs, rates, tuning table)``."""
+    rates, table = tune_learning_rates(arms, recipe, data_knobs, train, results, data_dir, name=f"{name}-tuning")
+    runs = run_arms(with_learning_rates(arms, rates), seeds, recipe, data_knobs, train, results, data_dir, name=name)
+    return runs, rates, table
 
 
 def with_learning_rates(arms: dict[str, dict], rates: dict[str, float]) -> dict[str, dict]:
