@@ -89,7 +89,6 @@ CORE_ARMS = {
     "audio only": dict(method="unimodal", modality="audio"),
     "visual only": dict(method="unimodal", modality="visual"),
     "joint (concat)": dict(method="joint", fusion="concat"),
-    "joint (sum)": dict(method="joint", fusion="sum"),
     "OGM-GE": dict(method="ogm_ge"),
     "ARL": dict(method="arl"),
     "frozen encoders": dict(method="frozen_encoders", encoders_from=["audio only", "visual only"]),
@@ -134,9 +133,15 @@ def tune_learning_rates(arms: dict[str, dict], recipe: str, data_knobs: dict | N
 
 
 def tuned_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | None = None, train: dict | None = None,
-               results=None, data_dir=None, name: str = "chapter"):
-    """``tune_learning_rates`` then ``run_arms`` at the chosen rates: ``(runs, rates, tuning table)``."""
-    rates, table = tune_learning_rates(arms, recipe, data_knobs, train, results, data_dir, name=f"{name}-tuning")
+               results=None, data_dir=None, name: str = "chapter", rates=LEARNING_RATES, tuning_seeds=TUNING_SEEDS):
+    """``tune_learning_rates`` then ``run_arms`` at the chosen rates: ``(runs, rates, tuning table)``.
+    ``rates=None`` skips the search and trains at the recipe's rate (a real data set's protocol)."""
+    if rates is None:
+        import pandas as pd
+
+        return run_arms(arms, seeds, recipe, data_knobs, train, results, data_dir, name=name), {}, pd.DataFrame()
+    rates, table = tune_learning_rates(arms, recipe, data_knobs, train, results, data_dir, name=f"{name}-tuning",
+                                       rates=rates, seeds=tuning_seeds)
     runs = run_arms(with_learning_rates(arms, rates), seeds, recipe, data_knobs, train, results, data_dir, name=name)
     return runs, rates, table
 
@@ -157,9 +162,10 @@ def metric(runs: list[dict], *keys) -> list[float]:
     return values
 
 
-def summary(runs: dict[str, list[dict]], columns: dict[str, tuple]) -> "pd.DataFrame":
+def summary(runs: dict[str, list[dict]], columns: dict[str, tuple], oracle_row: dict | None = None) -> "pd.DataFrame":
     """A table of mean ± std over seeds: one row per arm, one column per ``{title: keys into final}``
-    (``-`` where an arm has no such number, e.g. a unimodal model's other branch)."""
+    (``-`` where an arm has no such number, e.g. a unimodal model's other branch); ``oracle_row``
+    (``{title: value}``) adds the oracle's accuracies as a last row."""
     import pandas as pd
 
     from .experiment import fmt
@@ -173,6 +179,8 @@ def summary(runs: dict[str, list[dict]], columns: dict[str, tuple]) -> "pd.DataF
             except (KeyError, TypeError):
                 cells[title] = "-"
         rows[arm] = cells
+    if oracle_row:
+        rows["oracle (Bayes)"] = {title: f"{oracle_row[title]:.3f}" if title in oracle_row else "-" for title in columns}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -182,6 +190,17 @@ def checked(values: dict[str, float], tolerance: float, digits: int = 3) -> None
     print(f"numbers checked to within ±{tolerance}")
     for name, value in values.items():
         print(f"{name}: {value:.{digits}f}")
+
+
+def judge(comparisons: list) -> list:
+    """Holm-correct one chapter's paired comparisons (``stats.compare``), print each claim with its
+    mean difference, 95% interval, seeds, smallest effect of interest and verdict, and return them."""
+    from .stats import holm
+
+    corrected = holm(comparisons)
+    for c in corrected:
+        print(f"- {c.claim}\n    {c.evidence()}: {c.verdict_text()}")
+    return corrected
 
 
 def claims(comparisons: list, tolerance: float = 0.03) -> None:

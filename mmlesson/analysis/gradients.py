@@ -58,3 +58,20 @@ def additive_gradient_check(model, batch: dict) -> dict[str, dict[str, float]]:
         report["decision_layer"][m] = float((weight_autograd[m] - weight_formula).abs().max())
         report["encoder"][m] = max(float((a - f).abs().max()) for a, f in zip(encoder_autograd, encoder_formula))
     return report
+
+
+def counterfactual_gradient_norms(model, batch: dict, modality: str) -> tuple[float, float]:
+    """The gradient norm that reaches ``modality``'s encoder on ``batch`` under the fused residual
+    (the loss joint training minimises) and under the residual of that modality's own branch
+    ``W_m z_m + b`` (the loss it would minimise if it had to predict alone). Same model, same
+    batch, same decision layer: only the shared residual differs (Chapter 1)."""
+    norms = []
+    for use_branch in (False, True):
+        model.zero_grad(set_to_none=True)
+        output = model(batch)
+        logits = output.logits_per_modality[modality] if use_branch else output.logits
+        F.cross_entropy(logits, batch["label"]).backward()
+        grads = [p.grad.flatten() for p in model.encoders[modality].parameters() if p.grad is not None]
+        norms.append(float(torch.cat(grads).norm()))
+    model.zero_grad(set_to_none=True)
+    return norms[0], norms[1]
