@@ -53,7 +53,7 @@ import torch
 from mmlesson import stats
 from mmlesson.analysis.gradients import additive_gradient_check, counterfactual_gradient_norms
 from mmlesson.book import (CORE_ARMS, LEARNING_RATES, checked, claims, judge, load_models, metric, oracle, recipe_for,
-                           run_arms, setup, summary, tuned_arms, with_learning_rates)
+                           run_arms, setup, summary, tuned_arms)
 from mmlesson.data import load
 from mmlesson.experiment import per_epoch
 from mmlesson.models import MultimodalModel

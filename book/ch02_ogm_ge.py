@@ -61,7 +61,7 @@ from mmlesson.data import load
 from mmlesson.experiment import per_epoch
 from mmlesson.methods.ogm_ge import coefficient, coefficients, modulate_gradients
 from mmlesson.plots import plot_over_epochs
-from mmlesson.recipes import REGIME_B, RECIPES
+from mmlesson.recipes import RECIPES
 
 SYNTH_KNOBS, TRAIN, RATES, TUNING_SEEDS, SWEEP_SEEDS = {}, {}, LEARNING_RATES, (100, 101), [0, 1, 2]
 if SMOKE:  # a seconds-long run that exercises every cell

@@ -61,7 +61,7 @@ from mmlesson.book import (CORE_ARMS, LEARNING_RATES, checked, claims, judge, lo
                            run_arms, setup, summary, tuned_arms)
 from mmlesson.data import load
 from mmlesson.experiment import per_epoch
-from mmlesson.methods.arl import coefficients, coefficients_from_ratios, variance_proxy
+from mmlesson.methods.arl import coefficients_from_ratios, variance_proxy
 from mmlesson.plots import plot_over_epochs
 from mmlesson.recipes import RECIPES
 

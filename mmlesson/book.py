@@ -162,7 +162,7 @@ def metric(runs: list[dict], *keys) -> list[float]:
     return values
 
 
-def summary(runs: dict[str, list[dict]], columns: dict[str, tuple], oracle_row: dict | None = None) -> "pd.DataFrame":
+def summary(runs: dict[str, list[dict]], columns: dict[str, tuple], oracle_row: dict | None = None):
     """A table of mean ± std over seeds: one row per arm, one column per ``{title: keys into final}``
     (``-`` where an arm has no such number, e.g. a unimodal model's other branch); ``oracle_row``
     (``{title: value}``) adds the oracle's accuracies as a last row."""

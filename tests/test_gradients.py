@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from mmlesson.analysis.gradients import additive_gradient_check, fused_logit_gradient
+from mmlesson.analysis.gradients import additive_gradient_check, counterfactual_gradient_norms, fused_logit_gradient
 from mmlesson.models import MultimodalModel
 
 
@@ -40,3 +40,24 @@ def test_the_check_detects_a_wrong_formula(tiny_batch, monkeypatch):
     monkeypatch.setattr(gradients, "fused_logit_gradient", lambda logits, labels: -fused_logit_gradient(logits, labels))
     report = gradients.additive_gradient_check(model, tiny_batch)
     assert report["features"]["audio"] > 1e-4
+
+
+def test_counterfactual_norms_differ_only_through_the_residual(tiny_batch):
+    torch.manual_seed(0)
+    model = MultimodalModel(6, fusion="concat", width=4).double().eval()
+    batch = {k: (v.double() if v.is_floating_point() else v) for k, v in tiny_batch.items()}
+    fused, own = counterfactual_gradient_norms(model, batch, "visual")
+    # by hand: the visual encoder's gradient of CE(fused logits) and of CE(W_v z_v + b)
+    output = model(batch)
+    params = [p for p in model.encoders["visual"].parameters()]
+    expected = []
+    for logits in (output.logits, output.logits_per_modality["visual"]):
+        grads = torch.autograd.grad(F.cross_entropy(logits, batch["label"]), params, retain_graph=True, allow_unused=True)
+        expected.append(float(torch.cat([g.flatten() for g in grads if g is not None]).norm()))
+    assert abs(fused - expected[0]) < 1e-10 and abs(own - expected[1]) < 1e-10
+    assert abs(fused - own) > 1e-6  # audio contributes to the fused residual
+    with torch.no_grad():  # silence audio in the decision layer: the fused residual is the visual branch's
+        model.fusion.weight_blocks()["audio"].zero_()
+    fused, own = counterfactual_gradient_norms(model, batch, "visual")
+    assert abs(fused - own) < 1e-10
+    assert all(p.grad is None for p in model.parameters())  # leaves no gradient behind

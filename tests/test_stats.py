@@ -109,3 +109,21 @@ def test_summarise_by_hand():
     half = 4.302652729749464 * 0.05 / math.sqrt(3)
     assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((0.85 - half, 0.85 + half))
     assert stats.mean_std([0.9, 0.8, 0.85]) == "0.850 ± 0.050" and stats.mean_std([0.5]) == "0.500"
+
+
+def test_book_judge_corrects_the_family_and_summary_adds_the_oracle(capsys):
+    from mmlesson.book import judge, summary
+
+    rng = np.random.default_rng(0)
+    control = rng.normal(0.7, 0.01, 10)
+    raw = [stats.compare(control + 0.02 + rng.normal(0, 0.01, 10), control, 0.01, "a"),
+           stats.compare(control + rng.normal(0, 0.01, 10), control, 0.01, "b")]
+    corrected = judge(raw)
+    assert [c.corrected for c in corrected] == [True, True]
+    assert [c.p_difference for c in corrected] == list(stats.holm(raw)[i].p_difference for i in range(2))
+    printed = capsys.readouterr().out
+    assert "- a\n" in printed and "smallest effect of interest 0.01" in printed
+    runs = {"joint": [{"final": {"test": {"acc": a}}} for a in (0.7, 0.8)]}
+    table = summary(runs, {"acc": ("test", "acc"), "missing": ("test", "nope")}, oracle_row={"acc": 0.9})
+    assert table.loc["joint", "acc"] == "0.750 ± 0.071" and table.loc["joint", "missing"] == "-"
+    assert table.loc["oracle (Bayes)", "acc"] == "0.900" and table.loc["oracle (Bayes)", "missing"] == "-"
