@@ -85,8 +85,8 @@ def encoder_grad_norms(model) -> dict[str, float]:
     """L2 norm of each encoder's full parameter gradient, ``{"grad_norm/<m>": float}``."""
     norms = {}
     for m in model.modalities:
-        squares = [p.grad.float().pow(2).sum() for p in model.encoders[m].parameters() if p.grad is not None]
-        norms[f"grad_norm/{m}"] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+        grads = [p.grad for p in model.encoders[m].parameters() if p.grad is not None]
+        norms[f"grad_norm/{m}"] = float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
     return norms
 
 
