@@ -349,6 +349,9 @@ if runs_b is not None:
     comparisons.append(stats.compare(acc_b["OGM-GE"], acc_b["joint (concat)"], 0.01,
                                      "regime B (audio easy and better): OGM-GE vs joint training, fused accuracy"))
 verdicts = judge(comparisons)
+beats_frozen = [c for c in verdicts if "frozen-encoder ensemble" in c.claim and c.claim.startswith("OGM-GE") and c.verdict == "better"]
+print("\nOGM-GE " + ("beats" if beats_frozen else "does not beat") + " the frozen-encoder ensemble (two separately trained "
+      "unimodal encoders and a decision layer) on SynthAV in this execution.")
 
 # %% tags=["nbval-check-output"]
 claims(verdicts)

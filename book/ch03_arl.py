@@ -471,6 +471,10 @@ comparisons = [
                   "post hoc: the entropy-proxy weight vs balanced weights, test accuracy"),
 ]
 verdicts = judge(comparisons)
+remedies_vs_frozen = {c.claim: c.verdict for c in verdicts if "frozen-encoder ensemble" in c.claim}
+print("\n" + "; ".join(f"{claim}: {verdict}" for claim, verdict in remedies_vs_frozen.items())
+      + (". No remedy of this chapter beats the frozen-encoder ensemble here." if "better" not in remedies_vs_frozen.values()
+         else "."))
 
 # %% tags=["nbval-check-output"]
 claims(verdicts)
