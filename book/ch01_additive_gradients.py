@@ -396,6 +396,6 @@ checked({"joint fused accuracy": np.mean(acc["joint (concat)"]),
 # the usual story more strictly than it is usually told: whether the visual encoder of a joint model
 # receives less gradient *on average over training* than a visual-only one (or only loses it at the
 # wrong time, once audio has learnt), and whether the shared residual at the end costs visual more
-# than audio. Where such a verdict reads equivalent or undetermined, the story is not borne out on
-# this data, and the book says so rather than narrating it.
+# than audio. Where such a verdict does not read *better*, the story is not borne out on this data
+# (a *worse* means the opposite was measured), and the book says so rather than narrating it.
 # Chapter 2 modulates the gradients to give the slow modality its share back.

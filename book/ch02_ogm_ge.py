@@ -14,7 +14,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown] tags=[]
 # # 2. OGM-GE: slowing the dominant modality down
 #
