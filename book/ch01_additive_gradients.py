@@ -379,10 +379,10 @@ if ORACLE:
                                      claim="joint training stays below the fused oracle (headroom)"))
 verdicts = judge(comparisons)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
 claims(verdicts + map_claims)
 
-# %% tags=["nbval-check-numbers"]
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
 checked({"joint fused accuracy": np.mean(acc["joint (concat)"]),
          "visual-only accuracy": np.mean(acc["visual only"]), "joint visual branch": np.mean(metric(joint, "test", "branch_acc", "visual"))},
         tolerance=0.03)

@@ -352,10 +352,10 @@ beats_frozen = [c for c in verdicts if "frozen-encoder ensemble" in c.claim and 
 print("\nOGM-GE " + ("beats" if beats_frozen else "does not beat") + " the frozen-encoder ensemble (two separately trained "
       "unimodal encoders and a decision layer) on SynthAV in this execution.")
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
 claims(verdicts)
 
-# %% tags=["nbval-check-numbers"]
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
 checked({"OGM-GE fused accuracy": np.mean(acc["OGM-GE"]), "joint fused accuracy": np.mean(acc["joint (concat)"]),
          "GE signal-to-noise, audio": np.mean(snr["audio"]), "GE signal-to-noise, visual": np.mean(snr["visual"])},
         tolerance=0.03)

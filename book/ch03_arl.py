@@ -476,10 +476,10 @@ print("\n" + "; ".join(f"{claim}: {verdict}" for claim, verdict in remedies_vs_f
       + (". No remedy of this chapter beats the frozen-encoder ensemble here." if "better" not in remedies_vs_frozen.values()
          else "."))
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
 claims(verdicts)
 
-# %% tags=["nbval-check-numbers"]
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
 checked({"Monte Carlo w0 minus Eq. 14 (sampling error about 0.002)": mc_mean - closed_form_w0,
          "smallest |bias| of a convex weighting (Monte Carlo)": float(bias_of_fused.abs().min()),
          "ARL fused accuracy": np.mean(acc["ARL"]), "joint fused accuracy": np.mean(acc["none (joint)"])}, tolerance=0.03)

@@ -389,10 +389,10 @@ comparisons += [
 ]
 verdicts = judge(comparisons)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
 claims(verdicts)
 
-# %% tags=["nbval-check-numbers"]
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
 checked({"joint concat accuracy": np.mean(metric(runs["joint (concat)"], "test", "acc")),
          "remedy (a)+(b) accuracy, joint concat": np.mean(accuracies("joint (concat)", "capability_weighted"))},
         tolerance=0.03)

@@ -249,7 +249,7 @@ comparisons = holm([compare(accuracy[a], accuracy[b], SESOI, claim) for claim, a
 verdicts = comparisons_table(comparisons)
 verdicts[["claim", "mean difference", "95% CI low", "95% CI high", "seeds", "p (difference)", "verdict"]].round(4)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
 claims(comparisons)
 
 # %% [markdown] tags=[]
