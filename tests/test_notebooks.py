@@ -86,3 +86,15 @@ def test_a_failing_chapter_is_one_line_and_leaves_no_output_a_build_reads(tmp_pa
     assert err.count("\n") == 1 and "chapter.ipynb failed in cell 2 (ValueError: no such regime)" in err
     assert not (tmp_path / "out.ipynb").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.failed.ipynb", "chapter.ipynb"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_verdicts_and_checked_numbers_go_through_the_tolerance_rules(chapter):
+    """A cell that prints verdict lines or checked numbers must be compared (nbval-check-output, under
+    --nbval-lax) and compared by tests/nbval_tolerance.py's rules (nbval-check-numbers), not exactly."""
+    notebook = nbformat.read(chapter, as_version=4)
+    for cell in notebook.cells:
+        text = "".join(o.get("text", "") for o in cell.get("outputs", []))
+        tags = set(cell.metadata.get("tags", []))
+        if "verdict: " in text or "numbers checked to within" in text or "nbval-check-numbers" in tags:
+            assert {"nbval-check-output", "nbval-check-numbers"} <= tags, cell.source[:80]
