@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from .errors import ConfigError, MMLessonError
+from .experiment import metric
 from .grid import Grid
 from .recipes import RECIPES
 from .report import load_metrics
@@ -149,17 +150,6 @@ def tuned_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | Non
 def with_learning_rates(arms: dict[str, dict], rates: dict[str, float]) -> dict[str, dict]:
     """``arms`` with each one's chosen learning rate."""
     return {arm: dict(spec, lr=rates[arm]) for arm, spec in arms.items()}
-
-
-def metric(runs: list[dict], *keys) -> list[float]:
-    """A final metric of each run: ``metric(runs, "test", "branch_acc", "visual")``."""
-    values = []
-    for run in runs:
-        value = run["final"]
-        for key in keys:
-            value = value[key]
-        values.append(value)
-    return values
 
 
 def summary(runs: dict[str, list[dict]], columns: dict[str, tuple], oracle_row: dict | None = None):

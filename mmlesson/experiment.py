@@ -1,9 +1,9 @@
 """Reading runs in the chapters: one final metric over seeds, one history entry over epochs, and
 short summaries (the statistics themselves are ``stats.py``'s, on scipy).
 
-``improvement_verdict`` is the chapters' paired-seed rule (mean difference against two standard
-errors); ``stats.compare`` is its successor with confidence intervals, a smallest effect of interest
-and Holm's correction.
+``improvement_verdict`` is the earlier paired-seed rule (mean difference against two standard
+errors), kept for its callers; the chapters draw verdicts with ``stats.compare`` (confidence
+intervals, a smallest effect of interest, Holm's correction).
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from scipy import stats as scipy_stats
 from .stats import correlation, summarise
 
 
-def final(runs: list[dict], *keys) -> list[float]:
-    """``final(runs, "branch_acc", "visual")``: that final test metric of every run (``final(runs,
-    "val", "acc")`` for the selected epoch's validation accuracy)."""
+def metric(runs: list[dict], *keys) -> list[float]:
+    """A final metric of each run: ``metric(runs, "test", "branch_acc", "visual")`` (``"val"`` for the
+    selected epoch's validation metrics)."""
     values = []
     for run in runs:
-        value = run["final"] if keys and keys[0] == "val" else run["final"]["test"]
+        value = run["final"]
         for key in keys:
             value = value[key]
         values.append(value)
@@ -80,4 +80,4 @@ def pearson(x, y) -> tuple[float, float, float]:
     return result.r, result.ci_low, result.ci_high
 
 
-__all__ = ["final", "fmt", "improvement_verdict", "mean_std", "paired_difference", "pearson", "per_epoch"]
+__all__ = ["fmt", "improvement_verdict", "mean_std", "metric", "paired_difference", "pearson", "per_epoch"]

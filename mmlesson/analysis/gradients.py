@@ -65,13 +65,11 @@ def counterfactual_gradient_norms(model, batch: dict, modality: str) -> tuple[fl
     (the loss joint training minimises) and under the residual of that modality's own branch
     ``W_m z_m + b`` (the loss it would minimise if it had to predict alone). Same model, same
     batch, same decision layer: only the shared residual differs (Chapter 1)."""
+    output = model(batch)
+    parameters = [p for p in model.encoders[modality].parameters() if p.requires_grad]
     norms = []
-    for use_branch in (False, True):
-        model.zero_grad(set_to_none=True)
-        output = model(batch)
-        logits = output.logits_per_modality[modality] if use_branch else output.logits
-        F.cross_entropy(logits, batch["label"]).backward()
-        grads = [p.grad.flatten() for p in model.encoders[modality].parameters() if p.grad is not None]
-        norms.append(float(torch.cat(grads).norm()))
-    model.zero_grad(set_to_none=True)
+    for logits in (output.logits, output.logits_per_modality[modality]):
+        grads = torch.autograd.grad(F.cross_entropy(logits, batch["label"]), parameters, retain_graph=True,
+                                    allow_unused=True)
+        norms.append(float(torch.nn.utils.get_total_norm([g for g in grads if g is not None])))
     return norms[0], norms[1]

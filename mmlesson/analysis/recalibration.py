@@ -179,20 +179,20 @@ def recalibrate(model, dataset, device, progress: str = "off") -> dict:
         weighted = fit_recalibration(val_logits, val_labels, per_class=True, shared=val_shared)
         bar.update(1)
         bar.set_postfix_str("test scores")
+        num_classes = test_fused.shape[1]
+        report = {
+            "fitted_on": "val",
+            "calibration": calibration.to_dict(),
+            "capability_weights": weighted.to_dict(),
+            "test": {"plain": logit_scores(test_fused, test_labels),
+                     "calibrated": logit_scores(calibration.apply(test_logits, test_shared), test_labels),
+                     "capability_weighted": logit_scores(weighted.apply(test_logits, test_shared), test_labels)},
+            "test_branch_per_class_acc": {
+                m: classification_scores(test_logits[m].argmax(dim=1), test_labels, num_classes)["per_class_acc"]
+                for m in test_logits},
+        }
         bar.update(1)
-    num_classes = test_fused.shape[1]
-    return {
-        "fitted_on": "val",
-        "calibration": calibration.to_dict(),
-        "capability_weights": weighted.to_dict(),
-        "test": {"plain": logit_scores(test_fused, test_labels),
-                 "calibrated": logit_scores(calibration.apply(test_logits, test_shared), test_labels),
-                 "capability_weighted": logit_scores(weighted.apply(test_logits, test_shared), test_labels)},
-        "test_branch_per_class_acc": {
-            m: classification_scores(test_logits[m].argmax(dim=1), test_labels, num_classes)["per_class_acc"]
-            for m in test_logits},
-    }
-
+    return report
 
 
 def recalibrate_run(run_dir, root=None, progress: str = "off") -> dict:
