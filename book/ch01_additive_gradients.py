@@ -236,8 +236,7 @@ fig.tight_layout()
 
 # %%
 models = load_models(joint, dataset)
-probe_batch = next(dataset.train.batches(256))
-probe_batch = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in probe_batch.items()}
+probe_batch = next(dataset.train.batches(256, device=device))
 counterfactual = {}
 for modality in ("visual", "audio"):
     counterfactual[modality] = []

@@ -198,9 +198,9 @@ print("last-epoch |log(s_a / s_v)|: " + ", ".join(f"{name} {np.mean(v):.2f}" for
 # with the package's own `modulate_gradients` at the coefficients of that batch.
 
 # %% tags=[]
-ogm_models = load_models(runs["OGM-GE"], load(DATASET, root=DATA_DIR, **DATA_KNOBS))
-snr_batch = next(load(DATASET, root=DATA_DIR, **DATA_KNOBS).train.batches(64))
-snr_batch = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in snr_batch.items()}
+dataset = load(DATASET, root=DATA_DIR, **DATA_KNOBS)
+ogm_models = load_models(runs["OGM-GE"], dataset)
+snr_batch = next(dataset.train.batches(64, device=device))
 alpha = RECIPES[RECIPE].methods.get("ogm_ge", {}).get("alpha", 0.8)
 snr = {"audio": [], "visual": []}
 for result in ogm_models:
