@@ -52,18 +52,19 @@ import torch
 
 from mmlesson import stats
 from mmlesson.analysis.gradients import additive_gradient_check, counterfactual_gradient_norms
-from mmlesson.book import (CORE_ARMS, LEARNING_RATES, TUNING_SEEDS, checked, claims, judge, load_models, metric, oracle, recipe_for,
-                           run_arms, setup, summary, tuned_arms)
+from mmlesson.book import (CORE_ARMS, checked, claims, judge, learning_rate_table, load_models, metric, oracle,
+                           protocol_learning_rates, recipe_for, run_arms, setup, summary, with_learning_rates)
 from mmlesson.data import load
 from mmlesson.experiment import per_epoch
 from mmlesson.models import MultimodalModel
 from mmlesson.plots import plot_over_epochs, show_synthav_classes
 
-SYNTH_KNOBS, TRAIN, RATES, TUNING_SEEDS, MAP_SEEDS = {}, {}, LEARNING_RATES, TUNING_SEEDS, [0, 1, 2]
+SYNTH_KNOBS, TRAIN, MAP_SEEDS = {}, {}, [0, 1, 2]
 if SMOKE:  # a seconds-long run that exercises every cell
-    SEEDS, MAP_SEEDS, RATES, TUNING_SEEDS = [0, 1], [0, 1], (0.05,), (100,)
+    SEEDS, MAP_SEEDS = [0, 1], [0, 1]
     SYNTH_KNOBS, TRAIN = dict(train_size=240, val_size=60, test_size=60), dict(epochs=1)
 DATA_KNOBS = SYNTH_KNOBS if DATASET == "synthav" else {}
+RATES = protocol_learning_rates() if DATASET == "synthav" else {}  # a real data set: its paper's rate
 RECIPE = recipe_for("ogm_ge", DATASET, synthav="synthav")  # the protocol: data, optimiser, epochs (mmlesson.recipes)
 SETTING = dict(recipe=RECIPE, data_knobs=DATA_KNOBS, train=dict(TRAIN, device=DEVICE), results=RESULTS_DIR,
                data_dir=DATA_DIR)
@@ -175,8 +176,12 @@ print("formula equals autograd to float32 precision (max difference < 1e-5):", l
 # * a joint model with concatenation fusion (`method="joint"`).
 #
 # **One rule for step sizes**, used by every chapter: each method's learning rate is the one among
-# 0.02, 0.05 and 0.1 whose run on a tuning seed (100, never used for evaluation) reaches the highest
-# validation accuracy. Then every method is trained on the same 10 evaluation
+# 0.02, 0.05 and 0.1 whose runs on five tuning seeds (100-104, never used for evaluation) reach the
+# highest mean validation accuracy. The study behind it (`python -m mmlesson.book learning-rates`,
+# 105 runs) was run once and is stored with the package, and the protocol's rates are the rule applied
+# to it: on one seed the competing rates differ by less than the spread between seeds, so a choice
+# made anew at every execution would flip with float rounding, and every run after it with it. The
+# table below is that study. Then every method is trained on the same 10 evaluation
 # seeds, so that each comparison is *paired*: seed s of one method against seed s of another (the
 # data set is the same; the seed sets initialisation and batch order).
 #
@@ -186,16 +191,15 @@ print("formula equals autograd to float32 precision (max difference < 1e-5):", l
 
 # %%
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)")}
-runs, rates, tuning = tuned_arms(ARMS, SEEDS, **SETTING, name="core", rates=RATES if DATASET == "synthav" else None,
-                                 tuning_seeds=TUNING_SEEDS)
-if len(tuning):
-    print("validation accuracy on the tuning seed (the chosen rate is the row's maximum):")
-    print(tuning.pivot(index="arm", columns="lr", values="mean val acc").round(3).to_string(), "\n")
+if RATES:
+    print("validation accuracy, mean ± std over the 5 tuning seeds (* the rate the rule chose):")
+    print(learning_rate_table().to_string(), "\n")
+runs = run_arms(with_learning_rates(ARMS, RATES), SEEDS, **SETTING, name="core")
 joint = runs["joint (concat)"]
 COLUMNS = {"test acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
            "visual branch": ("test", "branch_acc", "visual"), "audio probe": ("test", "probe_acc", "audio"),
            "visual probe": ("test", "probe_acc", "visual")}
-print(f"test split, mean ± std over {len(SEEDS)} seeds; learning rates {rates}")
+print(f"test split, mean ± std over {len(SEEDS)} seeds; learning rates {({arm: RATES[arm] for arm in ARMS if arm in RATES})}")
 print(summary(runs, COLUMNS, oracle_row={"test acc": ORACLE.get("fused"), "audio branch": ORACLE.get("audio"),
                                          "visual branch": ORACLE.get("visual")} if ORACLE else None).to_string())
 
@@ -278,7 +282,7 @@ for modality, pairs in counterfactual.items():
 # %%
 MAP_AUDIO = [0.5, 1.5]
 MAP_VISUAL = [0.7, 2.0]
-cells = {f"audio {a}, visual {v}": dict(CORE_ARMS["joint (concat)"], probe=False, lr=rates.get("joint (concat)", 0.05),
+cells = {f"audio {a}, visual {v}": dict(CORE_ARMS["joint (concat)"], probe=False, lr=RATES.get("joint (concat)", 0.05),
                                         data_knobs=dict(audio_strength=a, visual_strength=v))
          for a in MAP_AUDIO for v in MAP_VISUAL}  # one arm per cell of the map, trained in parallel
 regime_runs = run_arms(cells, MAP_SEEDS, "synthav", data_knobs=SYNTH_KNOBS, train=dict(TRAIN, device=DEVICE),

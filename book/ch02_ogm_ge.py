@@ -54,19 +54,20 @@ import torch
 import torch.nn.functional as F
 
 from mmlesson import stats
-from mmlesson.book import (CORE_ARMS, LEARNING_RATES, TUNING_SEEDS, checked, claims, judge, load_models, metric, oracle, recipe_for,
-                           run_arms, setup, summary, tuned_arms)
+from mmlesson.book import (CORE_ARMS, checked, claims, judge, load_models, metric, oracle, protocol_learning_rates,
+                           recipe_for, run_arms, setup, summary, with_learning_rates)
 from mmlesson.data import load
 from mmlesson.experiment import per_epoch
 from mmlesson.methods.ogm_ge import coefficient, coefficients, modulate_gradients
 from mmlesson.plots import plot_over_epochs
 from mmlesson.recipes import RECIPES
 
-SYNTH_KNOBS, TRAIN, RATES, TUNING_SEEDS, SWEEP_SEEDS = {}, {}, LEARNING_RATES, TUNING_SEEDS, [0, 1]
+SYNTH_KNOBS, TRAIN, SWEEP_SEEDS = {}, {}, [0, 1]
 if SMOKE:  # a seconds-long run that exercises every cell
-    SEEDS, SWEEP_SEEDS, RATES, TUNING_SEEDS = [0, 1], [0], (0.05,), (100,)
+    SEEDS, SWEEP_SEEDS = [0, 1], [0]
     SYNTH_KNOBS, TRAIN = dict(train_size=240, val_size=60, test_size=60), dict(epochs=1)
 DATA_KNOBS = SYNTH_KNOBS if DATASET == "synthav" else {}
+RATES = protocol_learning_rates() if DATASET == "synthav" else {}  # a real data set: its paper's rate
 RECIPE = recipe_for("ogm_ge", DATASET, synthav="synthav")
 SETTING = dict(recipe=RECIPE, data_knobs=DATA_KNOBS, train=dict(TRAIN, device=DEVICE), results=RESULTS_DIR,
                data_dir=DATA_DIR)
@@ -143,17 +144,13 @@ print(f"alpha 0.8, jump form: k = {coefficient(1 + 1e-6, 0.8):.3f} just above rh
 
 # %% tags=[]
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)", "OGM-GE", "frozen encoders")}
-runs, rates, tuning = tuned_arms(ARMS, SEEDS, **SETTING, name="core", rates=RATES if DATASET == "synthav" else None,
-                                 tuning_seeds=TUNING_SEEDS)
-if len(tuning):
-    print("validation accuracy on the tuning seed:")
-    print(tuning.pivot(index="arm", columns="lr", values="mean val acc").round(3).to_string(), "\n")
+runs = run_arms(with_learning_rates(ARMS, RATES), SEEDS, **SETTING, name="core")
 ORACLE = oracle(RECIPE, DATA_KNOBS) if DATASET == "synthav" else {}
 COLUMNS = {"test acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
            "visual branch": ("test", "branch_acc", "visual"), "visual probe": ("test", "probe_acc", "visual")}
 ORACLE_ROW = {"test acc": ORACLE.get("fused"), "audio branch": ORACLE.get("audio"),
               "visual branch": ORACLE.get("visual")} if ORACLE else None
-print(f"regime A, test split, mean ± std over {len(SEEDS)} seeds; learning rates {rates}")
+print(f"regime A, test split, mean ± std over {len(SEEDS)} seeds; learning rates {({arm: RATES[arm] for arm in ARMS if arm in RATES})}")
 print(summary(runs, COLUMNS, ORACLE_ROW).to_string())
 
 # %% [markdown] tags=[]
@@ -231,7 +228,7 @@ for m, values in snr.items():
 # OGM-GE's chosen learning rate on the same seeds: the comparison isolates the form and the noise.
 
 # %% tags=[]
-ogm_rate = rates.get("OGM-GE", RECIPES[RECIPE].train.get("lr"))
+ogm_rate = RATES.get("OGM-GE", RECIPES[RECIPE].train.get("lr"))
 variants = run_arms({"OGM-GE, continuous": dict(method="ogm_ge", ogm_form="continuous", lr=ogm_rate),
                      "OGM (no GE)": dict(method="ogm_ge", ge=False, lr=ogm_rate)}, SEEDS, name="ch02-variants",
                     **SETTING)
@@ -276,7 +273,7 @@ print(summary(sweep, COLUMNS).to_string())
 
 # %% tags=[]
 if DATASET == "synthav":
-    runs_b = run_arms({"joint (concat)": dict(CORE_ARMS["joint (concat)"], lr=rates["joint (concat)"]),
+    runs_b = run_arms({"joint (concat)": dict(CORE_ARMS["joint (concat)"], lr=RATES["joint (concat)"]),
                        "OGM-GE": dict(CORE_ARMS["OGM-GE"], lr=ogm_rate)}, SEEDS, name="ch02-B",
                       **{**SETTING, "recipe": "synthav-regime-b"})
     ORACLE_B = oracle("synthav-regime-b", DATA_KNOBS)

@@ -3,8 +3,8 @@ rate chosen by one rule, and the tables and claims the chapters print.
 
 ``setup(DEVICE)`` picks the device, makes CPU arithmetic single-threaded (the book's small models run
 fastest so, runs in parallel do not compete, and every number comes out the same however many cores
-the reader has) and prints the versions. ``tune_learning_rates`` applies the book's one rule for
-step sizes; ``run_arms`` declares a grid (``grid.py``) from a recipe and trains it through the runner
+the reader has) and prints the versions. ``protocol_learning_rates`` gives each SynthAV arm the step
+size the book's one rule chose on validation (``learning_rate_study``); ``run_arms`` declares a grid (``grid.py``) from a recipe and trains it through the runner
 into the shared store, so a run that another chapter already trained is read back, and returns each
 arm's metrics per seed. ``summary`` and ``checked`` print what the chapters' tables and tests read;
 ``results_dir`` says where the store is.
@@ -94,28 +94,29 @@ CORE_ARMS = {
     "ARL": dict(method="arl"),
     "frozen encoders": dict(method="frozen_encoders", encoders_from=["audio only", "visual only"]),
 }
+SYNTHAV_ARMS = {**CORE_ARMS, "joint (sum)": dict(method="joint", fusion="sum")}  # every arm with a protocol rate
 LEARNING_RATES = (0.02, 0.05, 0.1)
-TUNING_SEEDS = (100,)  # never used to evaluate: the evaluation seeds are 0, 1, 2, ...
+STUDY_SEEDS = (100, 101, 102, 103, 104)  # never used to evaluate: the evaluation seeds are 0, 1, 2, ...
+STUDY_FILE = Path(__file__).parent / "grids" / "synthav-learning-rates.csv"
 
 
-def tune_learning_rates(arms: dict[str, dict], recipe: str, data_knobs: dict | None = None, train: dict | None = None,
-                        results=None, data_dir=None, name: str = "tuning", rates=LEARNING_RATES, seeds=TUNING_SEEDS):
-    """The book's one rule for step sizes: for each arm, the learning rate among ``rates`` whose runs on
-    the tuning ``seeds`` reach the highest mean validation accuracy (at their selected epoch; ties go to
-    the smaller rate). Arms that read other arms' encoders are tuned with those at their chosen rate.
-    Returns ``({arm: rate}, DataFrame of the mean validation accuracy of every arm x rate)``."""
+def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | None = None, train: dict | None = None,
+                        results=None, data_dir=None, name: str = "tuning", rates=LEARNING_RATES,
+                        seeds=STUDY_SEEDS):
+    """Train every arm at every rate on the tuning ``seeds`` and return one row per run: ``arm``,
+    ``lr``, ``seed``, ``val acc`` (at the run's selected epoch). Arms that read other arms' encoders
+    are trained on those at the rate the rule (``choose_learning_rates``) chose for them."""
     import pandas as pd
 
     independent = [a for a, spec in arms.items() if not spec.get("encoders_from")]
     dependent = [a for a in arms if a not in independent]
-    chosen, rows = {}, []
+    rows = []
 
     def label(arm, rate):
         return f"{arm} @ lr {rate}"
 
     for stage in (independent, dependent):
-        if not stage:
-            continue
+        chosen = choose_learning_rates(pd.DataFrame(rows)) if rows else {}
         grid_arms = {}
         for arm in stage:
             spec = dict(arms[arm], probe=False)
@@ -124,32 +125,52 @@ def tune_learning_rates(arms: dict[str, dict], recipe: str, data_knobs: dict | N
                 spec["encoders_from"] = [label(source, chosen[source]) for source in sources]
                 grid_arms.update({label(s, chosen[s]): dict(arms[s], probe=False, lr=chosen[s]) for s in sources})
             grid_arms.update({label(arm, rate): dict(spec, lr=rate) for rate in rates})
+        if not grid_arms:
+            continue
         runs = run_arms(grid_arms, seeds, recipe, data_knobs, train, results, data_dir, name=f"{name}-{len(chosen)}")
-        for arm in stage:
-            means = {rate: sum(r["final"]["val"]["acc"] for r in runs[label(arm, rate)]) / len(seeds) for rate in rates}
-            chosen[arm] = max(rates, key=lambda rate: (means[rate], -rate))
-            rows += [{"arm": arm, "lr": rate, "mean val acc": means[rate], "chosen": rate == chosen[arm]}
-                     for rate in rates]
-    return chosen, pd.DataFrame(rows)
+        rows += [{"arm": arm, "lr": rate, "seed": seed, "val acc": run["final"]["val"]["acc"]}
+                 for arm in stage for rate in rates for seed, run in zip(seeds, runs[label(arm, rate)])]
+    return pd.DataFrame(rows)
 
 
-def tuned_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | None = None, train: dict | None = None,
-               results=None, data_dir=None, name: str = "chapter", rates=LEARNING_RATES, tuning_seeds=TUNING_SEEDS):
-    """``tune_learning_rates`` then ``run_arms`` at the chosen rates: ``(runs, rates, tuning table)``.
-    ``rates=None`` skips the search and trains at the recipe's rate (a real data set's protocol)."""
-    if rates is None:
-        import pandas as pd
+def choose_learning_rates(study) -> dict[str, float]:
+    """The book's one rule for step sizes: for each arm of ``study`` (``learning_rate_study``'s rows),
+    the rate with the highest mean validation accuracy over the tuning seeds (ties: the smaller rate)."""
+    means = study.groupby(["arm", "lr"])["val acc"].mean()
+    chosen = {}
+    for arm in study["arm"].unique():
+        rates = means[arm]
+        chosen[arm] = float(max(rates.index, key=lambda rate: (rates[rate], -rate)))
+    return chosen
 
-        return run_arms(arms, seeds, recipe, data_knobs, train, results, data_dir, name=name), {}, pd.DataFrame()
-    rates, table = tune_learning_rates(arms, recipe, data_knobs, train, results, data_dir, name=f"{name}-tuning",
-                                       rates=rates, seeds=tuning_seeds)
-    runs = run_arms(with_learning_rates(arms, rates), seeds, recipe, data_knobs, train, results, data_dir, name=name)
-    return runs, rates, table
+
+def protocol_learning_rates() -> dict[str, float]:
+    """The SynthAV protocol's learning rate of every arm of ``SYNTHAV_ARMS``: the rule applied to the
+    stored study (``STUDY_FILE``, written by ``python benchmarks/learning_rates.py``). The rates are
+    fixed once, so that every execution of the book trains the same arms: on one seed, competing rates
+    differ by less than a seed's spread, and a choice made per execution flips with float rounding."""
+    import pandas as pd
+
+    return choose_learning_rates(pd.read_csv(STUDY_FILE))
+
+
+def learning_rate_table(study=None):
+    """Mean ± std validation accuracy over the tuning seeds, arm x rate, the chosen rate marked ``*``."""
+    import pandas as pd
+
+    from .experiment import fmt
+
+    study = pd.read_csv(STUDY_FILE) if study is None else study
+    chosen = choose_learning_rates(study)
+    table = {}
+    for (arm, rate), group in study.groupby(["arm", "lr"]):
+        table.setdefault(arm, {})[rate] = fmt(list(group["val acc"])) + (" *" if chosen[arm] == rate else "  ")
+    return pd.DataFrame.from_dict(table, orient="index")
 
 
 def with_learning_rates(arms: dict[str, dict], rates: dict[str, float]) -> dict[str, dict]:
-    """``arms`` with each one's chosen learning rate."""
-    return {arm: dict(spec, lr=rates[arm]) for arm, spec in arms.items()}
+    """``arms`` with the learning rate ``rates`` gives each (an arm it does not name keeps its recipe's)."""
+    return {arm: dict(spec, **({"lr": rates[arm]} if arm in rates else {})) for arm, spec in arms.items()}
 
 
 def summary(runs: dict[str, list[dict]], columns: dict[str, tuple], oracle_row: dict | None = None):
@@ -214,3 +235,28 @@ def load_models(runs: list[dict], dataset=None) -> list:
     from .engine import load_run
 
     return [load_run(run["run_dir"], dataset=dataset) for run in runs]
+
+
+def main(argv=None) -> int:
+    """``python -m mmlesson.book learning-rates [--results DIR]``: run the SynthAV learning-rate study
+    (every arm of ``SYNTHAV_ARMS`` x ``LEARNING_RATES`` x ``STUDY_SEEDS``, through the runner) and
+    write it to ``STUDY_FILE``, the protocol the chapters train with."""
+    import argparse
+
+    from .report import atomic_write
+
+    parser = argparse.ArgumentParser(prog="python -m mmlesson.book", description=main.__doc__.split(":")[0])
+    parser.add_argument("study", choices=["learning-rates"])
+    parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")
+    parser.add_argument("--out", default=str(STUDY_FILE), help="where the study's rows go (default: %(default)s)")
+    args = parser.parse_args(argv)
+    study = learning_rate_study(SYNTHAV_ARMS, "synthav", results=args.results)
+    text = study.to_csv(index=False, float_format="%.6g").encode()
+    atomic_write(Path(args.out), lambda f: f.write(text))
+    print(learning_rate_table(study).to_string())
+    print("chosen:", choose_learning_rates(study))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

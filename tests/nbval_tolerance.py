@@ -34,25 +34,30 @@ def numbers_match(reference: str, test: str, tolerance: float) -> bool:
     return all(abs(float(a) - float(b)) <= tolerance + 1e-12 for a, b in pairs)
 
 
+def stated_tolerance(text: str) -> float:
+    """The tolerance a cell's output states (``to within ±0.03``), 0 if none."""
+    found = TOLERANCE.search(text)
+    return float(found.group(1)) if found else 0.0
+
+
+def line_matches(reference: str, test: str, tolerance: float) -> bool:
+    """One line of a checked cell against its stored line, by the rules of the module docstring."""
+    ref_verdict, new_verdict = VERDICT.match(reference), VERDICT.match(test)
+    if ref_verdict or new_verdict:
+        if not (ref_verdict and new_verdict) or not numbers_match(ref_verdict.group(3), new_verdict.group(3),
+                                                                  tolerance):
+            return False
+        both_clear = ref_verdict.group(2) == new_verdict.group(2) == "clear"
+        return not both_clear or ref_verdict.group(1) == new_verdict.group(1)
+    return numbers_match(reference, test, tolerance)
+
+
 def lines_match(reference: str, test: str) -> bool:
     """The rules of the module docstring, for one text output."""
-    found = TOLERANCE.search(reference)
-    tolerance = float(found.group(1)) if found else 0.0
+    tolerance = stated_tolerance(reference)
     reference_lines, test_lines = reference.splitlines(), test.splitlines()
-    if len(reference_lines) != len(test_lines):
-        return False
-    for ref, new in zip(reference_lines, test_lines):
-        ref_verdict, new_verdict = VERDICT.match(ref), VERDICT.match(new)
-        if ref_verdict or new_verdict:
-            if not (ref_verdict and new_verdict) or not numbers_match(ref_verdict.group(3), new_verdict.group(3),
-                                                                      tolerance):
-                return False
-            both_clear = ref_verdict.group(2) == new_verdict.group(2) == "clear"
-            if both_clear and ref_verdict.group(1) != new_verdict.group(1):
-                return False
-        elif not numbers_match(ref, new, tolerance):
-            return False
-    return True
+    return len(reference_lines) == len(test_lines) and all(
+        line_matches(ref, new, tolerance) for ref, new in zip(reference_lines, test_lines))
 
 
 _compare_outputs = nbval.plugin.IPyNbCell.compare_outputs

@@ -32,3 +32,23 @@ def test_stream_chunks_are_merged():
               {"output_type": "stream", "name": "stderr", "text": "c\n"}]
     merged = merge_streams(chunks)
     assert [o["text"] for o in merged] == ["a\nb\n", "c\n"]
+
+
+def test_the_rounding_check_counts_clear_verdicts_and_names_the_differing_lines(tmp_path):
+    import nbformat
+
+    from .rounding_check import compare
+
+    def notebook(text, name):
+        cell = nbformat.v4.new_code_cell("claims(comparisons)", metadata={"tags": ["nbval-check-output",
+                                                                                     "nbval-check-numbers"]})
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        path = tmp_path / name
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), cell]), path)
+        return path
+
+    stored = notebook(STORED, "stored.ipynb")
+    assert compare(stored, notebook(STORED.replace("0.775", "0.790"), "close.ipynb")) == (1, 1, [])
+    cells, clear, problems = compare(stored, notebook(STORED.replace("better (clear)", "worse (clear)"), "flip.ipynb"))
+    assert (cells, clear) == (1, 1) and len(problems) == 1
+    assert "cell 1" in problems[0] and "worse (clear)" in problems[0] and "0.775" not in problems[0]

@@ -127,3 +127,34 @@ def test_book_judge_corrects_the_family_and_summary_adds_the_oracle(capsys):
     table = summary(runs, {"acc": ("test", "acc"), "missing": ("test", "nope")}, oracle_row={"acc": 0.9})
     assert table.loc["joint", "acc"] == "0.750 ± 0.071" and table.loc["joint", "missing"] == "-"
     assert table.loc["oracle (Bayes)", "acc"] == "0.900" and table.loc["oracle (Bayes)", "missing"] == "-"
+
+
+def test_the_learning_rate_rule_takes_the_best_mean_and_the_smaller_rate_on_a_tie():
+    import pandas as pd
+
+    from mmlesson.book import choose_learning_rates, learning_rate_table
+
+    rows = [("a", 0.02, 0, 0.70), ("a", 0.02, 1, 0.74), ("a", 0.05, 0, 0.73), ("a", 0.05, 1, 0.72),
+            ("b", 0.02, 0, 0.60), ("b", 0.02, 1, 0.60), ("b", 0.05, 0, 0.62), ("b", 0.05, 1, 0.58)]
+    study = pd.DataFrame(rows, columns=["arm", "lr", "seed", "val acc"])
+    # a: means 0.72 vs 0.725 (one seed alone would pick the other rate); b: a tie, the smaller rate
+    assert choose_learning_rates(study) == {"a": 0.05, "b": 0.02}
+    table = learning_rate_table(study)
+    assert table.loc["a", 0.05].endswith("*") and not table.loc["a", 0.02].endswith("*")
+
+
+def test_the_stored_study_covers_every_arm_rate_and_tuning_seed():
+    import pandas as pd
+
+    from mmlesson.book import (LEARNING_RATES, STUDY_FILE, STUDY_SEEDS, SYNTHAV_ARMS, protocol_learning_rates,
+                               with_learning_rates)
+
+    study = pd.read_csv(STUDY_FILE)
+    assert set(study["arm"]) == set(SYNTHAV_ARMS)
+    counts = study.groupby(["arm", "lr"])["seed"].apply(sorted)
+    assert all(seeds == list(STUDY_SEEDS) for seeds in counts) and len(counts) == len(SYNTHAV_ARMS) * len(LEARNING_RATES)
+    assert study["val acc"].between(0, 1).all()
+    rates = protocol_learning_rates()
+    assert set(rates) == set(SYNTHAV_ARMS) and set(rates.values()) <= set(LEARNING_RATES)
+    arms = with_learning_rates({"joint (concat)": {"method": "joint"}, "other": {"method": "joint"}}, rates)
+    assert arms == {"joint (concat)": {"method": "joint", "lr": rates["joint (concat)"]}, "other": {"method": "joint"}}
