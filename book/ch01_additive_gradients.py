@@ -52,8 +52,8 @@ import torch
 
 from mmlesson import stats
 from mmlesson.analysis.gradients import additive_gradient_check, counterfactual_gradient_norms
-from mmlesson.book import (CORE_ARMS, checked, claims, judge, learning_rate_table, load_models, metric, oracle,
-                           protocol_learning_rates, recipe_for, run_arms, setup, summary, with_learning_rates)
+from mmlesson.book import (CORE_ARMS, SYNTHAV_ARMS, checked, claims, judge, learning_rate_table, load_models, metric,
+                           oracle, protocol_learning_rates, recipe_for, run_arms, setup, summary, with_learning_rates)
 from mmlesson.data import load
 from mmlesson.experiment import per_epoch
 from mmlesson.models import MultimodalModel
@@ -193,7 +193,7 @@ print("formula equals autograd to float32 precision (max difference < 1e-5):", l
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)")}
 if RATES:
     print("validation accuracy, mean ± std over the 5 tuning seeds (* the rate the rule chose):")
-    print(learning_rate_table().to_string(), "\n")
+    print(learning_rate_table(arms=SYNTHAV_ARMS).to_string(), "\n")
 runs = run_arms(with_learning_rates(ARMS, RATES), SEEDS, **SETTING, name="core")
 joint = runs["joint (concat)"]
 COLUMNS = {"test acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),

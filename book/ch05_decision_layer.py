@@ -58,8 +58,8 @@ from scipy import stats as scipy_stats
 from mmlesson import stats
 from mmlesson.analysis.decision import decision_summary, weight_blocks
 from mmlesson.analysis.recalibration import recalibrate
-from mmlesson.book import (CORE_ARMS, SYNTHAV_ARMS, checked, claims, judge, load_models, metric, protocol_learning_rates,
-                           recipe_for, run_arms, setup, summary, with_learning_rates)
+from mmlesson.book import (CHAPTER5_ARMS, CORE_ARMS, SYNTHAV_ARMS, checked, claims, judge, load_models, metric,
+                           protocol_learning_rates, recipe_for, run_arms, setup, summary, with_learning_rates)
 from mmlesson.data import load
 from mmlesson.plots import plot_per_class_capability, plot_weight_distributions, plot_weight_heatmap
 from mmlesson.recipes import RECIPES
@@ -214,12 +214,13 @@ fig.tight_layout()
 # by a fixed 4 before the decision layer. If the explanation is right, the decision layer
 # compensates: the visual weights shrink by about 4, so the audio/visual *weight* ratio grows by about
 # 4, while the *logit* ratio, weights times features, need not move. We train a joint model with this
-# knob, at its chosen learning rate, on the same seeds.
+# knob on the same seeds, at its own learning rate by the book's rule: a fixed factor on the features
+# also multiplies the gradients of the visual pathway, so the knob changes the effective step size
+# too (at joint training's rate, some seeds' visual encoders die and their features are all zero).
 
 # %%
-scaled_runs = run_arms({"joint (concat), visual features x4": dict(CORE_ARMS["joint (concat)"], feature_scale=(1.0, 4.0),
-                                                                   lr=RATES.get("joint (concat)", 0.05))},
-                       SEEDS, name="ch05-feature-scale", **SETTING)
+scaled_runs = run_arms(with_learning_rates(CHAPTER5_ARMS, RATES), SEEDS, name="ch05-feature-scale", **SETTING)
+print("learning rate:", {arm: RATES[arm] for arm in CHAPTER5_ARMS if arm in RATES})
 scaled_models = {name: load_models(group, data) for name, group in scaled_runs.items()}
 scaled_summaries = {name: [decision_summary(r.model, data.test, device) for r in group] for name, group in scaled_models.items()}
 knob = {"joint": {key: log_ratio("joint (concat), visual features x4", key, scaled_summaries) for key in ("mean_abs", "mean_abs_logit")}}

@@ -4,10 +4,10 @@ rate chosen by one rule, and the tables and claims the chapters print.
 ``setup(DEVICE)`` picks the device, makes CPU arithmetic single-threaded (the book's small models run
 fastest so, runs in parallel do not compete, and every number comes out the same however many cores
 the reader has) and prints the versions. ``protocol_learning_rates`` gives each SynthAV arm the step
-size the book's one rule chose on validation (``learning_rate_study``); ``run_arms`` declares a grid (``grid.py``) from a recipe and trains it through the runner
-into the shared store, so a run that another chapter already trained is read back, and returns each
-arm's metrics per seed. ``summary`` and ``checked`` print what the chapters' tables and tests read;
-``results_dir`` says where the store is.
+size the book's one rule chose on validation (``learning_rate_study``); ``run_arms`` declares a grid
+(``grid.py``) from a recipe and trains it through the runner into the shared store, so a run that
+another chapter already trained is read back, and returns each arm's metrics per seed. ``summary``
+and ``checked`` print what the chapters' tables and tests read; ``results_dir`` says where the store is.
 """
 from __future__ import annotations
 
@@ -94,7 +94,13 @@ CORE_ARMS = {
     "ARL": dict(method="arl"),
     "frozen encoders": dict(method="frozen_encoders", encoders_from=["audio only", "visual only"]),
 }
-SYNTHAV_ARMS = {**CORE_ARMS, "joint (sum)": dict(method="joint", fusion="sum")}  # every arm with a protocol rate
+SYNTHAV_ARMS = {**CORE_ARMS, "joint (sum)": dict(method="joint", fusion="sum")}  # Chapters 1-3, 5 and 6
+CHAPTER4_ARMS = {"joint (FiLM)": dict(method="joint", fusion="film"), "joint (gated)": dict(method="joint", fusion="gated"),
+                 "MLA": dict(method="mla"), "CCAT": dict(method="ccat")}
+# Chapter 5's knob: scaling the visual features by 4 also scales the visual pathway's gradients, so the
+# arm gets its own rate (at joint training's 0.1 some seeds' visual encoders die).
+CHAPTER5_ARMS = {"joint (concat), visual features x4": dict(method="joint", fusion="concat", feature_scale=(1.0, 4.0))}
+STUDY_ARMS = {**SYNTHAV_ARMS, **CHAPTER4_ARMS, **CHAPTER5_ARMS}  # every arm with a protocol rate
 LEARNING_RATES = (0.02, 0.05, 0.1)
 STUDY_SEEDS = (100, 101, 102, 103, 104)  # never used to evaluate: the evaluation seeds are 0, 1, 2, ...
 STUDY_FILE = Path(__file__).parent / "grids" / "synthav-learning-rates.csv"
@@ -145,7 +151,7 @@ def choose_learning_rates(study) -> dict[str, float]:
 
 
 def protocol_learning_rates() -> dict[str, float]:
-    """The SynthAV protocol's learning rate of every arm of ``SYNTHAV_ARMS``: the rule applied to the
+    """The SynthAV protocol's learning rate of every arm of ``STUDY_ARMS``: the rule applied to the
     stored study (``STUDY_FILE``, written by ``python benchmarks/learning_rates.py``). The rates are
     fixed once, so that every execution of the book trains the same arms: on one seed, competing rates
     differ by less than a seed's spread, and a choice made per execution flips with float rounding."""
@@ -154,13 +160,16 @@ def protocol_learning_rates() -> dict[str, float]:
     return choose_learning_rates(pd.read_csv(STUDY_FILE))
 
 
-def learning_rate_table(study=None):
-    """Mean ± std validation accuracy over the tuning seeds, arm x rate, the chosen rate marked ``*``."""
+def learning_rate_table(study=None, arms=None):
+    """Mean ± std validation accuracy over the tuning seeds, arm x rate, the chosen rate marked ``*``
+    (``arms``: only those rows)."""
     import pandas as pd
 
     from .experiment import fmt
 
     study = pd.read_csv(STUDY_FILE) if study is None else study
+    if arms is not None:
+        study = study[study["arm"].isin(list(arms))]
     chosen = choose_learning_rates(study)
     table = {}
     for (arm, rate), group in study.groupby(["arm", "lr"]):
@@ -239,7 +248,7 @@ def load_models(runs: list[dict], dataset=None) -> list:
 
 def main(argv=None) -> int:
     """``python -m mmlesson.book learning-rates [--results DIR]``: run the SynthAV learning-rate study
-    (every arm of ``SYNTHAV_ARMS`` x ``LEARNING_RATES`` x ``STUDY_SEEDS``, through the runner) and
+    (every arm of ``STUDY_ARMS`` x ``LEARNING_RATES`` x ``STUDY_SEEDS``, through the runner) and
     write it to ``STUDY_FILE``, the protocol the chapters train with."""
     import argparse
 
@@ -250,7 +259,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")
     parser.add_argument("--out", default=str(STUDY_FILE), help="where the study's rows go (default: %(default)s)")
     args = parser.parse_args(argv)
-    study = learning_rate_study(SYNTHAV_ARMS, "synthav", results=args.results)
+    study = learning_rate_study(STUDY_ARMS, "synthav", results=args.results)
     text = study.to_csv(index=False, float_format="%.6g").encode()
     atomic_write(Path(args.out), lambda f: f.write(text))
     print(learning_rate_table(study).to_string())

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from . import data as data_module
+from .analysis.contributions import contributions
 from .analysis.decision import decision_scores
 from .analysis.probe import extract_features, probe_accuracy
 from .analysis.scores import classification_scores
@@ -78,51 +79,90 @@ def torch_threads(threads: int | None, device: torch.device):
         torch.set_num_threads(before)
 
 
-def build_model(method, dataset) -> MultimodalModel:
-    """The model ``method`` trains on ``dataset``: the encoders it needs, the config's fusion and width."""
-    config = method.config
-    modalities = method.model_modalities(dataset.modalities)
-    model = MultimodalModel(dataset.num_classes, modalities=modalities, fusion=config.fusion, width=config.width,
-                            feature_scale=dict(zip(("audio", "visual"), config.feature_scale)))
-    return method.prepare_model(model)
+def build_model(method, dataset, stage: int = 0) -> MultimodalModel:
+    """The model ``method`` trains on ``dataset``: the encoders it needs, the config's fusion and width,
+    with the structure of stage ``stage`` (``prepare_model``, then ``enter_stage`` for each later stage)."""
+    model = method.make_model(dataset.num_classes, method.model_modalities(dataset.modalities))
+    model = method.prepare_model(model)
+    for index in range(1, stage + 1):
+        method.enter_stage(model, index)
+    return model
 
 
 @torch.no_grad()
 def evaluate(model: MultimodalModel, split, device, num_classes: int, batch_size: int = 256,
              probe_split=None) -> dict:
-    """Fused accuracy, macro-F1 and per-class accuracy; per-modality branch accuracy (the decision
-    layer with the other modality zeroed); with ``probe_split``, per-modality linear-probe accuracy
-    of probes fitted on ``probe_split``'s frozen features and scored on ``split``."""
+    """Fused accuracy, macro-F1 and per-class accuracy; per-modality branch accuracy (each modality's
+    branch as its fusion defines it, ``models/fusion.py``); for two branches, each modality's mean
+    contribution (``analysis.contributions``: its branch logits against the fused logits, per batch);
+    with ``probe_split``, per-modality linear-probe accuracy of probes fitted on ``probe_split``'s
+    frozen features and scored on ``split``."""
     model.eval()
-    fused, branches, labels = [], {m: [] for m in model.modalities}, []
+    fused, branches, labels = [], {m: [] for m in model.branch_modalities}, []
+    shares = {m: 0.0 for m in branches} if len(branches) == 2 else None
     for batch in split.batches(batch_size, device=device):
         output = model(batch)
         fused.append(output.logits.argmax(1).cpu())
         for m, logits in output.logits_per_modality.items():
             branches[m].append(logits.argmax(1).cpu())
+        if shares is not None:
+            for m, c in contributions(output.logits_per_modality, output.logits).items():
+                shares[m] += float(c.double().sum())
         labels.append(batch["label"].cpu())
     labels = torch.cat(labels)
     result = classification_scores(torch.cat(fused), labels, num_classes)
     result["branch_acc"] = {m: float((torch.cat(p) == labels).double().mean()) for m, p in branches.items()}
+    if shares is not None:
+        result["contribution"] = {m: total / len(labels) for m, total in shares.items()}
     if probe_split is not None:
         result["probe_acc"] = probe_accuracy(extract_features(model, probe_split, device), probe_split.label,
                                              extract_features(model, split, device), labels, num_classes)
     return result
 
 
-def make_optimizer(config: TrainConfig, model):
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones),
-                                                     gamma=config.lr_decay)
+def stage_starts(stages) -> list[int]:
+    """The run epoch at which each stage begins."""
+    starts, epoch = [], 0
+    for stage in stages:
+        starts.append(epoch)
+        epoch += stage.epochs
+    return starts
+
+
+def stage_of(epoch: int, stages) -> int:
+    """The index of the stage that trains run epoch ``epoch``."""
+    return max(i for i, start in enumerate(stage_starts(stages)) if start <= epoch)
+
+
+def check_stages(method, config: TrainConfig) -> list:
+    stages = method.stages()
+    if any(stage.epochs < 1 for stage in stages) or sum(stage.epochs for stage in stages) != config.epochs:
+        raise ConfigError(f"{method.name}'s stages ({', '.join(f'{s.name} {s.epochs}' for s in stages)} epochs) must "
+                          f"each train at least one epoch and add up to --epochs {config.epochs}; change --epochs or "
+                          f"the stage's length option")
+    return stages
+
+
+def make_optimizer(config: TrainConfig, method, model, index: int = 0):
+    """SGD over stage ``index``'s trainable parameters, with the run's settings and the stage's
+    overrides; the run's decay milestones that fall inside the stage, counted from its start."""
+    stages = method.stages()
+    stage, start = stages[index], stage_starts(stages)[index]
+    optimizer = torch.optim.SGD(method.trainable(model, index), lr=config.lr if stage.lr is None else stage.lr,
+                                momentum=config.momentum if stage.momentum is None else stage.momentum,
+                                weight_decay=config.weight_decay if stage.weight_decay is None else stage.weight_decay)
+    milestones = [m - start for m in config.lr_milestones if m > start]
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=config.lr_decay)
     return optimizer, scheduler
 
 
 def mean_stats(step_stats: list[dict]) -> dict:
-    """Average each statistic over the epoch's steps; ``a/b`` keys become nested dicts."""
+    """Average each statistic over the epoch's steps that reported it; ``a/b`` keys become nested dicts."""
     means = {}
-    for key in step_stats[0]:
-        value = sum(s[key] for s in step_stats) / len(step_stats)
+    keys = list(dict.fromkeys(key for s in step_stats for key in s))
+    for key in keys:
+        reported = [s[key] for s in step_stats if key in s]
+        value = sum(reported) / len(reported)
         if "/" in key:
             group, name = key.split("/", 1)
             means.setdefault(group, {})[name] = value
@@ -248,7 +288,7 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
             if out is not None:
                 check_stored_runs(out, identity)
                 if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
-                    model = build_model(method, dataset)
+                    model = build_model(method, dataset, stage=len(method.stages()) - 1)
                     model.load_state_dict(read_model_weights(out))
                     metrics = load_metrics(out)
                     RunProgress(run_label(method, config), config.epochs, config.epochs, 0, config.progress).note(
@@ -258,6 +298,7 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
             if out is not None and (out / CHECKPOINT_FILE).exists():
                 checkpoint = read_checkpoint(out / CHECKPOINT_FILE)  # refused before anything is written
                 check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
+            check_stages(method, config)
             if out is not None:
                 write_run_file(out, identity, config.to_dict())
             check_split_sizes(dataset)
@@ -272,9 +313,14 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
               stop_after: int | None, checkpoint: dict | None = None) -> RunResult:
     """The training loop of ``fit`` (resuming from ``checkpoint``), then the final evaluation."""
     started = time.perf_counter()
+    stages = method.stages()
     torch.manual_seed(config.seed)
-    model = build_model(method, dataset).to(device)
-    optimizer, scheduler = make_optimizer(config, model)
+    stage = checkpoint.get("stage", 0) if checkpoint is not None else 0
+    model = build_model(method, dataset, stage)  # the structure of the stage the run is in
+    if checkpoint is None:
+        method.initialise(model)
+    model = model.to(device)
+    optimizer, scheduler = make_optimizer(config, method, model, stage)
     shuffle = torch.Generator().manual_seed(config.seed)  # batch order, restored on resume
     history, best, method_state, elapsed_before = [], {"val_acc": -1.0, "epoch": -1, "state": None}, {}, 0.0
     status = "trained"
@@ -290,8 +336,8 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
 
     start_epoch = len(history)
     steps_per_epoch = dataset.train.num_batches(config.batch_size)
-    state = StepState(epoch=start_epoch, step=start_epoch * steps_per_epoch, device=device, amp=config.amp,
-                      extras=method_state)
+    state = StepState(epoch=start_epoch, step=start_epoch * steps_per_epoch, stage=stage, device=device,
+                      amp=config.amp, extras=method_state, steps_per_epoch=steps_per_epoch)
     with RunProgress(run_label(method, config), config.epochs, start_epoch, steps_per_epoch, config.progress) as bar:
         if status == "resumed":
             bar.note(f"resuming {out} from epoch {start_epoch + 1} of {config.epochs}")
@@ -300,13 +346,23 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
                 return RunResult(model, {"config": config.to_dict(), "history": history, "final": None}, out, status)
             epoch_start = time.perf_counter()
             state.epoch = epoch
+            if stage_of(epoch, stages) != stage:  # a new stage: its structure, its optimiser, its selection
+                stage = stage_of(epoch, stages)
+                method.enter_stage(model, stage)
+                model.to(device)
+                optimizer, scheduler = make_optimizer(config, method, model, stage)
+                state.stage = stage
+                if stage == len(stages) - 1:
+                    best = {"val_acc": -1.0, "epoch": -1, "state": None}
             batches = dataset.train.batches(config.batch_size, shuffle=True, generator=shuffle, device=device)
             step_stats = train_one_epoch(method, model, optimizer, batches, state, bar, out,
                                          history[-1]["epoch"] if history else None)
             scheduler.step()
             val_scores = evaluate(model, dataset.val, device, dataset.num_classes)
-            history.append({"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train": mean_stats(step_stats),
-                            "val": {k: val_scores[k] for k in ("acc", "macro_f1", "branch_acc")},
+            history.append({"epoch": epoch, "stage": stages[stage].name, "lr": optimizer.param_groups[0]["lr"],
+                            "train": mean_stats(step_stats),
+                            "val": {k: val_scores[k] for k in ("acc", "macro_f1", "branch_acc", "contribution")
+                                    if k in val_scores},
                             "seconds": time.perf_counter() - epoch_start})
             if val_scores["acc"] > best["val_acc"]:  # model selection on validation, never on test
                 best = {"val_acc": val_scores["acc"], "epoch": epoch,
@@ -318,6 +374,7 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "shuffle_rng": shuffle.get_state(),
                     "torch_rng": torch.get_rng_state(), "history": history, "best": best, "method_state": state.extras,
+                    "stage": stage,
                     "elapsed": elapsed_before + time.perf_counter() - started})
 
         model.load_state_dict(best["state"])

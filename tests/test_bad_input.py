@@ -72,7 +72,7 @@ def check_cli(args, code, fragment, capsys, keep: Path | None = None):
 TRAIN_CASES = [
     (["--data", "imagenet"], 2, "unknown data set 'imagenet'; choose one of: ave, cremad, kinetics_sounds, synthav"),
     (["--method", "magic"], 2, "unknown method 'magic'; choose one of:"),
-    (["--fusion", "attention"], 2, "unknown fusion 'attention'; choose one of: concat, film, gated, sum"),
+    (["--fusion", "attention"], 2, "unknown fusion 'attention'; choose one of: concat, film, gated, shared, sum"),
     (["--method", "unimodal"], 2, "method 'unimodal' needs --modality audio or --modality visual"),
     (["--modality", "audio"], 2, "--modality is an option of method unimodal, not of 'joint'"),
     (["--alpha", "0.5"], 2, "--alpha is an option of method ogm_ge, not of 'joint'"),

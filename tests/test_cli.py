@@ -21,7 +21,7 @@ def run_cli(*args):
 @pytest.mark.parametrize("args, fragment", [
     (["--data", "imagenet"], "unknown data set 'imagenet'; choose one of: ave, cremad, kinetics_sounds, synthav"),
     (["--method", "magic"], "unknown method 'magic'; choose one of: " + ", ".join(sorted(METHODS))),
-    (["--fusion", "attention"], "unknown fusion 'attention'; choose one of: concat, film, gated, sum"),
+    (["--fusion", "attention"], "unknown fusion 'attention'; choose one of: concat, film, gated, shared, sum"),
     (["--method", "unimodal"], "needs --modality audio or --modality visual"),
     (["--data-knob", "loudness=3"], "unknown SynthAV knob 'loudness'"),
     (["--data-knob", "audio_strength=-2"], "SynthAV knob audio_strength must be a number >= 0.0, got -2.0"),

@@ -115,8 +115,8 @@ def test_ge_noise_has_the_gradients_own_standard_deviation():
     assert conv.bias.grad is None  # biases are not 4-D: untouched under "conv"
 
 
-@pytest.mark.parametrize("fusion", sorted(FUSIONS))
-def test_ogm_ge_trains_with_every_fusion(fusion, tiny_dataset):
+@pytest.mark.parametrize("fusion", sorted(set(FUSIONS) - {"gated"}))  # gated: refused (test_ccat.py)
+def test_ogm_ge_trains_with_every_fusion_that_has_both_branches(fusion, tiny_dataset):
     config = TrainConfig.build(method="ogm_ge", fusion=fusion, data_knobs=tiny_dataset.meta["knobs"] | {}, width=4,
                          epochs=1, batch_size=16, probe=False, progress="off")
     metrics = fit(config, dataset=tiny_dataset).metrics

@@ -146,15 +146,15 @@ def test_the_learning_rate_rule_takes_the_best_mean_and_the_smaller_rate_on_a_ti
 def test_the_stored_study_covers_every_arm_rate_and_tuning_seed():
     import pandas as pd
 
-    from mmlesson.book import (LEARNING_RATES, STUDY_FILE, STUDY_SEEDS, SYNTHAV_ARMS, protocol_learning_rates,
+    from mmlesson.book import (LEARNING_RATES, STUDY_ARMS, STUDY_FILE, STUDY_SEEDS, protocol_learning_rates,
                                with_learning_rates)
 
     study = pd.read_csv(STUDY_FILE)
-    assert set(study["arm"]) == set(SYNTHAV_ARMS)
+    assert set(study["arm"]) == set(STUDY_ARMS)
     counts = study.groupby(["arm", "lr"])["seed"].apply(sorted)
-    assert all(seeds == list(STUDY_SEEDS) for seeds in counts) and len(counts) == len(SYNTHAV_ARMS) * len(LEARNING_RATES)
+    assert all(seeds == list(STUDY_SEEDS) for seeds in counts) and len(counts) == len(STUDY_ARMS) * len(LEARNING_RATES)
     assert study["val acc"].between(0, 1).all()
     rates = protocol_learning_rates()
-    assert set(rates) == set(SYNTHAV_ARMS) and set(rates.values()) <= set(LEARNING_RATES)
+    assert set(rates) == set(STUDY_ARMS) and set(rates.values()) <= set(LEARNING_RATES)
     arms = with_learning_rates({"joint (concat)": {"method": "joint"}, "other": {"method": "joint"}}, rates)
     assert arms == {"joint (concat)": {"method": "joint", "lr": rates["joint (concat)"]}, "other": {"method": "joint"}}

@@ -39,7 +39,7 @@ def weight_statistics(blocks: dict[str, torch.Tensor]) -> dict[str, dict]:
 @torch.no_grad()
 def unimodal_contributions(model, split, device, batch_size: int = 256) -> dict:
     """Over a split: mean |W_m z_m| (bias excluded) per modality, and each modality's per-class
-    branch accuracy (the decision layer with the other modality zeroed)."""
+    branch accuracy (its branch, as the fusion defines it)."""
     model.eval()
     blocks = {m: w.to(device) for m, w in weight_blocks(model).items()}
     total_abs = {m: 0.0 for m in blocks}

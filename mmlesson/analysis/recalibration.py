@@ -4,8 +4,8 @@ The decision-layer paper (Ma and Chen, "Revisit Modality Imbalance at the Decisi
 2 and 4) argues that the modalities' logits live on different scales, so that adding them lets the
 one with the larger scale dominate, and that the balance should be set per class according to what
 each modality can do. It proposes the direction only; this module is our implementation of it, in two
-steps applied to a trained model's per-modality logits ``l_m`` (the decision layer with the other
-modality's features zeroed):
+steps applied to a trained model's per-modality logits ``l_m`` (each modality's branch as its fusion
+defines it: for concat ``W_m z_m + b``):
 
 (a) calibration: one temperature ``T_m`` per modality, fitted on the validation split by minimising the
     log-loss of ``softmax(l_m / T_m)`` (temperature scaling), so that each modality's logits mean

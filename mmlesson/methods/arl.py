@@ -4,8 +4,8 @@
 (Eq. 5-16) says a convex combination of two unimodal predictors has the least variance when each
 modality's weight is proportional to the inverse of its prediction variance, and that no convex
 weighting removes a bias the two share, so each modality's own bias must be trained down. ARL, per
-training step, with the unimodal logits ``p_m`` taken from the shared head with the other modality
-zeroed (no extra parameters):
+training step, with the unimodal logits ``p_m`` the fusion's branches (for concat the shared head
+on one modality, ``W_m z_m + b``; no extra parameters; a fusion without both branches is refused):
 
 1. **Modality analysis.** Variance proxy ``q_m = 1 / mean entropy of softmax(p_m)`` (Eq. 17, with
    the entropy's minus sign) and dependency ``d_m`` = batch mean of the true-class probability (Eq. 4).
@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..analysis.discrepancy import dependency, variance_proxy
+from ..models.fusion import require_branches
 from ..options import option
 from .base import Method, batch_accuracies, encoder_grad_norms, register, scale_gradient
 
@@ -77,6 +78,10 @@ class ARLOptions:
 class ARL(Method):
     name = "arl"
     Options = ARLOptions
+
+    def prepare_model(self, model):
+        require_branches(model, "ARL")
+        return model
 
     def training_step(self, model, batch, optimizer, state):
         cfg = self.options

@@ -2,8 +2,22 @@
 
 ``Method.training_step(model, batch, optimizer, state) -> dict[str, float]`` may run several
 backward passes, modulate gradients or alternate modalities. It returns scalar statistics that
-the engine averages over the epoch into the run's history (``loss`` is required: the engine stops
-on a NaN loss). ``model_modalities`` says which encoders the model must have.
+the engine averages into the run's history over the steps that reported them (``loss`` is
+required on every step: the engine stops on a NaN loss). ``model_modalities`` says which encoders
+the model must have.
+
+A method trains in one or more **stages** (``stages()``; one by default): each has its epochs
+(summing to the run's), its trainable parameters (``trainable``) and its own optimiser and schedule
+(the run's SGD settings, with the stage's overrides; the run's decay milestones counted on the run's
+epoch axis). Two hooks change the model, kept apart on purpose:
+
+* ``prepare_model`` (before stage 0) and ``enter_stage`` (at the start of each later stage) change its
+  *structure*: add modules, freeze parameters. The engine replays them when it resumes a run and when
+  it reads a finished one back, before loading weights, so they must not read other runs' weights.
+* ``initialise`` loads weights from other runs (e.g. frozen encoders); it runs for fresh runs only.
+
+Model selection on validation only considers the epochs of the final stage; the checkpoint records
+the stage, and each history row names it.
 
 Each method declares its own options as a dataclass (``Options``, fields made with
 ``options.option``) and is registered by name with ``@register``. A run's identity holds the shared
@@ -41,12 +55,26 @@ class StepState:
     step: int  # global step, counted from 0
     device: torch.device
     amp: bool = False  # bf16 autocast (CUDA only)
+    stage: int = 0  # index into the method's stages()
+    steps_per_epoch: int = 1
     extras: dict = field(default_factory=dict)  # method-owned state that lives across steps
 
     def autocast(self):
         if self.amp and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a method's training: ``epochs`` epochs with a fresh SGD optimiser over the
+    parameters ``Method.trainable`` gives; ``lr``, ``momentum``, ``weight_decay`` override the run's."""
+
+    name: str
+    epochs: int
+    lr: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
 
 
 class Method:
@@ -73,9 +101,31 @@ class Method:
     def model_modalities(self, modalities: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(modalities)
 
+    def make_model(self, num_classes: int, modalities: tuple[str, ...]):
+        """A freshly initialised model: encoders for ``modalities``, the run's fusion, width and feature scale."""
+        from ..models import MultimodalModel
+
+        config = self.config
+        return MultimodalModel(num_classes, modalities=modalities, fusion=config.fusion, width=config.width,
+                               feature_scale=dict(zip(("audio", "visual"), config.feature_scale)))
+
+    def stages(self) -> list[Stage]:
+        """The stages of training, in order; their epochs sum to the run's ``epochs``."""
+        return [Stage("train", self.config.epochs)]
+
     def prepare_model(self, model):
-        """Adjust a freshly built model before the optimiser is made (load or freeze weights)."""
+        """Adjust the structure of a freshly built model (freeze, add modules); replayed on resume and read-back."""
         return model
+
+    def enter_stage(self, model, index: int) -> None:
+        """Change the model's structure at the start of stage ``index`` >= 1; replayed on resume and read-back."""
+
+    def initialise(self, model) -> None:
+        """Load weights from other runs into a fresh run's model (never on resume or read-back)."""
+
+    def trainable(self, model, index: int) -> list:
+        """The parameters stage ``index``'s optimiser updates (default: all of them)."""
+        return list(model.parameters())
 
     def training_step(self, model, batch: dict, optimizer, state: StepState) -> dict[str, float]:
         raise NotImplementedError

@@ -91,11 +91,14 @@ class FrozenEncoders(Method):
                                   f"--encoders-from needs unimodal runs on this run's data")
 
     def prepare_model(self, model):
-        for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
-            load_unimodal_encoder(model, modality, run_dir, self.config.width)
+        for modality in ("audio", "visual"):
             for parameter in model.encoders[modality].parameters():
                 parameter.requires_grad_(False)
         return model
+
+    def initialise(self, model) -> None:
+        for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
+            load_unimodal_encoder(model, modality, run_dir, self.config.width)
 
     def training_step(self, model, batch, optimizer, state):
         model.encoders.eval()  # frozen batch-norm statistics too, whatever mode the engine set

@@ -33,7 +33,7 @@ def joint_step(model, batch, optimizer, state, encoder_grad_scale=(1.0, 1.0)) ->
         loss = F.cross_entropy(output.logits.float(), batch["label"])
     loss.backward()
     stats = {"loss": loss.item(), **encoder_grad_norms(model), **batch_accuracies(output, batch["label"])}
-    if len(model.modalities) == 2:  # OGM-GE's and ARL's ratios, logged for comparison (Chapters 2-3)
+    if len(output.logits_per_modality) == 2:  # OGM-GE's and ARL's ratios, logged for comparison (Chapters 2-3)
         stats.update(modality_ratios(output.logits_per_modality, batch["label"]))
     optimizer.step()
     return stats

@@ -5,8 +5,9 @@ CVPR 2022. After the usual backward pass on the fused cross-entropy:
 
 1. **Discrepancy.** Each modality's score is the batch sum of the softmax probability its own
    logits give the true class, ``s_m = sum_i softmax(logits_m(x_i))[y_i]`` (paper Eq. 8). The
-   per-modality logits are the shared decision layer with the other modality zeroed (DESIGN.md);
-   the release instead gives each modality half the bias, ``W_m z_m + b/2``.
+   per-modality logits are the fusion's branches (``models/fusion.py``: for concat the shared decision
+   layer on one modality, ``W_m z_m + b``; a fusion without both branches is refused); the release
+   instead gives each modality half the bias, ``W_m z_m + b/2``.
 2. **Coefficient.** With ``rho = s_dominant / s_other > 1`` the dominant modality's encoder
    gradients are scaled by ``k = 1 - tanh(alpha * rho)`` (Eq. 10 as the release and BalanceBenchmark
    implement it, ``ogm_form="jump"``: k falls from 1 to ``1 - tanh(alpha)`` as rho crosses 1); the
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 
 from ..analysis.discrepancy import discrepancy_ratio, true_class_scores
 from ..errors import ConfigError
+from ..models.fusion import require_branches
 from ..options import option
 from .base import Method, batch_accuracies, encoder_grad_norms, register
 from .joint import modality_ratios
@@ -102,6 +104,10 @@ def in_window(epoch: int, window: tuple[int, int]) -> bool:
 class OGMGE(Method):
     name = "ogm_ge"
     Options = OGMGEOptions
+
+    def prepare_model(self, model):
+        require_branches(model, "OGM-GE")
+        return model
 
     def training_step(self, model, batch, optimizer, state):
         cfg = self.options

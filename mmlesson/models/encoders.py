@@ -4,7 +4,10 @@
 features, as in OGM-GE); 8 gives a tiny variant that trains on a laptop CPU in seconds.
 The audio encoder takes a 1-channel spectrogram [B,1,F,T]. The visual encoder folds the T frames
 into the batch, runs the 2-D ResNet on each frame, and averages the feature maps jointly over time
-and space, as the OGM-GE release does.
+and space, as the OGM-GE release does. ``tokens(x)`` gives the features before that pooling, one
+token per position of the last feature map ([B, h*w, D] for audio, [B, T*h*w, D] for vision, time
+major), for fusions that attend over them (CCAT's cross-attention, Chapter 4); their mean is the
+pooled feature vector.
 """
 from __future__ import annotations
 
@@ -59,6 +62,10 @@ class AudioEncoder(nn.Module):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.trunk(audio).mean(dim=(2, 3))
 
+    def tokens(self, audio: torch.Tensor) -> torch.Tensor:
+        """[B,1,F,T] -> [B, h*w, D]: one token per frequency x time position of the last feature map."""
+        return self.trunk(audio).flatten(2).transpose(1, 2)
+
 
 class VisualEncoder(nn.Module):
     """Frames [B,T,3,H,W] -> feature vector [B,8*width]: frames folded into the batch, then
@@ -74,6 +81,12 @@ class VisualEncoder(nn.Module):
         maps = self.trunk(visual.flatten(0, 1))  # [B*T,C,h,w]
         maps = maps.unflatten(0, (batch, frames))  # [B,T,C,h,w]
         return maps.mean(dim=(1, 3, 4))
+
+    def tokens(self, visual: torch.Tensor) -> torch.Tensor:
+        """[B,T,3,H,W] -> [B, T*h*w, D]: one token per frame x position of the last feature map."""
+        batch, frames = visual.shape[:2]
+        maps = self.trunk(visual.flatten(0, 1)).unflatten(0, (batch, frames))  # [B,T,C,h,w]
+        return maps.permute(0, 1, 3, 4, 2).flatten(1, 3)
 
 
 ENCODERS = {"audio": AudioEncoder, "visual": VisualEncoder}

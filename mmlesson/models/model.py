@@ -13,8 +13,9 @@ from .fusion import FUSIONS
 
 @dataclass
 class ModelOutput:
-    """``logits`` [B,C] fused; ``logits_per_modality`` {m: [B,C]} the same head with every other
-    modality's features zeroed; ``features`` {m: [B,D]} encoder outputs before fusion."""
+    """``logits`` [B,C] fused; ``logits_per_modality`` {m: [B,C]} each modality's branch, as its fusion
+    defines it (``fusion.py``; a modality without one is absent); ``features`` {m: [B,D]} encoder
+    outputs before fusion."""
 
     logits: torch.Tensor
     logits_per_modality: dict[str, torch.Tensor]
@@ -65,14 +66,19 @@ class MultimodalModel(nn.Module):
         """The head on given encoder outputs (methods that act between encoders and head call
         ``encode`` and ``fuse`` themselves, e.g. ARL's gradient scaling)."""
         logits = self.fusion(features)
-        logits_per_modality = {}
-        for m in self.modalities:
-            if len(self.modalities) == 1:
-                logits_per_modality[m] = logits
-                continue
-            zeroed = {other: (f if other == m else torch.zeros_like(f)) for other, f in features.items()}
-            logits_per_modality[m] = self.fusion(zeroed)
+        if len(self.modalities) == 1:
+            logits_per_modality = {self.modalities[0]: logits}
+        else:
+            logits_per_modality = self.fusion.branch_logits(features)
         return ModelOutput(logits=logits, logits_per_modality=logits_per_modality, features=features)
+
+    @property
+    def branch_modalities(self) -> tuple[str, ...]:
+        """The modalities whose branch the fusion defines (``fusion.py``)."""
+        if len(self.modalities) == 1:
+            return self.modalities
+        has_branch = getattr(self.fusion, "has_branch", lambda m: True)
+        return tuple(m for m in self.modalities if has_branch(m))
 
     def encoder_parameters(self, modality: str):
         return self.encoders[modality].parameters()
