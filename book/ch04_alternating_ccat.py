@@ -277,7 +277,8 @@ for row, name in TABLE_1.items():
             cells.append("-")
     paper = published.get(row, {})
     print(f"{row:9s}{cells[0]:>28s}{cells[1]:>16s}{cells[2]:>16s}   {paper.get('acc', '-')} / "
-          f"{paper.get('branch_acc.audio', '-')} / {paper.get('branch_acc.visual', '-')}   ({len(runs[name])} seeds)")
+          f"{paper.get('branch_acc.audio', '-')} / {paper.get('branch_acc.visual', '-')}   ({len(runs[name])} seed"
+          f"{'s' if len(runs[name]) > 1 else ''})")
 
 # %% [markdown]
 # ## 4.6 Which part of CCAT does the work? (Table 2)
