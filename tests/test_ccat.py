@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mmlesson import TrainConfig, fit
+from mmlesson import fit
 from mmlesson.analysis.contributions import contribution_gap, contributions, mutual_information
 from mmlesson.errors import ConfigError
 from mmlesson.methods import METHODS, StepState
@@ -266,3 +266,16 @@ def test_the_printed_residual_needs_as_many_tokens_per_modality(tiny_dataset):
     knobs = dict(TINY_KNOBS, spec_steps=64)  # 2 audio tokens against 1 visual token
     with pytest.raises(ConfigError, match="use --bicross-residual symmetric"):
         fit(ccat_config(bicross_residual="printed", data_knobs=knobs))
+
+
+def test_without_alternation_one_step_trains_both_modalities_on_the_fused_loss(tiny_batch):
+    torch.manual_seed(0)
+    method, model = stage_two_model(alternate=False, secondary=False)
+    model.train()
+    optimizer = torch.optim.SGD(method.trainable(model, 1), lr=0.1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stats = method.alternating_step(model, tiny_batch, optimizer, StepState(epoch=2, step=0, device=torch.device("cpu"),
+                                                                             stage=1))
+    changed = {k.split(".")[0] + "." + k.split(".")[1] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert {"encoders.audio", "encoders.visual", "lora.audio", "lora.visual"} <= changed
+    assert "loss_unimodal/audio" not in stats and stats["loss"] > 0
