@@ -325,6 +325,25 @@ def test_cli_prepare_then_train_end_to_end(cremad_cache, tmp_path):
     assert bad.returncode == 2 and "unknown cremad knob 'train_size'; valid knobs: split" in bad.stderr
 
 
+@pytest.mark.parametrize("method", [["--method", "mla", "--inference", "fixed"],
+                                    ["--method", "ccat", "--classifier-epochs", "1", "--beta", "0.45"]])
+def test_mla_and_ccat_train_on_a_prepared_cremad_cache_from_the_command_line(cremad_cache, tmp_path, method):
+    import subprocess
+    import sys
+
+    _, root, _ = cremad_cache
+    out = tmp_path / "run"
+    trained = subprocess.run([sys.executable, "-m", "mmlesson", "train", "--data", "cremad", "--root", str(root), *method,
+                              "--epochs", "2", "--width", "4", "--batch-size", "8", "--no-probe", "--out", str(out)],
+                             capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["method"] == method[1] and set(metrics["final"]["test"]["branch_acc"]) == {"audio", "visual"}
+    assert all("contribution" in record["val"] for record in metrics["history"])
+    if method[1] == "ccat":
+        assert [record["stage"] for record in metrics["history"]] == ["classifier pre-training", "alternating"]
+
+
 def test_a_build_killed_with_sigkill_resumes_to_the_same_cache(cremad_cache, tmp_path):
     """A real kill -9 in the middle of a build (right after the second group of clips is committed,
     with more clips written but not yet committed): no meta.json, and the next run finishes the cache
