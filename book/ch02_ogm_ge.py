@@ -353,9 +353,15 @@ print("\nOGM-GE " + ("beats" if beats_frozen else "does not beat") + " the froze
 claims(verdicts)
 
 # %% tags=["nbval-check-output", "nbval-check-numbers"]
-checked({"OGM-GE fused accuracy": np.mean(acc["OGM-GE"]), "joint fused accuracy": np.mean(acc["joint (concat)"]),
-         "GE signal-to-noise, audio": np.mean(snr["audio"]), "GE signal-to-noise, visual": np.mean(snr["visual"])},
+checked({"OGM-GE fused accuracy": np.mean(acc["OGM-GE"]), "joint fused accuracy": np.mean(acc["joint (concat)"])},
         tolerance=0.03)
+
+# %% tags=["nbval-check-output", "nbval-check-numbers"]
+# One batch per model: the per-seed ratios spread from about 0.3 to 1 (2.3), so their mean over 10 seeds
+# moves by about 0.08 under another float rounding order (measured: 0.588 -> 0.518 with two threads);
+# the tolerance is three such standard errors.
+checked({"GE signal-to-noise, audio": np.mean(snr["audio"]), "GE signal-to-noise, visual": np.mean(snr["visual"])},
+        tolerance=0.25)
 
 # %% [markdown] tags=[]
 # **What this chapter showed.** OGM-GE turns the additive analysis into a control rule: measure each
