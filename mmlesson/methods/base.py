@@ -101,12 +101,13 @@ class Method:
     def model_modalities(self, modalities: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(modalities)
 
-    def make_model(self, num_classes: int, modalities: tuple[str, ...]):
-        """A freshly initialised model: encoders for ``modalities``, the run's fusion, width and feature scale."""
+    def make_model(self, num_classes: int, modalities: tuple[str, ...], fusion: str | None = None):
+        """A freshly initialised model: encoders for ``modalities``, ``fusion`` (default: the run's), the
+        run's width and feature scale."""
         from ..models import MultimodalModel
 
         config = self.config
-        return MultimodalModel(num_classes, modalities=modalities, fusion=config.fusion, width=config.width,
+        return MultimodalModel(num_classes, modalities=modalities, fusion=fusion or config.fusion, width=config.width,
                                feature_scale=dict(zip(("audio", "visual"), config.feature_scale)))
 
     def stages(self) -> list[Stage]:

@@ -157,8 +157,7 @@ class CCAT(Method):
         if mask is not None:
             inputs, labels = inputs[mask], labels[mask]
         with state.autocast():
-            index = model.modalities.index(modality)
-            features = model.encoders[modality].tokens(inputs).mean(dim=1) * model.feature_scale[index]
+            features = model.tokens({modality: inputs}, modality).mean(dim=1)
             logits = model.unimodal_logits(features, modality)
             return F.cross_entropy(logits.float(), labels), logits
 

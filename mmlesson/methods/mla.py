@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..models import MultimodalModel
 from ..models.fusion import FUSION_RULES
 from ..options import option
 from .base import Method, register
@@ -67,9 +66,7 @@ class MLA(Method):
 
     def make_model(self, num_classes, modalities):
         """Encoders and one head shared by every modality (``fusion="shared"``), fused by ``inference``."""
-        config = self.config
-        model = MultimodalModel(num_classes, modalities=modalities, fusion="shared", width=config.width,
-                                feature_scale=dict(zip(("audio", "visual"), config.feature_scale)))
+        model = super().make_model(num_classes, modalities, fusion="shared")
         model.fusion.rule = self.options.inference
         model.fusion.weights = {"audio": self.options.audio_weight, "visual": 1.0 - self.options.audio_weight}
         return model
