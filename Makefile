@@ -37,8 +37,11 @@ html: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html/index.html"
 
+# The unit tests on two single-threaded processes, then the chapters (nbval re-executes each on its
+# defaults) one at a time: each chapter trains on its own two worker processes, so nothing shares a core.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow"
+	$(PY) -m pytest -q -m slow
 
 clean:
 	rm -rf _build

@@ -14,6 +14,9 @@ change with it. nbval compares outputs exactly, so cells tagged ``nbval-check-nu
 
 When a cell passes these rules its stored text replaces the new one, so nbval's exact comparison passes;
 otherwise nbval reports the difference as usual.
+
+nbval's cells are marked ``slow`` (they execute the chapters), so ``pytest -m "not slow"`` is the unit
+tests alone and ``pytest -m slow`` the chapters (``make test`` runs the two phases one after the other).
 """
 from __future__ import annotations
 
@@ -86,3 +89,9 @@ def compare_outputs(self, test, ref, skip_compare=None):
 
 
 nbval.plugin.IPyNbCell.compare_outputs = compare_outputs
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if isinstance(item, nbval.plugin.IPyNbCell):
+            item.add_marker("slow")
