@@ -17,7 +17,7 @@
 # # 1. Why joint training leaves a modality behind: the additive gradient
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch01_additive_gradients.ipynb)
-# ![CPU: about 1 minute](https://img.shields.io/badge/CPU%20(2%20cores)-~1%20min-blue)
+# ![CPU: about 3 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~3%20min-blue)
 # ![GPU: CREMA-D about 10 minutes](https://img.shields.io/badge/GPU%20(CREMA--D)-~10%20min-green)
 #
 # Train an audio-visual classifier jointly and one modality can end up almost unused, even though,

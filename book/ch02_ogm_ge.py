@@ -18,7 +18,7 @@
 # # 2. OGM-GE: slowing the dominant modality down
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch02_ogm_ge.ipynb)
-# ![CPU: about 5 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~5%20min-blue)
+# ![CPU: about 6 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~6%20min-blue)
 # ![GPU: CREMA-D several hours](https://img.shields.io/badge/GPU%20(CREMA--D%2C%20100%20epochs%20x%203%20methods)-hours-green)
 #
 # Chapter 1 showed the easy modality taking the shared error signal away from the other. On-the-fly

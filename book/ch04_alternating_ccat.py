@@ -17,7 +17,7 @@
 # # 4. Alternating training (MLA) and Classifier-Constrained Alternating Training (CCAT)
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch04_alternating_ccat.ipynb)
-# ![CPU: about 7 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~7%20min-blue)
+# ![CPU: about 5 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~5%20min-blue)
 # ![GPU: CREMA-D several hours](https://img.shields.io/badge/GPU%20(CREMA--D%2C%20150%20epochs%20x%207%20methods)-hours-green)
 #
 # Chapters 1-3 changed how much gradient each encoder receives while both learn together. Two newer
