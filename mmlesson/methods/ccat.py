@@ -157,7 +157,7 @@ class CCAT(Method):
         if mask is not None:
             inputs, labels = inputs[mask], labels[mask]
         with state.autocast():
-            features = model.tokens({modality: inputs}, modality).mean(dim=1)
+            features = model.encode_modality({modality: inputs}, modality)
             logits = model.unimodal_logits(features, modality)
             return F.cross_entropy(logits.float(), labels), logits
 

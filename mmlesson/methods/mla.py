@@ -79,10 +79,10 @@ class MLA(Method):
             projector = torch.eye(dim, device=state.device)
         alpha = projection_alpha(state.step % state.steps_per_epoch, state.steps_per_epoch)
         stats, total = {}, 0.0
-        for index, m in enumerate(model.modalities):
+        for m in model.modalities:
             optimizer.zero_grad(set_to_none=True)
             with state.autocast():
-                features = model.encoders[m](batch[m]) * model.feature_scale[index]
+                features = model.encode_modality(batch, m)
                 logits = head(features)
                 loss = F.cross_entropy(logits.float(), labels)
             loss.backward()

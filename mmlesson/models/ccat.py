@@ -110,9 +110,9 @@ class CCATModel(MultimodalModel):
         index = self.modalities.index(modality)
         return self.encoders[modality].tokens(batch[modality]) * self.feature_scale[index]
 
-    def encode(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Pooled features: the mean of each modality's tokens."""
-        return {m: self.tokens(batch, m).mean(dim=1) for m in self.modalities}
+    def encode_modality(self, batch: dict, modality: str) -> torch.Tensor:
+        """Pooled features: the mean of the modality's tokens."""
+        return self.tokens(batch, modality).mean(dim=1)
 
     def unimodal_logits(self, features: torch.Tensor, modality: str) -> torch.Tensor:
         """Eq. 10 before the softmax: ``Cls(z_m) + LoRA_m(z_m)`` (``Cls(z_m)`` without adapters)."""

@@ -55,9 +55,14 @@ class MultimodalModel(nn.Module):
     def fusion_output_dim(self) -> int:
         return next(m for m in reversed(list(self.fusion.modules())) if isinstance(m, nn.Linear)).out_features
 
-    def encode(self, batch: dict) -> dict[str, torch.Tensor]:
+    def encode_modality(self, batch: dict, modality: str) -> torch.Tensor:
+        """One modality's pooled features times its fixed scale (methods that train the modalities one at
+        a time call this, e.g. MLA)."""
         # multiplying by 1 is exact, so the default changes nothing, and no branch reads the buffer on the host
-        return {m: self.encoders[m](batch[m]) * self.feature_scale[i] for i, m in enumerate(self.modalities)}
+        return self.encoders[modality](batch[modality]) * self.feature_scale[self.modalities.index(modality)]
+
+    def encode(self, batch: dict) -> dict[str, torch.Tensor]:
+        return {m: self.encode_modality(batch, m) for m in self.modalities}
 
     def forward(self, batch: dict) -> ModelOutput:
         return self.fuse(self.encode(batch))
