@@ -16,6 +16,7 @@ _EXPORTS = {
     "TrainConfig": "config", "evaluate": "engine", "fit": "engine", "load_run": "engine", "train": "engine",
     "ConfigError": "errors", "IncompleteRun": "errors", "MMLessonError": "errors", "TrainingDiverged": "errors",
     "Grid": "grid", "load_grid": "grid", "RECIPES": "recipes", "load_metrics": "report", "run_grid": "runner",
+    "diagnose": "signature",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,5 +1,5 @@
 """Command line: ``mmlesson train ...``, ``mmlesson recalibrate --run DIR``, ``mmlesson data list`` and
-``mmlesson data prepare NAME --raw RAW --root ROOT``.
+``mmlesson data prepare NAME --raw RAW --root ROOT``, ``mmlesson diagnose``.
 
 The options of ``train`` are generated from ``TrainConfig``'s fields, so ``--help`` lists every
 option with its default and the CLI accepts exactly what ``mmlesson.train(...)`` accepts.
@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mmlesson {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error "
                         "(also: MMLESSON_DEBUG=1)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,recalibrate,replicate,report,data}",
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     metavar="{train,recalibrate,replicate,report,diagnose,data}",
                                      parser_class=OneLineParser)
     train = commands.add_parser("train", help="train one model and write metrics.json",
                                 description="Train one model; with --out, checkpoints every epoch and resumes.")
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="where the run's data cache is now (real data sets; default: where it was trained)")
     recalibrate.add_argument("--progress", choices=("auto", "on", "off"), default="auto", help="progress bar")
     add_replicate_parsers(commands)
+    add_diagnose_parser(commands)
     data = commands.add_parser("data", help="data sets: list them, prepare a real one")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{list,prepare}",
                                         parser_class=OneLineParser)
@@ -173,6 +175,30 @@ def add_replicate_parsers(commands) -> None:
     report.add_argument("results", help="the run store given to `mmlesson replicate --results`")
     report.add_argument("--grid", action="append", default=None, help="only this grid (repeatable)")
     report.add_argument("--format", choices=("markdown", "csv", "latex"), default="markdown", help="table format")
+
+
+def add_diagnose_parser(commands) -> None:
+    diagnose = commands.add_parser(
+        "diagnose", help="measure a data set's modality-imbalance signature from its three baselines",
+        description="Train (or read back from --results) audio-only, visual-only and joint concatenation runs for "
+                    "every seed, and print the imbalance signature with 95%% CIs over seeds beside CREMA-D's "
+                    "published one: unimodal and fused accuracy, each modality's joint branch and probe, the weak "
+                    "modality's starvation, the epochs each model needs to fit its training set, and SynthAV's "
+                    "oracle accuracies.")
+    diagnose.add_argument("--data", default="synthav", help="synthav, or a prepared real data set with --root "
+                                                            "(default: %(default)s)")
+    diagnose.add_argument("--root", default=None, metavar="ROOT", help="prepared cache of a real data set")
+    diagnose.add_argument("--recipe", default=None, help="the protocol (default: synthav-severe for SynthAV, "
+                                                         "ogm_ge-<data> for a real data set)")
+    diagnose.add_argument("--data-knob", dest="data_knobs", action="append", type=parse_knob, default=[],
+                          metavar="NAME=VALUE", help="a SynthAV knob on top of the recipe's (repeatable)")
+    diagnose.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102],
+                          help="training seeds; SynthAV draws its data anew with each (default: 100 101 102)")
+    diagnose.add_argument("--epochs", type=positive_int, default=None, help="override the recipe's epochs")
+    diagnose.add_argument("--results", default="results", help="the run store (default: %(default)s)")
+    diagnose.add_argument("--workers", type=positive_int, default=None,
+                          help="parallel runs (default: one per core; one per GPU with CUDA; 1 = in this process)")
+    diagnose.add_argument("--json", default=None, metavar="PATH", help="also write the signature as JSON to PATH")
 
 
 def add_prepare_parser(data_commands) -> None:
@@ -309,6 +335,32 @@ def run_report(args) -> int:
     return 0
 
 
+def run_diagnose(args) -> int:
+    import json
+
+    from .signature import as_json, diagnose, render
+
+    if args.data not in ("synthav",) and not args.root:
+        raise ConfigError(f"--data {args.data} needs --root ROOT, its prepared cache (mmlesson data prepare "
+                          f"{args.data} --raw RAW --root ROOT)")
+    if args.json is not None and (not args.json or Path(args.json).is_dir()):
+        raise ConfigError(f"--json needs a file path, got {args.json!r}")
+    if any(seed < 0 for seed in args.seeds):
+        raise ConfigError(f"--seeds must be non-negative integers, got {args.seeds}")
+    train = {"epochs": args.epochs} if args.epochs else {}
+    table = diagnose(args.data, seeds=args.seeds, recipe=args.recipe, data_knobs=dict(args.data_knobs), root=args.root,
+                     results=args.results, workers=args.workers, train=train)
+    print(render(table))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(as_json(table), indent=2) + "\n")
+        temporary.replace(path)
+        print(f"signature written to {path}")
+    return 0
+
+
 def run_data_list() -> int:
     from .data import DATASETS
 
@@ -374,6 +426,8 @@ def run_command(args) -> int:
         return run_replicate(args)
     if args.command == "report":
         return run_report(args)
+    if args.command == "diagnose":
+        return run_diagnose(args)
     if args.data_command == "prepare":
         return run_data_prepare(args)
     return run_data_list()

@@ -93,7 +93,7 @@ class Grid:
             knobs = {**merged.get("data_knobs", {}), **layer.pop("data_knobs", {})}
             merged.update(layer)
             merged["data_knobs"] = knobs
-        return merged
+        return recipes.with_data_seed(merged)
 
     def cells(self):
         """``(data label, arm label, seed)`` of every run, dependencies first."""

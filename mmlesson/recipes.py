@@ -40,8 +40,20 @@ class Recipe:
         """Keywords for ``TrainConfig.build``: this recipe's data, training fields and ``method``'s
         options, then ``overrides`` (``data_knobs`` given there are merged into the recipe's)."""
         knobs = {**copy.deepcopy(self.data_knobs), **overrides.pop("data_knobs", {})}
-        return {"data": self.data, "data_knobs": knobs, **copy.deepcopy(self.train),
-                **copy.deepcopy(self.methods.get(method, {})), "method": method, **overrides}
+        return with_data_seed({"data": self.data, "data_knobs": knobs, **copy.deepcopy(self.train),
+                               **copy.deepcopy(self.methods.get(method, {})), "method": method, **overrides})
+
+
+# A SynthAV recipe whose data knob ``seed`` is ``RUN_SEED`` draws its data set anew with every training
+# seed, so that intervals over seeds cover the data as well as the initialisation and batch order.
+RUN_SEED = "run"
+
+
+def with_data_seed(keywords: dict) -> dict:
+    """``keywords`` with a data seed of ``RUN_SEED`` replaced by the run's ``seed`` (where it is given)."""
+    if keywords.get("data_knobs", {}).get("seed") == RUN_SEED and "seed" in keywords:
+        keywords["data_knobs"] = {**keywords["data_knobs"], "seed": keywords["seed"]}
+    return keywords
 
 
 # OGM-GE's release setting (REFERENCE_CODE.md): ResNet-18 from scratch, SGD 1e-3, momentum 0.9, weight

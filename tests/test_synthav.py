@@ -165,3 +165,48 @@ def test_label_noise_imbalance_and_quality():
     assert torch.bincount(data.test.label).tolist() == [100] * 6  # test stays balanced
     quality = data.train.extras["quality"]
     assert abs(float(quality.log().std()) - 0.5) < 0.03
+
+
+SPEAKERS = dict(speakers=8, audio_confusion=(0.25,) * 6, train_size=400, val_size=96, test_size=800)
+
+
+def test_speakers_shift_every_class_by_their_own_offset():
+    data = load("synthav", **SPEAKERS)
+    for split in (data.train, data.test):
+        speaker, label, pattern = split.extras["speaker"], split.label, split.extras["audio_pattern"]
+        counts = torch.bincount(speaker, minlength=8)
+        assert counts.max() - counts.min() <= 1  # every speaker speaks as many clips as the others, +-1
+        for s in range(8):
+            offset = (pattern[speaker == s] - label[speaker == s]) % 6
+            assert len(set(offset.tolist())) == 1  # one fixed way of sounding every class
+        assert sum(int((pattern[speaker == s] != label[speaker == s]).any()) for s in range(8)) == 2  # 0.25 x 8
+
+
+def test_speakers_voice_identifies_the_speaker_and_each_split_has_its_own():
+    knobs = dict(SPEAKERS, audio_noise=0.0, audio_strength=0.0, voice_strength=2.0)
+    data = load("synthav", **knobs)
+    assert data.train.audio.shape[2] == 16 + 8  # the class bands, then the voice bins
+    voices = {}
+    for name in ("train", "test"):
+        split = data.split(name)
+        rows = split.audio[:, 0, 16:, 0]  # [N, V]: the voice, constant over the clip
+        assert torch.equal(split.audio[:, 0, 16:, :], rows[:, :, None].expand_as(split.audio[:, 0, 16:, :]))
+        voices[name] = {int(s): rows[split.extras["speaker"] == s] for s in range(8)}
+        for s, clips in voices[name].items():
+            assert torch.equal(clips, clips[:1].expand_as(clips))  # one voice per speaker
+    assert not any(torch.equal(voices["train"][s][0], voices["test"][t][0]) for s in range(8) for t in range(8))
+
+
+def test_speakers_keep_the_oracle_exact_and_other_regimes_unchanged():
+    cfg = SynthAVConfig(**SPEAKERS, visual_confusion=None)
+    # an observer of the audio pattern alone, on unseen speakers, is right on the unshifted speakers' clips
+    assert oracle_accuracy(cfg)["audio"] == pytest.approx(1 - 2 / 8)
+    data = load("synthav", **SPEAKERS)
+    realised = float((data.test.extras["audio_pattern"] == data.test.label).float().mean())
+    assert realised == pytest.approx(1 - 2 / 8, abs=1e-9)
+    uniform = dict(SMALL, audio_confusion=(0.25,) * 6)
+    plain, with_speakers = load("synthav", **uniform), load("synthav", **uniform, speakers=4)
+    assert torch.equal(plain.train.visual, with_speakers.train.visual)  # the speakers' draws have their own stream
+    assert torch.equal(plain.train.label, with_speakers.train.label)
+    with pytest.raises(ConfigError, match="same for every class"):
+        SynthAVConfig(speakers=4)  # regime A's per-class audio confusion cannot be spoken by speakers

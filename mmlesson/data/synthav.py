@@ -22,6 +22,23 @@ Generative process (Chapter 1 explains it with pictures). For a clip of class ``
   recorded badly is bad in both), and 0 where the modality is uninformative.
 * **sample-level imbalance**: in a fraction ``uninformative_fraction`` of the clips, one modality
   (``uninformative_modality``: audio, visual or either at random) is pure noise.
+* **speakers** (``speakers`` > 0; the book's severe regime): every split has its own ``speakers``
+  speakers, and each clip is spoken by one of them. A speaker has a *voice*, a random profile of
+  strength ``voice_strength`` in ``voice_bins`` extra frequency bins above the class bands, and a fixed
+  way of sounding the classes: ``audio_confusion`` of the speakers (rounded to a whole number) shift
+  every class's band by their own offset, ``c -> c + k (mod C)``, the others sound every class as
+  itself. On the training clips the audio then explains every label (voice and band together decide
+  it), and a network fits it early and completely; on the unseen speakers of validation and test, a
+  shifted speaker's clips show a wrong band, so what was learnt about the training speakers' shifts
+  does not transfer. This is the mechanism of modality imbalance that the greedy-learner analysis
+  (Wu, Jastrzebski, Cho and Geras, "Characterizing and Overcoming the Greedy Nature of Learning in
+  Multi-modal Deep Neural Networks", ICML 2022) and the modality-competition analysis (Huang, Lin, Du,
+  Du and Huang, "Modality Competition: What Makes Joint Training of Multi-modal Network Fail in Deep
+  Learning? (Provably)", ICML 2022) describe, and that Wang, Tran and Feiszli ("What Makes Training
+  Multi-Modal Classification Networks Hard?", CVPR 2020) measured as overfitting: the modality that
+  fits the training set first drives the shared residual of the fused loss to zero, and the other
+  encoder, slower to learn, stops receiving gradient (Chapter 1, Eq. 1). On CREMA-D the audio network
+  fits its training clips by detail of each recording; here the detail is the speaker's.
 * **labels**: ``class_imbalance`` r makes training and validation class frequencies fall
   geometrically from class 0 to class C-1 by a factor r in all (the test split stays balanced);
   ``label_noise`` replaces that fraction of the *training* labels by another class at random.
@@ -29,6 +46,8 @@ Generative process (Chapter 1 explains it with pictures). For a clip of class ``
 ``oracle_accuracy`` is the accuracy of the Bayes rule of an observer that perceives perfectly which
 pattern each modality shows (or that it shows none): ``argmax_c P(c) prod_m P(pattern_m | c)``,
 computed exactly over the generative process, from audio alone, from visual alone and from both.
+With speakers, ``P(pattern | c)`` is that of a speaker never heard before (the test split's): the
+share of shifted speakers, spread evenly over the other classes.
 Pixel noise only makes the patterns harder to learn to perceive, so no model can beat this bound,
 and a model that perceives well approaches it.
 
@@ -48,6 +67,7 @@ from ..options import check_fields, option
 from .loader import AVDataset, TensorSplit
 
 SPLIT_STREAMS = {"train": 1, "val": 2, "test": 3}
+SPEAKER_STREAM = 50  # the speakers' draws have their own stream: a regime without speakers is unchanged
 
 
 # Regime A's confusion: audio confuses the last third of the classes (0.7) and hardly the others (0.05);
@@ -102,6 +122,12 @@ class SynthAVConfig:
     # Per-clip Gaussian jitter of the grating orientation (degrees). Neighbouring classes are
     # 180/C degrees apart, so the jitter makes some clips ambiguous and caps visual accuracy.
     orientation_jitter: float = option(8.0, "per-clip jitter of the grating orientation, degrees", minimum=0.0)
+    # Speakers (module docstring): every split has its own, so val and test speakers are never heard in training.
+    speakers: int = option(0, "speakers per split, each with a voice and a fixed way of sounding each class "
+                              "(0: no speakers; audio confusion is then drawn clip by clip)", minimum=0)
+    voice_strength: float = option(1.0, "amplitude of a speaker's voice in the extra voice bins", minimum=0.0)
+    voice_bins: int = option(8, "extra frequency bins, above the class bands, that carry the speaker's voice",
+                             minimum=1)
     seed: int = option(0, "seed of the generated data (not of training)", minimum=0)
 
     def __post_init__(self):
@@ -118,6 +144,9 @@ class SynthAVConfig:
                 raise ConfigError(f"SynthAV knob {name} needs one value per class ({self.num_classes}), got {len(value)}")
             if value is not None and name.endswith("confusion") and max(value) > 1.0:
                 raise ConfigError(f"SynthAV knob {name} holds probabilities in [0, 1], got {value!r}")
+        if self.speakers and self.audio_confusion is not None and len(set(self.audio_confusion)) > 1:
+            raise ConfigError(f"SynthAV knob audio_confusion must be the same for every class with speakers "
+                              f"(a speaker sounds every class shifted, or none), got {self.audio_confusion!r}")
         for name in ("uninformative_fraction", "label_noise"):
             if getattr(self, name) > 1.0:
                 raise ConfigError(f"SynthAV knob {name} must lie in [0, 1], got {getattr(self, name)!r}")
@@ -129,6 +158,8 @@ class SynthAVConfig:
     def confusion(self, modality: str) -> torch.Tensor:
         """``P(pattern k | class c)`` of ``modality`` as a [C, C] matrix (rows: classes)."""
         values = getattr(self, f"{modality}_confusion")
+        if modality == "audio" and self.speakers and values is not None:  # the realised share of shifted speakers
+            values = (shifted_speakers(self) / self.speakers,) * self.num_classes
         wrong = torch.zeros(self.num_classes, dtype=torch.float64) if values is None else torch.tensor(values, dtype=torch.float64)
         matrix = (wrong / (self.num_classes - 1))[:, None].expand(-1, self.num_classes).clone()
         matrix.diagonal().copy_(1 - wrong)
@@ -182,6 +213,23 @@ def draw_patterns(labels: torch.Tensor, cfg: SynthAVConfig, generator: torch.Gen
         shift = torch.randint(1, cfg.num_classes, (len(labels),), generator=generator)
         patterns[m] = torch.where(wrong, (labels + shift) % cfg.num_classes, labels)
     return patterns
+
+
+def shifted_speakers(cfg: SynthAVConfig) -> int:
+    """How many of a split's speakers sound every class as another: ``audio_confusion`` of them, rounded."""
+    return round(cfg.audio_confusion[0] * cfg.speakers) if cfg.audio_confusion is not None else 0
+
+
+def draw_speakers(labels: torch.Tensor, cfg: SynthAVConfig, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The split's speakers: who speaks each clip (as evenly as possible), each speaker's voice [S, V], and
+    the class whose band each clip shows: its own, shifted by the speaker's offset for shifted speakers."""
+    n = len(labels)
+    speaker = (torch.arange(n) % cfg.speakers)[torch.randperm(n, generator=generator)]
+    voice = torch.randn(cfg.speakers, cfg.voice_bins, generator=generator)
+    offset = torch.zeros(cfg.speakers, dtype=torch.long)
+    shifted = torch.randperm(cfg.speakers, generator=generator)[: shifted_speakers(cfg)]
+    offset[shifted] = torch.randint(1, cfg.num_classes, (len(shifted),), generator=generator)
+    return {"speaker": speaker, "voice": voice, "pattern": (labels + offset[speaker]) % cfg.num_classes}
 
 
 def audio_signal(labels: torch.Tensor, amplitude: torch.Tensor, nuisances: dict, cfg: SynthAVConfig) -> torch.Tensor:
@@ -242,7 +290,18 @@ def generate_split(cfg: SynthAVConfig, split: str) -> TensorSplit:
     noise_audio = cfg.audio_noise * torch.randn(size, cfg.spec_bins, cfg.spec_steps, generator=generator)
     noise_visual = cfg.visual_noise * torch.randn(size, cfg.num_frames, 3, cfg.frame_size, cfg.frame_size,
                                                   generator=generator)
-    audio = (audio_signal(patterns["audio"], amplitude["audio"], nuisances, cfg) + noise_audio).unsqueeze(1)
+    extras = {}
+    if cfg.speakers:  # the band follows the speaker's offset (its own stream: regimes without speakers unchanged)
+        speakers = draw_speakers(labels, cfg, torch.Generator().manual_seed(cfg.seed * 100 + SPLIT_STREAMS[split]
+                                                                            + SPEAKER_STREAM))
+        patterns["audio"] = speakers["pattern"]
+        extras["speaker"] = speakers["speaker"]
+    audio = audio_signal(patterns["audio"], amplitude["audio"], nuisances, cfg) + noise_audio
+    if cfg.speakers:  # the speaker's voice, constant over the clip, in extra bins above the class bands
+        voice = cfg.voice_strength * speakers["voice"][speakers["speaker"]][:, :, None].expand(-1, -1, cfg.spec_steps)
+        noise_voice = cfg.audio_noise * torch.randn(size, cfg.voice_bins, cfg.spec_steps, generator=generator)
+        audio = torch.cat([audio, voice + noise_voice], dim=1)
+    audio = audio.unsqueeze(1)
     visual = visual_signal(patterns["visual"], amplitude["visual"], nuisances, cfg) + noise_visual
 
     observed = labels.clone()
@@ -250,7 +309,7 @@ def generate_split(cfg: SynthAVConfig, split: str) -> TensorSplit:
         flip = torch.rand(size, generator=generator) < cfg.label_noise
         shift = torch.randint(1, cfg.num_classes, (size,), generator=generator)
         observed = torch.where(flip, (labels + shift) % cfg.num_classes, labels)
-    extras = {"audio_informative": informative["audio"], "visual_informative": informative["visual"],
+    extras = {**extras, "audio_informative": informative["audio"], "visual_informative": informative["visual"],
               "audio_pattern": patterns["audio"], "visual_pattern": patterns["visual"], "true_label": labels,
               "quality": nuisances["quality"]}
     return TensorSplit(audio=audio, visual=visual, label=observed, extras=extras)

@@ -1,0 +1,87 @@
+"""The imbalance signature (mmlesson.signature, `mmlesson diagnose`): every row against a hand computation
+on fabricated runs, then one tiny end-to-end run through the command line."""
+import json
+import math
+
+import pytest
+
+from mmlesson.cli import main
+from mmlesson.signature import as_json, first_epoch_at, signature
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def run(seed, acc, branch, probe, train_acc):
+    return {"config": {"seed": seed}, "history": [{"train": {"acc": a}} for a in train_acc],
+            "final": {"test": {"acc": acc, "branch_acc": branch, "probe_acc": probe, "per_class_acc": [0.5] * 6}}}
+
+
+def fabricated():
+    runs = {"audio only": [], "visual only": [], "joint (concat)": []}
+    for seed, shift in ((0, 0.0), (1, 0.02), (2, -0.02)):
+        runs["audio only"].append(run(seed, 0.60 + shift, {"audio": 0.60 + shift}, {"audio": 0.58}, [0.5, 0.96, 0.99]))
+        runs["visual only"].append(run(seed, 0.62, {"visual": 0.62}, {"visual": 0.60 + shift}, [0.3, 0.6, 0.85]))
+        runs["joint (concat)"].append(run(seed, 0.61 + shift, {"audio": 0.59, "visual": 0.20 + shift},
+                                          {"audio": 0.57, "visual": 0.30}, [0.6, 0.97, 1.0]))
+    return runs
+
+
+def test_each_row_is_the_mean_over_seeds_with_a_t_interval():
+    table = signature(fabricated(), oracle={"audio": 0.7, "visual": 0.8, "fused": 0.9})
+    mean = table["mean"]
+    assert table.attrs["weak"] == "visual" and table.attrs["dominant"] == "audio"
+    assert mean["chance"] == pytest.approx(1 / 6)
+    assert mean["weak alone minus joint branch"] == pytest.approx(0.62 - 0.20)
+    assert mean["joint minus best unimodal"] == pytest.approx(0.61 - 0.62)  # visual alone is the best here
+    assert mean["weak probe: alone minus joint"] == pytest.approx(0.60 - 0.30)
+    assert mean["audio alone: epochs to train acc 0.95"] == 2 and mean["visual alone: epochs to train acc 0.80"] == 3
+    assert math.isnan(mean["visual alone: epochs to train acc 0.95"])  # never reached
+    assert mean["oracle fused minus joint"] == pytest.approx(0.9 - 0.61)
+    # the visual branch over seeds is 0.20, 0.22, 0.18: t interval with 2 degrees of freedom
+    half = 4.302652729911275 * 0.02 / math.sqrt(3)
+    row = table.loc["joint branch visual"]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.20 - half, 0.20 + half))
+    assert table.loc["joint branch visual", "CREMA-D"] == pytest.approx(0.1868)
+
+
+def test_json_carries_the_named_means():
+    result = as_json(signature(fabricated(), oracle={"audio": 0.7, "visual": 0.8, "fused": 0.9}))
+    assert result["weak"] == "visual" and result["seeds"] == [0, 1, 2]
+    assert result["visual"]["branch"] == pytest.approx(0.20) and result["visual"]["alone"] == pytest.approx(0.62)
+    assert result["audio"]["probe"] == pytest.approx(0.57) and result["oracle"]["fused"] == 0.9
+    assert result["visual"]["epochs_to_95"] is None and result["audio"]["epochs_to_95"] == 2
+    json.dumps(result)  # plain JSON: no NaN
+
+
+def test_first_epoch_at():
+    assert first_epoch_at([0.1, 0.95, 0.9], 0.95) == 2
+    assert math.isnan(first_epoch_at([0.1, 0.5], 0.95))
+
+
+def test_diagnose_from_the_command_line_trains_then_reads_back(tmp_path, capsys):
+    args = ["diagnose", "--seeds", "0", "1", "--epochs", "1", "--results", str(tmp_path / "store"), "--workers", "1",
+            "--data-knob", "train_size=96", "--data-knob", "val_size=48", "--data-knob", "test_size=48",
+            "--json", str(tmp_path / "signature.json")]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "joint branch visual" in printed and "CREMA-D" in printed
+    result = json.loads((tmp_path / "signature.json").read_text())
+    assert result["seeds"] == [0, 1] and set(result["audio"]) >= {"alone", "branch", "probe"}
+    assert 0 <= result["fused"] <= 1 and result["oracle"]["fused"] >= result["oracle"]["audio"]
+    stored = sorted(p.name for p in (tmp_path / "store" / "runs").iterdir())
+    assert len(stored) == 6  # three baselines x two seeds, each trained once
+    assert main(args) == 0  # read back: same signature
+    assert json.loads((tmp_path / "signature.json").read_text()) == result
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--data", "cremad"], "needs --root"),
+    (["--recipe", "arl-cremad"], "is for data set 'cremad'"),
+    (["--recipe", "nosuch"], "no recipe 'nosuch'"),
+    (["--seeds", "-1"], "non-negative"),
+    (["--data-knob", "nosuch=1"], "unknown SynthAV knob"),
+])
+def test_bad_input_gets_one_line(tmp_path, capsys, extra, fragment):
+    assert main(["diagnose", "--results", str(tmp_path), "--workers", "1", "--epochs", "1", *extra]) != 0
+    error = capsys.readouterr().err.strip()
+    assert fragment in error and len(error.splitlines()) == 1
