@@ -199,6 +199,9 @@ def add_diagnose_parser(commands) -> None:
     diagnose.add_argument("--workers", type=positive_int, default=None,
                           help="parallel runs (default: one per core; one per GPU with CUDA; 1 = in this process)")
     diagnose.add_argument("--json", default=None, metavar="PATH", help="also write the signature as JSON to PATH")
+    diagnose.add_argument("--targets", default=None, metavar="TOML",
+                          help="check the signature against the [targets] table of this file (e.g. the book's "
+                               "book/preregistration.toml)")
 
 
 def add_prepare_parser(data_commands) -> None:
@@ -338,7 +341,9 @@ def run_report(args) -> int:
 def run_diagnose(args) -> int:
     import json
 
-    from .signature import as_json, diagnose, render
+    import tomllib
+
+    from .signature import as_json, check_targets, diagnose, render, render_targets
 
     if args.data not in ("synthav",) and not args.root:
         raise ConfigError(f"--data {args.data} needs --root ROOT, its prepared cache (mmlesson data prepare "
@@ -347,15 +352,28 @@ def run_diagnose(args) -> int:
         raise ConfigError(f"--json needs a file path, got {args.json!r}")
     if any(seed < 0 for seed in args.seeds):
         raise ConfigError(f"--seeds must be non-negative integers, got {args.seeds}")
+    targets = None
+    if args.targets is not None:
+        try:
+            targets = tomllib.loads(Path(args.targets).read_text()).get("targets")
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"--targets {args.targets}: cannot read it as TOML ({error}); give a readable .toml file")
+        if not targets:
+            raise ConfigError(f"--targets {args.targets} has no [targets] table; add one, e.g. "
+                              f"[targets] weak_branch_minus_chance_at_most = 0.08")
     train = {"epochs": args.epochs} if args.epochs else {}
     table = diagnose(args.data, seeds=args.seeds, recipe=args.recipe, data_knobs=dict(args.data_knobs), root=args.root,
                      results=args.results, workers=args.workers, train=train)
     print(render(table))
+    result = as_json(table)
+    if targets is not None:
+        result["targets"] = check_targets(result, targets)
+        print(render_targets(result["targets"]))
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(as_json(table), indent=2) + "\n")
+        temporary.write_text(json.dumps(result, indent=2) + "\n")
         temporary.replace(path)
         print(f"signature written to {path}")
     return 0

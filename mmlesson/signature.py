@@ -9,8 +9,10 @@ over seeds with 95% confidence intervals (Chapter 1 reads it):
   frozen encoder, beside the probe of the encoder trained alone;
 * the *weak* modality (the one that loses most by being trained jointly: alone minus its joint branch)
   and that loss, its *starvation*; the other is the *dominant* one;
-* per model, the first epoch at which training accuracy reaches 0.95 (and 0.80): the race to fit the
-  training set that decides which encoder keeps learning (greedy learning);
+* per model, the first epoch at which training accuracy reaches 0.95 (and 0.80; the mean over the seeds
+  that reach it, ``n`` of them), and the share of seeds on which the dominant model alone passes 0.95
+  before the weak one alone reaches 0.80: the race to fit the training set that decides which encoder
+  keeps learning (greedy learning);
 * on SynthAV, the exact Bayes (oracle) accuracies, and the oracle's margin over joint training.
 
 Beside each row stands CREMA-D's published signature with concatenation fusion, where the papers give
@@ -19,6 +21,7 @@ it (``CREMAD_SIGNATURE``). ``python -m mmlesson diagnose`` / ``mmlesson diagnose
 from __future__ import annotations
 
 import math
+import numbers
 
 from .errors import ConfigError
 from .recipes import RECIPES, get as get_recipe
@@ -98,6 +101,10 @@ def signature(runs: dict[str, list[dict]], oracle: dict | None = None):
     dominant = next(m for m in MODALITIES if m != weak)
     per_seed["weak alone minus joint branch"] = per_seed[f"{weak} alone minus joint branch"]
     per_seed["weak probe: alone minus joint"] = per_seed[f"{weak} alone probe"] - per_seed[f"joint probe {weak}"]
+    # the race (never = after the run's last epoch): does the dominant model fit before the weak one learns?
+    fitted = per_seed[f"{dominant} alone: epochs to train acc 0.95"].fillna(math.inf)
+    learnt = per_seed[f"{weak} alone: epochs to train acc 0.80"].fillna(math.inf)
+    per_seed["dominant fits before weak learns (share of seeds)"] = (fitted < learnt).astype(float)
     if oracle:
         for name, value in oracle.items():
             per_seed[f"oracle {name}"] = value
@@ -106,7 +113,7 @@ def signature(runs: dict[str, list[dict]], oracle: dict | None = None):
              + [f"joint branch {m}" for m in MODALITIES] + [f"joint probe {m}" for m in MODALITIES]
              + [f"{m} alone probe" for m in MODALITIES]
              + ["weak alone minus joint branch", "weak probe: alone minus joint"]
-             + [c for c in per_seed.columns if "epochs to" in c]
+             + [c for c in per_seed.columns if "epochs to" in c] + ["dominant fits before weak learns (share of seeds)"]
              + [c for c in per_seed.columns if c.startswith("oracle")])
     table = pd.DataFrame([{"quantity": name, **summarise(per_seed[name].astype(float)),
                            "CREMA-D": CREMAD_SIGNATURE.get(name, math.nan)} for name in order]).set_index("quantity")
@@ -129,17 +136,72 @@ def as_json(table) -> dict:
                      "epochs_to_80": mean[f"{m} alone: epochs to train acc 0.80"]}
     if "oracle fused" in mean:
         result["oracle"] = {m: mean[f"oracle {m}"] for m in ("audio", "visual", "fused")}
-    result["rows"] = {name: {key: (None if isinstance(value, float) and math.isnan(value) else value)
-                             for key, value in row.items()} for name, row in table.to_dict("index").items()}
-    for key, value in list(result.items()):
-        if isinstance(value, float) and math.isnan(value):
-            result[key] = None
-    return result
+    result["rows"] = table.to_dict("index")
+    return plain(result)
+
+
+def plain(value):
+    """``value`` with numpy numbers as Python ones and NaN as None, so that it is strict JSON."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, str) or value is None:
+        return value
+    number = float(value)
+    if math.isnan(number):
+        return None
+    return int(value) if isinstance(value, numbers.Integral) else number
+
+
+# The calibration targets a regime can be held to (a preregistration's [targets] table names them with a
+# bound): each one's value from the JSON signature, and whether the bound is an upper or a lower one.
+TARGETS = {
+    "weak_branch_minus_chance_at_most": lambda s: s[s["weak"]]["branch"] - s["chance"],
+    "weak_alone_minus_chance_at_least": lambda s: s[s["weak"]]["alone"] - s["chance"],
+    "weak_alone_minus_joint_branch_at_least": lambda s: s[s["weak"]]["alone"] - s[s["weak"]]["branch"],
+    "joint_minus_best_unimodal_at_most": lambda s: s["rows"]["joint minus best unimodal"]["mean"],
+    "weak_probe_alone_minus_joint_at_least": lambda s: s[s["weak"]]["probe_alone"] - s[s["weak"]]["probe"],
+    "dominant_fits_before_weak_learns_share_at_least":
+        lambda s: s["rows"]["dominant fits before weak learns (share of seeds)"]["mean"],
+    "oracle_fused_minus_joint_at_least": lambda s: s["oracle"]["fused"] - s["fused"],
+}
+
+
+def check_targets(signature_json: dict, targets: dict) -> list[dict]:
+    """Each of ``targets`` (``{name: bound}``, names from ``TARGETS``) against the JSON signature: one
+    row ``{target, value, bound, met}`` per target."""
+    unknown = sorted(set(targets) - set(TARGETS))
+    if unknown:
+        raise ConfigError(f"unknown target {unknown[0]!r}; known targets: {', '.join(TARGETS)}")
+    rows = []
+    for name, bound in targets.items():
+        try:
+            value = TARGETS[name](signature_json)
+        except (KeyError, TypeError):  # not measured here (the oracle of a real data set, a seed that never fits)
+            rows.append({"target": name, "value": None, "bound": bound, "met": None})
+            continue
+        met = value <= bound if name.endswith("_at_most") else value >= bound
+        rows.append({"target": name, "value": value, "bound": bound, "met": bool(met)})
+    return rows
+
+
+def render_targets(rows: list[dict]) -> str:
+    """One line per target: its value, its bound, met or not."""
+    lines = []
+    for row in rows:
+        value = "unknown" if row["value"] is None else f"{row['value']:+.3f}"
+        verdict = {True: "met", False: "NOT met", None: "not measurable here"}[row["met"]]
+        relation = "<=" if row["target"].endswith("_at_most") else ">="
+        lines.append(f"target {row['target']}: {value} {relation} {row['bound']:+.3f}  {verdict}")
+    met = sum(1 for row in rows if row["met"])
+    lines.append(f"{met} of {len(rows)} targets met")
+    return "\n".join(lines)
 
 
 def render(table) -> str:
     """The signature as text: each row's mean with its 95% CI, CREMA-D's published value beside it."""
-    lines = [f"{'':42s} {'mean':>7s}  {'95% CI':>17s}  {'CREMA-D':>7s}"]
+    lines = [f"{'':50s} {'mean':>7s}  {'95% CI':>17s}  {'CREMA-D':>7s}"]
     for name, row in table.iterrows():
         if math.isnan(row["mean"]):
             value, interval = "never", ""
@@ -148,7 +210,7 @@ def render(table) -> str:
         else:
             value, interval = f"{row['mean']:7.3f}", ""
         published = "" if math.isnan(row["CREMA-D"]) else f"{row['CREMA-D']:.3f}"
-        lines.append(f"{name:42s} {value:>7s}  {interval:>17s}  {published:>7s}")
+        lines.append(f"{name:50s} {value:>7s}  {interval:>17s}  {published:>7s}")
     seeds = " ".join(str(int(s)) for s in table.attrs["per_seed"]["seed"])
     epochs_never = [c for c in table.index if "epochs to" in c and math.isnan(table.loc[c, "mean"])]
     lines.append(f"weak modality: {table.attrs['weak']}, dominant: {table.attrs['dominant']}; seeds {seeds}; "

@@ -2,12 +2,14 @@
 on fabricated runs, then one tiny end-to-end run through the command line."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 
 from mmlesson.cli import main
 from mmlesson.signature import as_json, first_epoch_at, signature
 
+PREREGISTRATION = Path(__file__).parents[1] / "book" / "preregistration.toml"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -36,6 +38,7 @@ def test_each_row_is_the_mean_over_seeds_with_a_t_interval():
     assert mean["weak probe: alone minus joint"] == pytest.approx(0.60 - 0.30)
     assert mean["audio alone: epochs to train acc 0.95"] == 2 and mean["visual alone: epochs to train acc 0.80"] == 3
     assert math.isnan(mean["visual alone: epochs to train acc 0.95"])  # never reached
+    assert mean["dominant fits before weak learns (share of seeds)"] == 1.0  # epoch 2 < epoch 3 on every seed
     assert mean["oracle fused minus joint"] == pytest.approx(0.9 - 0.61)
     # the visual branch over seeds is 0.20, 0.22, 0.18: t interval with 2 degrees of freedom
     half = 4.302652729911275 * 0.02 / math.sqrt(3)
@@ -53,6 +56,24 @@ def test_json_carries_the_named_means():
     json.dumps(result)  # plain JSON: no NaN
 
 
+def test_targets_are_checked_against_their_bounds():
+    from mmlesson.signature import check_targets
+
+    result = as_json(signature(fabricated(), oracle={"audio": 0.7, "visual": 0.8, "fused": 0.9}))
+    rows = {r["target"]: r for r in check_targets(result, {
+        "weak_branch_minus_chance_at_most": 0.08, "weak_alone_minus_joint_branch_at_least": 0.20,
+        "joint_minus_best_unimodal_at_most": 0.02, "oracle_fused_minus_joint_at_least": 0.10,
+        "dominant_fits_before_weak_learns_share_at_least": 0.9})}
+    assert rows["weak_branch_minus_chance_at_most"]["value"] == pytest.approx(0.20 - 1 / 6)
+    assert rows["weak_branch_minus_chance_at_most"]["met"]  # 0.033 <= 0.08
+    assert rows["weak_alone_minus_joint_branch_at_least"]["met"]  # 0.42 >= 0.20
+    assert rows["oracle_fused_minus_joint_at_least"]["value"] == pytest.approx(0.29)
+    assert rows["dominant_fits_before_weak_learns_share_at_least"]["met"]
+    assert not check_targets(result, {"weak_branch_minus_chance_at_most": 0.02})[0]["met"]  # 0.033 > 0.02
+    del result["oracle"]
+    assert check_targets(result, {"oracle_fused_minus_joint_at_least": 0.1})[0]["met"] is None  # real data: unknown
+
+
 def test_first_epoch_at():
     assert first_epoch_at([0.1, 0.95, 0.9], 0.95) == 2
     assert math.isnan(first_epoch_at([0.1, 0.5], 0.95))
@@ -61,15 +82,16 @@ def test_first_epoch_at():
 def test_diagnose_from_the_command_line_trains_then_reads_back(tmp_path, capsys):
     args = ["diagnose", "--seeds", "0", "1", "--epochs", "1", "--results", str(tmp_path / "store"), "--workers", "1",
             "--data-knob", "train_size=96", "--data-knob", "val_size=48", "--data-knob", "test_size=48",
-            "--json", str(tmp_path / "signature.json")]
+            "--json", str(tmp_path / "signature.json"), "--targets", str(PREREGISTRATION)]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "joint branch visual" in printed and "CREMA-D" in printed
+    assert "joint branch visual" in printed and "CREMA-D" in printed and "targets met" in printed
     result = json.loads((tmp_path / "signature.json").read_text())
     assert result["seeds"] == [0, 1] and set(result["audio"]) >= {"alone", "branch", "probe"}
     assert 0 <= result["fused"] <= 1 and result["oracle"]["fused"] >= result["oracle"]["audio"]
-    stored = sorted(p.name for p in (tmp_path / "store" / "runs").iterdir())
-    assert len(stored) == 6  # three baselines x two seeds, each trained once
+    assert len(result["targets"]) == 7 and all(row["value"] is not None for row in result["targets"])
+    stored = list((tmp_path / "store").glob("synthav-*/*/seed*/metrics.json"))
+    assert len(stored) == 6  # three baselines x two seeds, each seed with its own data set
     assert main(args) == 0  # read back: same signature
     assert json.loads((tmp_path / "signature.json").read_text()) == result
 
@@ -80,6 +102,8 @@ def test_diagnose_from_the_command_line_trains_then_reads_back(tmp_path, capsys)
     (["--recipe", "nosuch"], "no recipe 'nosuch'"),
     (["--seeds", "-1"], "non-negative"),
     (["--data-knob", "nosuch=1"], "unknown SynthAV knob"),
+    (["--targets", str(PREREGISTRATION.parents[1] / "pyproject.toml")], "has no [targets] table"),
+    (["--targets", "/nonexistent.toml"], "cannot read it"),
 ])
 def test_bad_input_gets_one_line(tmp_path, capsys, extra, fragment):
     assert main(["diagnose", "--results", str(tmp_path), "--workers", "1", "--epochs", "1", *extra]) != 0
