@@ -48,6 +48,7 @@ if "google.colab" in sys.modules:  # install the package only inside Colab
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
 from mmlesson import stats
@@ -320,7 +321,78 @@ for modality, cells_ahead in ahead.items():
 # modality is also the better one.
 
 # %% [markdown]
-# ## 1.8 Explore SynthAV's knobs
+# ## 1.8 The disease at its real severity
+#
+# Everything above ran on SynthAV's regime A, where the starvation is real but mild: the joint model's
+# visual branch loses a few points against a visual-only model, and joint training still beats both
+# unimodal models. On CREMA-D it is severe. The joint model's visual branch sits at 18.7%, against a
+# chance level of 16.7%, while a visual-only model reaches 62.2%, and the fused model is no better than
+# the visual-only one. The analyses of *greedy learning* (Wu, Jastrzebski, Cho and Geras, ICML 2022)
+# and of *modality competition* (Huang, Lin, Du, Du and Huang, ICML 2022) name the mechanism, and Wang,
+# Tran and Feiszli (CVPR 2020) measured its symptom as overfitting. The modality that fits the
+# *training set* first drives the shared residual of Eq. 1 to zero, and the other encoder, slower to
+# learn, is left with no gradient. Regime A lacks that race: 27% of its training clips show a wrong
+# audio pattern, so the audio model can never fit them, and the residual never vanishes.
+#
+# The book's **severe regime** (recipe `synthav-severe`) puts the race into the generator with
+# *speakers*. Every split has its own six speakers, and each speaker has a voice (a profile in eight
+# extra frequency bins above the class bands). Two of the six sound every class as another one, shifted
+# by their own offset (`c -> c + k mod 6`). On the training clips, voice and band together decide the
+# label, so the audio network fits every training clip within a few epochs. Validation and test are
+# spoken by speakers never heard in training, so what the network learnt about the shifted training
+# speakers does not carry over, just as a CREMA-D audio network fits its training recordings and
+# generalises far less well. The visual grating is unchanged and slower to learn. The knobs were
+# chosen on tuning seeds (100-104) using the three baselines only, and were frozen, with the targets
+# below and every chapter's claims, in the book's preregistration (`mmlesson/grids/preregistration.toml`) before
+# any remedy was trained on them. Each seed draws its own data set, so the intervals cover the data as
+# well as the training.
+#
+# `mmlesson diagnose` measures this *imbalance signature* for any data set. The evaluation seeds'
+# signature comes from the book's stored study of both regimes (`python -m mmlesson.book at-a-glance`,
+# which Chapter 6 also reads), shown beside CREMA-D's published one:
+
+# %% tags=["nbval-check-output"]
+from mmlesson.book import GLANCE_FILE, GLANCE_REGIMES, preregistration, stored_runs
+from mmlesson.signature import BASELINE_ARMS, as_json, check_targets, render_targets, signature
+
+glance = pd.read_csv(GLANCE_FILE)
+signatures = {regime: signature({arm: stored_runs(glance, regime)[arm] for arm in BASELINE_ARMS}, oracle(recipe))
+              for regime, recipe in GLANCE_REGIMES.items()}
+side_by_side = pd.DataFrame({f"{regime} (mean [95% CI])": [f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+                                                           if row["mean"] == row["mean"] else "never" for _, row in table.iterrows()]
+                             for regime, table in signatures.items()}, index=signatures["severe"].index)
+side_by_side["CREMA-D (published)"] = [f"{v:.3f}" if v == v else "" for v in signatures["severe"]["CREMA-D"]]
+print(side_by_side.drop(index=[i for i in side_by_side.index if "train acc 0.80" in i or i.startswith("oracle ")
+                               and i != "oracle fused minus joint"]).to_string())
+
+# %% [markdown]
+# The preregistered targets, judged on the ten evaluation seeds:
+
+# %% tags=["nbval-check-output"]
+severe = as_json(signatures["severe"])
+targets = check_targets(severe, preregistration()["targets"])
+print(render_targets(targets))
+mild = as_json(signatures["mild"])
+print(f"\nIn the severe regime the joint model's visual branch is {severe['visual']['branch']:.3f} against a chance "
+      f"level of {severe['chance']:.3f}, while a visual-only model reaches {severe['visual']['alone']:.3f}: joint "
+      f"training costs the visual modality {severe['visual']['alone'] - severe['visual']['branch']:.3f} of accuracy "
+      f"(regime A: {mild['visual']['alone'] - mild['visual']['branch']:.3f}; CREMA-D: 0.435). The audio model "
+      f"alone passes 95% training accuracy at epoch {severe['audio']['epochs_to_95']:.1f} on average, long before "
+      f"the visual one reaches 80% (epoch {severe['visual']['epochs_to_80']:.1f}). The fused model scores "
+      f"{severe['fused']:.3f}, {-severe['rows']['joint minus best unimodal']['mean']:.3f} below the better unimodal "
+      f"model, and {severe['oracle']['fused'] - severe['fused']:.3f} below what a perfect observer of both "
+      f"modalities would reach.")
+
+# %% [markdown]
+# The severe regime reproduces CREMA-D's pattern: a starved visual branch, a visual encoder whose probe
+# falls far below the visual-only one's, and a fused model no better than its better modality. It
+# meets every preregistered target but one. The visual branch sits about 0.10 above chance, not within
+# 0.08: on the five tuning seeds it was 0.054 above chance, and the ten evaluation seeds, each with its
+# own data set, put it higher. We report the miss rather than re-tune on the seeds that judge the
+# regime. Chapter 6 tests every remedy of the book in this regime and in regime A, side by side.
+
+# %% [markdown]
+# ## 1.9 Explore SynthAV's knobs
 #
 # Move the sliders to change each modality's strength and noise (run the notebook to use them; the
 # rendered book shows a static snapshot below). Try making the visual modality strong: the roles of
@@ -345,7 +417,7 @@ widgets.interact(explore, audio_strength=(0.0, 3.0, 0.05), visual_strength=(0.0,
 explore(audio_strength=0.5, visual_strength=2.0)
 
 # %% [markdown]
-# ## 1.9 What reproduced
+# ## 1.10 What reproduced
 #
 # The claims of the additive analysis (Peng et al., CVPR 2022; the "Balanced Multimodal Learning"
 # overview) against what this notebook measured. Each is a paired comparison over the evaluation

@@ -101,17 +101,35 @@ CHAPTER4_ARMS = {"joint (FiLM)": dict(method="joint", fusion="film"), "joint (ga
 # arm gets its own rate (at joint training's 0.1 some seeds' visual encoders die).
 CHAPTER5_ARMS = {"joint (concat), visual features x4": dict(method="joint", fusion="concat", feature_scale=(1.0, 4.0))}
 STUDY_ARMS = {**SYNTHAV_ARMS, **CHAPTER4_ARMS, **CHAPTER5_ARMS}  # every arm with a protocol rate
-LEARNING_RATES = (0.02, 0.05, 0.1)
+LEARNING_RATES = (0.02, 0.05, 0.1)  # regime A's study; the severe regime's grid is wider (preregistration)
+STUDY_RATES = {"synthav": LEARNING_RATES, "synthav-severe": (0.01, 0.02, 0.05, 0.1, 0.2)}
 STUDY_SEEDS = (100, 101, 102, 103, 104)  # never used to evaluate: the evaluation seeds are 0, 1, 2, ...
 STUDY_FILE = Path(__file__).parent / "grids" / "synthav-learning-rates.csv"
 
 
+PREREGISTRATION = STUDY_FILE.with_name("preregistration.toml")  # the severe regime, its targets, every claim
+
+
+def preregistration() -> dict:
+    """The book's preregistration (``PREREGISTRATION``), committed before any remedy ran on the severe regime."""
+    import tomllib
+
+    return tomllib.loads(PREREGISTRATION.read_text())
+
+
+def study_file(recipe: str = "synthav") -> Path:
+    """The stored learning-rate study of a SynthAV recipe (shipped in ``mmlesson/grids``)."""
+    return STUDY_FILE.with_name(f"{recipe}-learning-rates.csv")
+
+
 def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | None = None, train: dict | None = None,
                         results=None, data_dir=None, name: str = "tuning", rates=LEARNING_RATES,
-                        seeds=STUDY_SEEDS):
+                        seeds=STUDY_SEEDS, extend_edges: bool = False):
     """Train every arm at every rate on the tuning ``seeds`` and return one row per run: ``arm``,
     ``lr``, ``seed``, ``val acc`` (at the run's selected epoch). Arms that read other arms' encoders
-    are trained on those at the rate the rule (``choose_learning_rates``) chose for them."""
+    are trained on those at the rate the rule (``choose_learning_rates``) chose for them. With
+    ``extend_edges``, an arm whose choice is an end of ``rates`` is also trained one factor-of-two step
+    beyond it, and the rule chooses again among all its rates."""
     import pandas as pd
 
     independent = [a for a, spec in arms.items() if not spec.get("encoders_from")]
@@ -136,6 +154,20 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
         runs = run_arms(grid_arms, seeds, recipe, data_knobs, train, results, data_dir, name=f"{name}-{len(chosen)}")
         rows += [{"arm": arm, "lr": rate, "seed": seed, "val acc": run["final"]["val"]["acc"]}
                  for arm in stage for rate in rates for seed, run in zip(seeds, runs[label(arm, rate)])]
+        if extend_edges:  # a choice at an end of the grid: one factor-of-two step beyond it, then the rule again
+            chosen = choose_learning_rates(pd.DataFrame(rows))
+            beyond = {arm: (min(rates) / 2 if chosen[arm] == min(rates) else max(rates) * 2) for arm in stage
+                      if chosen[arm] in (min(rates), max(rates))}
+            if beyond:
+                extra = {}
+                for arm, rate in beyond.items():
+                    spec = dict(grid_arms[label(arm, chosen[arm])], lr=rate)
+                    extra[label(arm, rate)] = spec
+                    extra.update({source: grid_arms[source] for source in spec.get("encoders_from") or ()})
+                runs = run_arms(extra, seeds, recipe, data_knobs, train, results, data_dir,
+                                name=f"{name}-{len(chosen)}-edges")
+                rows += [{"arm": arm, "lr": rate, "seed": seed, "val acc": run["final"]["val"]["acc"]}
+                         for arm, rate in beyond.items() for seed, run in zip(seeds, runs[label(arm, rate)])]
     return pd.DataFrame(rows)
 
 
@@ -150,24 +182,25 @@ def choose_learning_rates(study) -> dict[str, float]:
     return chosen
 
 
-def protocol_learning_rates() -> dict[str, float]:
-    """The SynthAV protocol's learning rate of every arm of ``STUDY_ARMS``: the rule applied to the
-    stored study (``STUDY_FILE``, written by ``python benchmarks/learning_rates.py``). The rates are
+def protocol_learning_rates(recipe: str = "synthav") -> dict[str, float]:
+    """The SynthAV protocol's learning rate of every arm of ``STUDY_ARMS`` under ``recipe``: the rule
+    applied to the stored study (``study_file(recipe)``, written by ``python -m mmlesson.book
+    learning-rates --recipe RECIPE``). The rates are
     fixed once, so that every execution of the book trains the same arms: on one seed, competing rates
     differ by less than a seed's spread, and a choice made per execution flips with float rounding."""
     import pandas as pd
 
-    return choose_learning_rates(pd.read_csv(STUDY_FILE))
+    return choose_learning_rates(pd.read_csv(study_file(recipe)))
 
 
-def learning_rate_table(study=None, arms=None):
+def learning_rate_table(study=None, arms=None, recipe: str = "synthav"):
     """Mean ± std validation accuracy over the tuning seeds, arm x rate, the chosen rate marked ``*``
     (``arms``: only those rows)."""
     import pandas as pd
 
     from .experiment import fmt
 
-    study = pd.read_csv(STUDY_FILE) if study is None else study
+    study = pd.read_csv(study_file(recipe)) if study is None else study
     if arms is not None:
         study = study[study["arm"].isin(list(arms))]
     chosen = choose_learning_rates(study)
@@ -235,7 +268,9 @@ def oracle(recipe: str, data_knobs: dict | None = None) -> dict[str, float]:
     """The oracle (Bayes) accuracy of a SynthAV recipe's data (``data.synthav.oracle_accuracy``)."""
     from .data.synthav import SynthAVConfig, oracle_accuracy
 
-    return oracle_accuracy(SynthAVConfig.from_knobs(**{**RECIPES[recipe].data_knobs, **(data_knobs or {})}))
+    knobs = {**RECIPES[recipe].data_knobs, **(data_knobs or {})}
+    knobs.pop("seed", None)  # the oracle is the same for every draw of the data (a recipe's seed may be "run")
+    return oracle_accuracy(SynthAVConfig.from_knobs(**knobs))
 
 
 def load_models(runs: list[dict], dataset=None) -> list:
@@ -244,6 +279,103 @@ def load_models(runs: list[dict], dataset=None) -> list:
     from .engine import load_run
 
     return [load_run(run["run_dir"], dataset=dataset) for run in runs]
+
+
+# Results at a glance (Chapter 6): every method against joint training, on the evaluation seeds, in the
+# severe regime and in the mild control, each at its regime's protocol rate. Stored, like the learning-rate
+# studies, by ``python -m mmlesson.book at-a-glance`` in ``GLANCE_FILE``.
+GLANCE_ARMS = {**SYNTHAV_ARMS, "MLA": CHAPTER4_ARMS["MLA"], "CCAT": CHAPTER4_ARMS["CCAT"]}
+GLANCE_REGIMES = {"severe": "synthav-severe", "mild": "synthav-mild"}
+GLANCE_RATES = {"severe": "synthav-severe", "mild": "synthav"}  # the study each regime's rates come from
+RATE_MATCHED = "joint (concat), OGM-GE's rate"  # the control that separates OGM-GE from its step size
+GLANCE_SEEDS = tuple(range(10))
+GLANCE_FILE = STUDY_FILE.with_name("synthav-at-a-glance.csv")
+# CREMA-D, concatenation fusion: each method's published gain over it, in points, and where it is printed.
+PAPER_GAINS = {"OGM-GE": (64.34 - 58.83, "ARL Table 1"), "ARL": (76.61 - 58.83, "ARL Table 1"),
+               "MLA": (80.78 - 61.56, "CCAT Table 1"), "CCAT": (85.89 - 61.56, "CCAT Table 1")}
+
+
+def glance_rows(regime: str, runs: dict[str, list[dict]], seeds) -> list[dict]:
+    """One row per run: what the at-a-glance table and the signature read (test and validation accuracy,
+    branch and probe accuracy per modality, training accuracy per epoch)."""
+    rows = []
+    for arm, group in runs.items():
+        for seed, run in zip(seeds, group):
+            test = run["final"]["test"]
+            row = {"regime": regime, "arm": arm, "seed": seed, "lr": run["config"]["lr"], "test acc": test["acc"],
+                   "val acc": run["final"]["val"]["acc"], "classes": len(test["per_class_acc"]),
+                   "train acc": " ".join(f"{e['train']['acc']:.6g}" for e in run["history"])}
+            for m in ("audio", "visual"):
+                row[f"branch {m}"] = (test.get("branch_acc") or {}).get(m)
+                row[f"probe {m}"] = (test.get("probe_acc") or {}).get(m)
+            rows.append(row)
+    return rows
+
+
+def at_a_glance_study(results=None, seeds=GLANCE_SEEDS, regimes=GLANCE_REGIMES, arms=None):
+    """Train (or read back) every arm of ``GLANCE_ARMS`` (or of ``arms``) on ``seeds`` in each regime at its
+    protocol rates, with joint training at OGM-GE's rate beside them, and return ``glance_rows`` of all
+    of them (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for regime, recipe in regimes.items():
+        rates = protocol_learning_rates(GLANCE_RATES[regime])
+        chosen = with_learning_rates(arms or GLANCE_ARMS, rates)
+        if arms is None:  # is OGM-GE's gain its step size? joint training at OGM-GE's rate
+            chosen[RATE_MATCHED] = dict(GLANCE_ARMS["joint (concat)"], lr=rates["OGM-GE"])
+        rows += glance_rows(regime, run_arms(chosen, seeds, recipe, results=results, name=f"glance-{regime}"), seeds)
+    return pd.DataFrame(rows)
+
+
+def stored_runs(study, regime: str) -> dict[str, list[dict]]:
+    """The runs of one regime of a stored at-a-glance study, as the metrics that ``signature`` reads."""
+    import pandas as pd
+
+    runs = {}
+    for arm, group in study[study["regime"] == regime].sort_values("seed").groupby("arm", sort=False):
+        runs[arm] = []
+        for row in group.to_dict("records"):
+            branches = {m: row[f"branch {m}"] for m in ("audio", "visual") if pd.notna(row[f"branch {m}"])}
+            probes = {m: row[f"probe {m}"] for m in ("audio", "visual") if pd.notna(row[f"probe {m}"])}
+            runs[arm].append({"config": {"seed": int(row["seed"]), "lr": row["lr"]},
+                              "history": [{"train": {"acc": float(a)}} for a in str(row["train acc"]).split()],
+                              "final": {"val": {"acc": row["val acc"]},
+                                        "test": {"acc": row["test acc"], "branch_acc": branches, "probe_acc": probes,
+                                                 "per_class_acc": [None] * int(row["classes"])}}})
+    return runs
+
+
+def glance_comparisons(study, regime: str, sesoi: float = 0.01) -> list:
+    """Each method minus joint training (concat) in fused test accuracy, paired over seeds, Holm-corrected
+    within the regime (the preregistered claims of Chapter 6)."""
+    from .stats import compare, holm
+
+    accuracy = study[study["regime"] == regime].pivot(index="seed", columns="arm", values="test acc")
+    methods = [arm for arm in GLANCE_ARMS if arm not in ("joint (concat)", "audio only", "visual only")]
+    comparisons = [compare(accuracy[arm], accuracy["joint (concat)"], sesoi, f"{arm} minus joint (concat), {regime}")
+                   for arm in methods]
+    if RATE_MATCHED in accuracy:
+        comparisons.append(compare(accuracy["OGM-GE"], accuracy[RATE_MATCHED], sesoi,
+                                   f"OGM-GE minus {RATE_MATCHED}, {regime}"))
+    return holm(comparisons)
+
+
+def glance_table(study, sesoi: float = 0.01):
+    """The results at a glance: per method, its gain over joint training with the 95% CI and the verdict
+    in the severe and in the mild regime, beside the gain its paper reports on CREMA-D."""
+    import pandas as pd
+
+    table = {}
+    for regime in GLANCE_REGIMES:
+        for c in glance_comparisons(study, regime, sesoi):
+            arm = c.claim.split(" minus ")[0] if RATE_MATCHED not in c.claim else "OGM-GE vs the rate-matched joint"
+            table.setdefault(arm, {})[f"{regime}: gain [95% CI]"] = f"{c.mean:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
+            table[arm][f"{regime}: verdict"] = c.verdict
+    for arm in table:
+        gain = PAPER_GAINS.get(arm)
+        table[arm]["CREMA-D, paper"] = f"{gain[0] / 100:+.3f} ({gain[1]})" if gain else "-"
+    return pd.DataFrame.from_dict(table, orient="index")
 
 
 def main(argv=None) -> int:
@@ -255,11 +387,23 @@ def main(argv=None) -> int:
     from .report import atomic_write
 
     parser = argparse.ArgumentParser(prog="python -m mmlesson.book", description=main.__doc__.split(":")[0])
-    parser.add_argument("study", choices=["learning-rates"])
+    parser.add_argument("study", choices=["learning-rates", "at-a-glance"])
     parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")
-    parser.add_argument("--out", default=str(STUDY_FILE), help="where the study's rows go (default: %(default)s)")
+    parser.add_argument("--recipe", default="synthav", choices=sorted(STUDY_RATES),
+                        help="the SynthAV regime (default: %(default)s)")
+    parser.add_argument("--out", default=None, help="where the study's rows go (default: the shipped study file "
+                                                    "of the recipe, mmlesson/grids/RECIPE-learning-rates.csv)")
     args = parser.parse_args(argv)
-    study = learning_rate_study(STUDY_ARMS, "synthav", results=args.results)
+    if args.study == "at-a-glance":
+        study = at_a_glance_study(results=args.results)
+        text = study.to_csv(index=False, float_format="%.6g").encode()
+        atomic_write(Path(args.out or GLANCE_FILE), lambda f: f.write(text))
+        print(glance_table(study).to_string())
+        return 0
+    wide = args.recipe != "synthav"  # regime A's study keeps the three rates it was run with
+    study = learning_rate_study(STUDY_ARMS, args.recipe, results=args.results, rates=STUDY_RATES[args.recipe],
+                                extend_edges=wide, name=f"tuning-{args.recipe}")
+    args.out = args.out or str(study_file(args.recipe))
     text = study.to_csv(index=False, float_format="%.6g").encode()
     atomic_write(Path(args.out), lambda f: f.write(text))
     print(learning_rate_table(study).to_string())

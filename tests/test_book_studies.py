@@ -1,0 +1,73 @@
+"""The book's stored studies: the learning-rate rule with its edge extension, and the results at a glance
+(paired gains over joint training per regime), on fabricated runs whose answers are known by hand."""
+import pandas as pd
+import pytest
+
+from mmlesson import book
+
+
+def fake_run(lr, seed):
+    return {"config": {"lr": lr, "seed": seed}, "final": {"val": {"acc": 0.5 + lr}, "test": {"acc": 0.5}}, "history": []}
+
+
+def test_a_choice_at_the_grid_edge_is_extended_one_step_and_chosen_again(monkeypatch):
+    trained = []
+
+    def run_arms(arms, seeds, recipe, *args, **kwargs):  # validation accuracy grows with the rate up to 0.3
+        trained.extend(arms)
+        return {label: [fake_run(min(spec["lr"], 0.3 - (spec["lr"] - 0.3)), s) for s in seeds]
+                for label, spec in arms.items()}
+
+    monkeypatch.setattr(book, "run_arms", run_arms)
+    study = book.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
+                                     seeds=(100, 101), extend_edges=True)
+    assert sorted(study["lr"].unique()) == [0.05, 0.1, 0.2, 0.4]  # 0.2 was the edge: 0.4 is tried
+    assert "joint @ lr 0.4" in trained and "joint @ lr 0.8" not in trained  # one step only
+    assert book.choose_learning_rates(study) == {"joint": 0.2}  # 0.4 ties with 0.2 (0.7 each): the smaller wins
+    inside = book.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.1, 0.3, 0.5),
+                                      seeds=(100,), extend_edges=True)
+    assert sorted(inside["lr"].unique()) == [0.1, 0.3, 0.5]  # an inner choice needs no extension
+
+
+def glance_study():
+    rows = []
+    for regime, gain in (("severe", 0.10), ("mild", 0.0)):
+        for seed in range(4):
+            noise = (-0.01, 0.01, 0.0, 0.002)[seed]
+            for arm, acc in (("joint (concat)", 0.5 + noise), ("OGM-GE", 0.5 + gain + noise + 0.001 * seed)):
+                rows.append({"regime": regime, "arm": arm, "seed": seed, "lr": 0.1, "test acc": acc, "val acc": acc,
+                             "classes": 6, "train acc": "0.5 0.9", "branch audio": 0.4, "branch visual": 0.2,
+                             "probe audio": 0.4, "probe visual": 0.3})
+    return pd.DataFrame(rows)
+
+
+def test_glance_gains_are_paired_differences_with_their_verdicts(monkeypatch):
+    monkeypatch.setattr(book, "GLANCE_ARMS", {"joint (concat)": {}, "OGM-GE": {}})
+    table = book.glance_table(glance_study())
+    # severe: differences 0.100, 0.101, 0.102, 0.103 -> mean 0.1015, far above the SESOI of 0.01
+    assert table.loc["OGM-GE", "severe: gain [95% CI]"].startswith("+0.101 [")
+    assert table.loc["OGM-GE", "severe: verdict"] == "better"
+    assert table.loc["OGM-GE", "mild: verdict"] == "equivalent"  # differences 0.000-0.003, inside +-0.01
+    assert table.loc["OGM-GE", "CREMA-D, paper"] == "+0.055 (ARL Table 1)"
+
+
+def test_stored_runs_give_what_the_signature_reads():
+    runs = book.stored_runs(glance_study(), "severe")
+    first = runs["joint (concat)"][0]
+    assert first["config"]["seed"] == 0 and [e["train"]["acc"] for e in first["history"]] == [0.5, 0.9]
+    assert first["final"]["test"]["branch_acc"] == {"audio": 0.4, "visual": 0.2}
+    assert len(first["final"]["test"]["per_class_acc"]) == 6
+
+
+def test_the_stored_results_at_a_glance_come_from_the_code(tmp_path):
+    """Retrain one stored cell of each regime (joint concat, seed 0) and find the stored numbers again
+    (to within 0.03: another CPU's float order moves a chaotic run's accuracy in its second decimal)."""
+    stored = pd.read_csv(book.GLANCE_FILE)
+    runs = book.at_a_glance_study(results=tmp_path, seeds=(0,), regimes=book.GLANCE_REGIMES,
+                                  arms={"joint (concat)": book.GLANCE_ARMS["joint (concat)"]})
+    for regime in book.GLANCE_REGIMES:
+        mine = runs[(runs["regime"] == regime) & (runs["arm"] == "joint (concat)")].iloc[0]
+        theirs = stored[(stored["regime"] == regime) & (stored["arm"] == "joint (concat)") & (stored["seed"] == 0)].iloc[0]
+        assert mine["lr"] == theirs["lr"]
+        for column in ("test acc", "val acc", "branch audio", "branch visual"):
+            assert abs(mine[column] - theirs[column]) <= 0.03, (regime, column, mine[column], theirs[column])
