@@ -343,7 +343,7 @@ for modality, cells_ahead in ahead.items():
 # speakers does not carry over, just as a CREMA-D audio network fits its training recordings and
 # generalises far less well. The visual grating is unchanged and slower to learn. The knobs were
 # chosen on tuning seeds (100-104) using the three baselines only, and were frozen, with the targets
-# below and every chapter's claims, in the book's preregistration (`mmlesson/grids/preregistration.toml`) before
+# below and every chapter's claims, in the book's preregistration (`mmlesson/preregistration.toml`) before
 # any remedy was trained on them. Each seed draws its own data set, so the intervals cover the data as
 # well as the training.
 #
@@ -352,44 +352,54 @@ for modality, cells_ahead in ahead.items():
 # which Chapter 6 also reads), shown beside CREMA-D's published one:
 
 # %% tags=["nbval-check-output"]
-from mmlesson.book import GLANCE_FILE, GLANCE_REGIMES, preregistration, stored_runs
+from mmlesson.book import DIAGNOSED, GLANCE_FILE, preregistration, stored_runs
 from mmlesson.signature import BASELINE_ARMS, as_json, check_targets, render_targets, signature
 
 glance = pd.read_csv(GLANCE_FILE)
+REGIMES = {"severe": "synthav-severe", DIAGNOSED: "synthav-severe", "mild": "synthav-mild"}
 signatures = {regime: signature({arm: stored_runs(glance, regime)[arm] for arm in BASELINE_ARMS}, oracle(recipe))
-              for regime, recipe in GLANCE_REGIMES.items()}
-side_by_side = pd.DataFrame({f"{regime} (mean [95% CI])": [f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-                                                           if row["mean"] == row["mean"] else "never" for _, row in table.iterrows()]
+              for regime, recipe in REGIMES.items()}
+side_by_side = pd.DataFrame({regime: [f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+                                      if row["mean"] == row["mean"] else "never" for _, row in table.iterrows()]
                              for regime, table in signatures.items()}, index=signatures["severe"].index)
 side_by_side["CREMA-D (published)"] = [f"{v:.3f}" if v == v else "" for v in signatures["severe"]["CREMA-D"]]
-print(side_by_side.drop(index=[i for i in side_by_side.index if "train acc 0.80" in i or i.startswith("oracle ")
-                               and i != "oracle fused minus joint"]).to_string())
+shown = [i for i in side_by_side.index if "train acc 0.80" not in i and not i.startswith("oracle ")]
+print(side_by_side.loc[shown + ["oracle fused"]].to_string())
 
 # %% [markdown]
-# The preregistered targets, judged on the ten evaluation seeds:
+# The columns are means over the ten evaluation seeds with their 95% intervals: *severe* trains each
+# arm at its protocol learning rate (the rate every chapter uses), *severe, recipe rate* trains all
+# three at the one rate the regime was calibrated at (what `mmlesson diagnose` does), and *mild* is
+# regime A. The preregistered targets are judged on the second, the procedure they were written for:
 
 # %% tags=["nbval-check-output"]
-severe = as_json(signatures["severe"])
-targets = check_targets(severe, preregistration()["targets"])
-print(render_targets(targets))
-mild = as_json(signatures["mild"])
-print(f"\nIn the severe regime the joint model's visual branch is {severe['visual']['branch']:.3f} against a chance "
-      f"level of {severe['chance']:.3f}, while a visual-only model reaches {severe['visual']['alone']:.3f}: joint "
-      f"training costs the visual modality {severe['visual']['alone'] - severe['visual']['branch']:.3f} of accuracy "
-      f"(regime A: {mild['visual']['alone'] - mild['visual']['branch']:.3f}; CREMA-D: 0.435). The audio model "
-      f"alone passes 95% training accuracy at epoch {severe['audio']['epochs_to_95']:.1f} on average, long before "
-      f"the visual one reaches 80% (epoch {severe['visual']['epochs_to_80']:.1f}). The fused model scores "
-      f"{severe['fused']:.3f}, {-severe['rows']['joint minus best unimodal']['mean']:.3f} below the better unimodal "
-      f"model, and {severe['oracle']['fused'] - severe['fused']:.3f} below what a perfect observer of both "
-      f"modalities would reach.")
+diagnosed, severe, mild = (as_json(signatures[regime]) for regime in (DIAGNOSED, "severe", "mild"))
+
+
+def when(epoch):
+    return "on no seed within the run" if epoch is None else f"at epoch {epoch:.1f} (mean over the seeds)"
+
+
+
+print(render_targets(check_targets(diagnosed, preregistration()["targets"])))
+for name, sig in (("severe regime, recipe rate", diagnosed), ("severe regime, protocol rates", severe),
+                ("regime A", mild)):
+    print(f"\n{name}: the joint model's visual branch {sig['visual']['branch']:.3f} (chance {sig['chance']:.3f}), the "
+          f"visual-only model {sig['visual']['alone']:.3f}, so joint training costs the visual modality "
+          f"{sig['visual']['alone'] - sig['visual']['branch']:.3f} (CREMA-D: 0.435); fused {sig['fused']:.3f}, "
+          f"{sig['rows']['joint minus best unimodal']['mean']:+.3f} against the better unimodal model; audio alone "
+          f"passes 95% training accuracy {when(sig['audio']['epochs_to_95'])}, visual alone reaches 80% "
+          f"{when(sig['visual']['epochs_to_80'])}.")
 
 # %% [markdown]
-# The severe regime reproduces CREMA-D's pattern: a starved visual branch, a visual encoder whose probe
-# falls far below the visual-only one's, and a fused model no better than its better modality. It
-# meets every preregistered target but one. The visual branch sits about 0.10 above chance, not within
-# 0.08: on the five tuning seeds it was 0.054 above chance, and the ten evaluation seeds, each with its
-# own data set, put it higher. We report the miss rather than re-tune on the seeds that judge the
-# regime. Chapter 6 tests every remedy of the book in this regime and in regime A, side by side.
+# The severe regime reproduces CREMA-D's pattern: a starved visual branch (0.27, against 0.19 on
+# CREMA-D and 0.60 in regime A), a visual encoder whose probe falls far below the visual-only one's,
+# and a fused model below its better modality, where regime A's joint model is 0.10 above it. It meets
+# every preregistered target but one: the visual branch sits 0.10 above chance, not within 0.08. On
+# the five tuning seeds it was 0.054 above chance; the ten evaluation seeds, each drawing its own data
+# set, put it higher. We report the miss rather than re-tune on the seeds that judge the regime. The
+# starvation (alone minus branch, 0.23-0.27) is four times regime A's and about half of CREMA-D's.
+# Chapter 6 tests every remedy of the book in this regime and in regime A, side by side.
 
 # %% [markdown]
 # ## 1.9 Explore SynthAV's knobs

@@ -107,7 +107,7 @@ STUDY_SEEDS = (100, 101, 102, 103, 104)  # never used to evaluate: the evaluatio
 STUDY_FILE = Path(__file__).parent / "grids" / "synthav-learning-rates.csv"
 
 
-PREREGISTRATION = STUDY_FILE.with_name("preregistration.toml")  # the severe regime, its targets, every claim
+PREREGISTRATION = Path(__file__).with_name("preregistration.toml")  # the severe regime, its targets, every claim
 
 
 def preregistration() -> dict:
@@ -287,6 +287,7 @@ def load_models(runs: list[dict], dataset=None) -> list:
 GLANCE_ARMS = {**SYNTHAV_ARMS, "MLA": CHAPTER4_ARMS["MLA"], "CCAT": CHAPTER4_ARMS["CCAT"]}
 GLANCE_REGIMES = {"severe": "synthav-severe", "mild": "synthav-mild"}
 GLANCE_RATES = {"severe": "synthav-severe", "mild": "synthav"}  # the study each regime's rates come from
+DIAGNOSED = "severe, recipe rate"  # the baselines as `mmlesson diagnose` trains them (the targets' procedure)
 RATE_MATCHED = "joint (concat), OGM-GE's rate"  # the control that separates OGM-GE from its step size
 GLANCE_SEEDS = tuple(range(10))
 GLANCE_FILE = STUDY_FILE.with_name("synthav-at-a-glance.csv")
@@ -304,7 +305,7 @@ def glance_rows(regime: str, runs: dict[str, list[dict]], seeds) -> list[dict]:
             test = run["final"]["test"]
             row = {"regime": regime, "arm": arm, "seed": seed, "lr": run["config"]["lr"], "test acc": test["acc"],
                    "val acc": run["final"]["val"]["acc"], "classes": len(test["per_class_acc"]),
-                   "train acc": " ".join(f"{e['train']['acc']:.6g}" for e in run["history"])}
+                   "train acc": " ".join(f"{e['train'].get('acc', float('nan')):.6g}" for e in run["history"])}
             for m in ("audio", "visual"):
                 row[f"branch {m}"] = (test.get("branch_acc") or {}).get(m)
                 row[f"probe {m}"] = (test.get("probe_acc") or {}).get(m)
@@ -325,6 +326,11 @@ def at_a_glance_study(results=None, seeds=GLANCE_SEEDS, regimes=GLANCE_REGIMES, 
         if arms is None:  # is OGM-GE's gain its step size? joint training at OGM-GE's rate
             chosen[RATE_MATCHED] = dict(GLANCE_ARMS["joint (concat)"], lr=rates["OGM-GE"])
         rows += glance_rows(regime, run_arms(chosen, seeds, recipe, results=results, name=f"glance-{regime}"), seeds)
+    if arms is None and "severe" in regimes:  # the preregistered targets' runs: `mmlesson diagnose`, one rate
+        from .signature import BASELINE_ARMS
+
+        runs = run_arms(BASELINE_ARMS, seeds, regimes["severe"], results=results, name="glance-diagnose")
+        rows += glance_rows(DIAGNOSED, runs, seeds)
     return pd.DataFrame(rows)
 
 

@@ -201,7 +201,7 @@ def add_diagnose_parser(commands) -> None:
     diagnose.add_argument("--json", default=None, metavar="PATH", help="also write the signature as JSON to PATH")
     diagnose.add_argument("--targets", default=None, metavar="TOML",
                           help="check the signature against the [targets] table of this file (e.g. the book's "
-                               "mmlesson/grids/preregistration.toml)")
+                               "mmlesson/preregistration.toml)")
 
 
 def add_prepare_parser(data_commands) -> None:

@@ -74,7 +74,7 @@ SYNTHAV_METHODS = {"ogm_ge": {"alpha": 0.8}, "arl": {"gamma": 4.0, "temperature"
 REGIME_B = {"audio_confusion": (0.1,) * 6, "visual_confusion": (0.3,) * 6}
 
 # The severe regime (Chapter 1; calibrated on tuning seeds 100-104 with the three baselines only, frozen in
-# mmlesson/grids/preregistration.toml): six speakers per split, two of whom sound every class shifted, so the audio
+# mmlesson/preregistration.toml): six speakers per split, two of whom sound every class shifted, so the audio
 # fits its training clips within a few epochs and the slower visual encoder starves in joint training, as
 # on CREMA-D. The data set is drawn anew with every training seed.
 SEVERE = {"seed": RUN_SEED, "train_size": 800, "speakers": 6, "voice_strength": 2.0, "audio_strength": 4.0,

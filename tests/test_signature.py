@@ -9,7 +9,7 @@ import pytest
 from mmlesson.cli import main
 from mmlesson.signature import as_json, first_epoch_at, signature
 
-PREREGISTRATION = Path(__file__).parents[1] / "mmlesson" / "grids" / "preregistration.toml"
+PREREGISTRATION = Path(__file__).parents[1] / "mmlesson" / "preregistration.toml"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -102,7 +102,7 @@ def test_diagnose_from_the_command_line_trains_then_reads_back(tmp_path, capsys)
     (["--recipe", "nosuch"], "no recipe 'nosuch'"),
     (["--seeds", "-1"], "non-negative"),
     (["--data-knob", "nosuch=1"], "unknown SynthAV knob"),
-    (["--targets", str(PREREGISTRATION.parents[2] / "pyproject.toml")], "has no [targets] table"),
+    (["--targets", str(PREREGISTRATION.parents[1] / "pyproject.toml")], "has no [targets] table"),
     (["--targets", "/nonexistent.toml"], "cannot read it"),
 ])
 def test_bad_input_gets_one_line(tmp_path, capsys, extra, fragment):
