@@ -284,8 +284,8 @@ for regime in ("severe", "mild"):
 # of interest after Holm's correction: the frozen-encoder ensemble (+0.134), ARL (+0.098) and CCAT
 # (+0.097). OGM-GE (+0.079), MLA (+0.074) and sum fusion (+0.051) point the same way, but ten seeds
 # cannot decide them, because each seed draws its own data set and the gains vary with it. In the
-# severe regime OGM-GE and joint training chose the same learning rate (0.02), so its rate-matched
-# control is the same run as joint training. In regime A no method beats joint training, and OGM-GE
+# severe regime OGM-GE and joint training chose the same learning rate (0.02), so the rate-matched
+# control is joint training itself. In regime A no method beats joint training, and OGM-GE
 # (-0.055, and -0.037 against joint training at its own rate) and MLA (-0.017) are worse: a remedy
 # for imbalance costs accuracy where there is little imbalance to remedy. The papers report larger gains
 # on CREMA-D (+5.5 to +24.3 points), on a data set whose starvation is larger too (0.435 against our
