@@ -139,6 +139,10 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
     def label(arm, rate):
         return f"{arm} @ lr {rate}"
 
+    def study_rows(arm_rates, runs):  # one row per (arm, rate) x seed: its validation accuracy
+        return [{"arm": arm, "lr": rate, "seed": seed, "val acc": run["final"]["val"]["acc"]}
+                for arm, rate in arm_rates for seed, run in zip(seeds, runs[label(arm, rate)])]
+
     for stage in (independent, dependent):
         chosen = choose_learning_rates(pd.DataFrame(rows)) if rows else {}
         grid_arms = {}
@@ -152,8 +156,7 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
         if not grid_arms:
             continue
         runs = run_arms(grid_arms, seeds, recipe, data_knobs, train, results, data_dir, name=f"{name}-{len(chosen)}")
-        rows += [{"arm": arm, "lr": rate, "seed": seed, "val acc": run["final"]["val"]["acc"]}
-                 for arm in stage for rate in rates for seed, run in zip(seeds, runs[label(arm, rate)])]
+        rows += study_rows([(arm, rate) for arm in stage for rate in rates], runs)
         if extend_edges:  # a choice at an end of the grid: one factor-of-two step beyond it, then the rule again
             chosen = choose_learning_rates(pd.DataFrame(rows))
             beyond = {arm: (min(rates) / 2 if chosen[arm] == min(rates) else max(rates) * 2) for arm in stage
@@ -166,8 +169,7 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
                     extra.update({source: grid_arms[source] for source in spec.get("encoders_from") or ()})
                 runs = run_arms(extra, seeds, recipe, data_knobs, train, results, data_dir,
                                 name=f"{name}-{len(chosen)}-edges")
-                rows += [{"arm": arm, "lr": rate, "seed": seed, "val acc": run["final"]["val"]["acc"]}
-                         for arm, rate in beyond.items() for seed, run in zip(seeds, runs[label(arm, rate)])]
+                rows += study_rows(beyond.items(), runs)
     return pd.DataFrame(rows)
 
 
@@ -358,11 +360,12 @@ def glance_comparisons(study, regime: str, sesoi: float = 0.01) -> list:
     OGM-GE's own rate (Chapter 2's preregistered control, judged alone)."""
     from .stats import compare, holm
 
-    accuracy = study[study["regime"] == regime].pivot(index="seed", columns="arm", values="test acc")
+    runs = study[study["regime"] == regime]
+    accuracy = runs.pivot(index="seed", columns="arm", values="test acc")
     methods = [arm for arm in GLANCE_ARMS if arm not in ("joint (concat)", "audio only", "visual only")]
     comparisons = holm([compare(accuracy[arm], accuracy["joint (concat)"], sesoi, f"{arm} minus joint (concat), {regime}")
                         for arm in methods])
-    rates = study[study["regime"] == regime].groupby("arm")["lr"].first()
+    rates = runs.groupby("arm")["lr"].first()
     if RATE_MATCHED in accuracy and rates[RATE_MATCHED] != rates["joint (concat)"]:
         # Chapter 2's preregistered control, a claim of its own outside this family (at joint training's own
         # rate it is the same runs as joint training, and the comparison above)
