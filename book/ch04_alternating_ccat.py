@@ -23,7 +23,7 @@
 # Chapters 1-3 changed how much gradient each encoder receives while both learn together. Two newer
 # remedies stop them learning together at all. **MLA** (Zhang, Latham and Yao, CVPR 2024) trains one
 # modality at a time against a head the modalities share, so no encoder ever learns from the other
-# modality's error. **CCAT** (Classifier-Constrained Alternating Training, ../shared/seeds/004) argues
+# modality's error. **CCAT** ("Classifier-Constrained Alternating Training", under review) argues
 # that this still leaves the shared head to whichever modality converges first, and fixes the head
 # instead: it pre-trains a classifier on a cross-attention fusion with a regulariser that keeps the
 # two modalities' contributions equal, freezes it, and then alternates unimodal updates through

@@ -90,7 +90,7 @@ protocols = pd.DataFrame([protocol_row(r) for r in RECIPES.values()])
 protocols
 
 # %% [markdown] tags=[]
-# What every recipe shares, because the book fixes it (DESIGN.md, "The protocol"):
+# What every recipe shares, because the book fixes it (its one protocol):
 #
 # | | the papers | this book |
 # | --- | --- | --- |

@@ -18,7 +18,7 @@ OGM_GE = ("Peng, Wei, Deng, Wang and Hu, \"Balanced Multimodal Learning via On-t
           "CVPR 2022")
 ARL = "Wei, Luo and Luo, \"Improving Multimodal Learning via Imbalanced Learning\", ICCV 2025"
 CCAT = ("\"Classifier-Constrained Alternating Training: Mitigating Modality Imbalance in Multimodal Learning\" "
-        "(under review; ../shared/seeds/004)")
+        "(under review)")
 DECISION_LAYER = "Ma and Chen, \"Revisit Modality Imbalance at the Decision Layer\", arXiv:2510.14411, 2025"
 BOOK = "this book (SynthAV regime)"
 
@@ -56,7 +56,7 @@ def with_data_seed(keywords: dict) -> dict:
     return keywords
 
 
-# OGM-GE's release setting (REFERENCE_CODE.md): ResNet-18 from scratch, SGD 1e-3, momentum 0.9, weight
+# OGM-GE's release setting (read from its released code): ResNet-18 from scratch, SGD 1e-3, momentum 0.9, weight
 # decay 1e-4, learning rate x0.1 at epoch 70, batch 64, 100 epochs, modulation in epochs 0-50.
 OGM_GE_TRAIN = dict(width=64, epochs=100, batch_size=64, lr=1e-3, momentum=0.9, weight_decay=1e-4, lr_milestones=(70,),
                     lr_decay=0.1)

@@ -1,8 +1,8 @@
 """Batches: ``TensorSplit`` from tensors held in memory (SynthAV), ``CachedSplit`` from a prepared
 real-data cache (on the device when it fits, else memory-mapped; augmented on the device).
 
-A batch is a dict: ``audio`` [B,1,F,T], ``visual`` [B,T,3,H,W], ``label`` [B], ``index`` [B]
-(DESIGN.md). Shuffling uses an explicit ``torch.Generator`` so that a resumed run draws the same
+A batch is a dict: ``audio`` [B,1,F,T], ``visual`` [B,T,3,H,W], ``label`` [B], ``index`` [B].
+Shuffling uses an explicit ``torch.Generator`` so that a resumed run draws the same
 batches as an uninterrupted one.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CCAT: classifier-constrained alternating training (Chapter 4; ../shared/seeds/004, Sec. 3.2-3.3,
+"""CCAT: classifier-constrained alternating training (Chapter 4; the CCAT paper, Sec. 3.2-3.3,
 Alg. 1, App. A.1). Two stages (``mmlesson.methods.base``):
 
 1. **Classifier pre-training** (``classifier_epochs``): encoders, bi-directional cross-attention and

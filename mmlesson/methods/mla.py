@@ -16,7 +16,7 @@ with ``r`` the batch-mean feature of the modality just trained and ``alpha_t = 0
 ``b`` of ``B`` in the epoch): ``k = P r``, ``P <- P - k k^T / (alpha_t + r^T k)``, then ``P <- P / ||P||_F``.
 After one update from ``P = I``, ``P r = r alpha / (alpha + r^T r)`` before the normalisation: the head
 barely moves along ``r`` any more. ``projection=False`` switches it off; in the authors' release it
-never runs at all (a parameter-name check never matches, ``../shared/REFERENCE_CODE.md``).
+never runs at all (a parameter-name check never matches).
 
 **Inference** combines the branches ``head(z_m)`` at the decision level (``models.fusion``):
 ``entropy`` (the paper's, per sample, ``w_m = softmax_m(-H_m)``; the release computes the softmax over

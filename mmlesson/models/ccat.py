@@ -1,4 +1,4 @@
-"""The network CCAT trains (Chapter 4; ../shared/seeds/004, Sec. 3.2-3.3 and App. A.1).
+"""The network CCAT trains (Chapter 4; the CCAT paper, Sec. 3.2-3.3 and App. A.1).
 
 * Encoders as everywhere (``encoders.py``), read as tokens: their last feature map before pooling.
 * ``BiCrossAttention`` (App. A.1, Eq. 14-22): in each direction one modality's tokens query the
