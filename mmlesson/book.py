@@ -11,6 +11,7 @@ and ``checked`` print what the chapters' tables and tests read; ``results_dir`` 
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -65,15 +66,20 @@ def recipe_for(paper: str, dataset: str, synthav: str) -> str:
 
 
 def run_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | None = None, train: dict | None = None,
-             results=None, data_dir=None, name: str = "chapter") -> dict[str, list[dict]]:
+             results=None, data_dir=None, name: str = "chapter", keep_failed: bool = False) -> dict[str, list[dict]]:
     """Train (or read back) every arm for every seed under ``recipe`` and return ``{arm: [metrics of
-    each seed, in seed order]}``; each metrics dict also carries its ``run_dir``."""
+    each seed, in seed order]}``; each metrics dict also carries its ``run_dir``. A failed run stops
+    with one line, unless ``keep_failed``: then it stands as ``{"failed": error, "run_dir": ...}``."""
     from .runner import run_grid
 
     grid = Grid(arms=arms, seeds=list(seeds), data={recipe: {"recipe": recipe, "data_knobs": dict(data_knobs or {})}},
                 train=dict(train or {}), name=name)
     table = run_grid(grid, results_dir(results), roots=data_dir, quiet=True)
     failed = table[table["status"] != "complete"]
+    if keep_failed:
+        return {arm: [{**load_metrics(row["run_dir"]), "run_dir": row["run_dir"]} if row["status"] == "complete"
+                      else {"failed": row["error"], "run_dir": row["run_dir"]}
+                      for row in table[table["arm"] == arm].sort_values("seed").to_dict("records")] for arm in arms}
     if len(failed):
         first = failed.iloc[0]
         raise MMLessonError(f"{len(failed)} runs of {name} failed, e.g. {first['arm']} seed {first['seed']}: "
@@ -126,7 +132,8 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
                         results=None, data_dir=None, name: str = "tuning", rates=LEARNING_RATES,
                         seeds=STUDY_SEEDS, extend_edges: bool = False):
     """Train every arm at every rate on the tuning ``seeds`` and return one row per run: ``arm``,
-    ``lr``, ``seed``, ``val acc`` (at the run's selected epoch). Arms that read other arms' encoders
+    ``lr``, ``seed``, ``val acc`` (at the run's selected epoch; empty for a run that failed, e.g. whose loss
+    became NaN, with the reason in ``failed``). Arms that read other arms' encoders
     are trained on those at the rate the rule (``choose_learning_rates``) chose for them. With
     ``extend_edges``, an arm whose choice is an end of ``rates`` is also trained one factor-of-two step
     beyond it, and the rule chooses again among all its rates."""
@@ -140,8 +147,8 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
         return f"{arm} @ lr {rate}"
 
     def study_rows(arm_rates, runs):  # one row per (arm, rate) x seed: its validation accuracy
-        return [{"arm": arm, "lr": rate, "seed": seed, "val acc": run["final"]["val"]["acc"]}
-                for arm, rate in arm_rates for seed, run in zip(seeds, runs[label(arm, rate)])]
+        return [{"arm": arm, "lr": rate, "seed": seed, "val acc": run["final"]["val"]["acc"] if "final" in run else None,
+                 "failed": run.get("failed", "")} for arm, rate in arm_rates for seed, run in zip(seeds, runs[label(arm, rate)])]
 
     for stage in (independent, dependent):
         chosen = choose_learning_rates(pd.DataFrame(rows)) if rows else {}
@@ -155,7 +162,8 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
             grid_arms.update({label(arm, rate): dict(spec, lr=rate) for rate in rates})
         if not grid_arms:
             continue
-        runs = run_arms(grid_arms, seeds, recipe, data_knobs, train, results, data_dir, name=f"{name}-{len(chosen)}")
+        runs = run_arms(grid_arms, seeds, recipe, data_knobs, train, results, data_dir, name=f"{name}-{len(chosen)}",
+                        keep_failed=True)
         rows += study_rows([(arm, rate) for arm in stage for rate in rates], runs)
         if extend_edges:  # a choice at an end of the grid: one factor-of-two step beyond it, then the rule again
             chosen = choose_learning_rates(pd.DataFrame(rows))
@@ -168,18 +176,21 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
                     extra[label(arm, rate)] = spec
                     extra.update({source: grid_arms[source] for source in spec.get("encoders_from") or ()})
                 runs = run_arms(extra, seeds, recipe, data_knobs, train, results, data_dir,
-                                name=f"{name}-{len(chosen)}-edges")
+                                name=f"{name}-{len(chosen)}-edges", keep_failed=True)
                 rows += study_rows(beyond.items(), runs)
     return pd.DataFrame(rows)
 
 
 def choose_learning_rates(study) -> dict[str, float]:
     """The book's one rule for step sizes: for each arm of ``study`` (``learning_rate_study``'s rows),
-    the rate with the highest mean validation accuracy over the tuning seeds (ties: the smaller rate)."""
-    means = study.groupby(["arm", "lr"])["val acc"].mean()
+    the rate with the highest mean validation accuracy over the tuning seeds (ties: the smaller rate).
+    A rate at which any tuning run failed (its loss became NaN: no ``val acc``) is not eligible."""
+    means = study.groupby(["arm", "lr"])["val acc"].agg(lambda v: v.mean(skipna=False))
     chosen = {}
     for arm in study["arm"].unique():
-        rates = means[arm]
+        rates = means[arm].dropna()
+        if rates.empty:
+            raise MMLessonError(f"every learning rate of {arm} failed on a tuning seed; try smaller rates")
         chosen[arm] = float(max(rates.index, key=lambda rate: (rates[rate], -rate)))
     return chosen
 
@@ -208,7 +219,9 @@ def learning_rate_table(study=None, arms=None, recipe: str = "synthav"):
     chosen = choose_learning_rates(study)
     table = {}
     for (arm, rate), group in study.groupby(["arm", "lr"]):
-        table.setdefault(arm, {})[rate] = fmt(list(group["val acc"])) + (" *" if chosen[arm] == rate else "  ")
+        failed = int(group["val acc"].isna().sum())
+        cell = f"failed on {failed} of {len(group)} seeds" if failed else fmt(list(group["val acc"]))
+        table.setdefault(arm, {})[rate] = cell + (" *" if chosen[arm] == rate else "  ")
     return pd.DataFrame.from_dict(table, orient="index")
 
 
@@ -277,10 +290,52 @@ def oracle(recipe: str, data_knobs: dict | None = None) -> dict[str, float]:
 
 def load_models(runs: list[dict], dataset=None) -> list:
     """The trained models of ``runs`` (metrics dicts from ``run_arms``), read back from their directories
-    as ``RunResult`` (model, metrics, directory)."""
+    as ``RunResult`` (model, metrics, directory); each on its own data set unless ``dataset`` is given."""
     from .engine import load_run
 
     return [load_run(run["run_dir"], dataset=dataset) for run in runs]
+
+
+def run_data(run: dict, data_dir=None):
+    """The data set ``run`` (a metrics dict) was trained on: in a regime whose data are drawn anew with
+    every seed (``seed = "run"``), each run has its own. The last few are kept, so the arms of one seed
+    share one copy."""
+    import json
+
+    config = run["config"]
+    return _load_data(json.dumps([config["data"], str(data_dir or config.get("data_root") or ""),
+                                  config["data_knobs"]], sort_keys=True))
+
+
+@functools.lru_cache(maxsize=12)
+def _load_data(key: str):
+    import json
+
+    from .data import load
+
+    name, root, knobs = json.loads(key)
+    return load(name, root=root or None, **knobs)
+
+
+def recipe_data(recipe: str, seed: int, data_knobs: dict | None = None, data_dir=None):
+    """The data set a run of ``recipe`` with training seed ``seed`` trains on (its own draw where the
+    recipe's data seed is ``"run"``)."""
+    from .data import load
+    from .recipes import with_data_seed
+
+    knobs = with_data_seed({"seed": seed, "data_knobs": {**RECIPES[recipe].data_knobs, **(data_knobs or {})}})
+    return load(RECIPES[recipe].data, root=data_dir, **knobs["data_knobs"])
+
+
+def models_and_data(runs: list[dict], data_dir=None) -> list[tuple]:
+    """``(RunResult, data set)`` of each of ``runs``: its trained model with the data it was trained on."""
+    from .engine import load_run
+
+    pairs = []
+    for run in runs:
+        data = run_data(run, data_dir)
+        pairs.append((load_run(run["run_dir"], dataset=data), data))
+    return pairs
 
 
 # Results at a glance (Chapter 6): every method against joint training, on the evaluation seeds, in the
@@ -394,11 +449,25 @@ def glance_table(study, sesoi: float = 0.01):
     return pd.DataFrame.from_dict(table, orient="index")
 
 
+def replace_rows(stored, fresh, regimes=None):
+    """``stored`` with the rows of ``fresh``'s arms (within ``regimes``, if given) replaced by ``fresh``."""
+    import pandas as pd
+
+    stale = stored["arm"].isin(fresh["arm"].unique())
+    if regimes is not None:
+        stale &= stored["regime"].isin(list(regimes))
+    return pd.concat([stored[~stale], fresh], ignore_index=True)
+
+
 def main(argv=None) -> int:
-    """``python -m mmlesson.book learning-rates [--results DIR]``: run the SynthAV learning-rate study
-    (every arm of ``STUDY_ARMS`` x ``LEARNING_RATES`` x ``STUDY_SEEDS``, through the runner) and
-    write it to ``STUDY_FILE``, the protocol the chapters train with."""
+    """``python -m mmlesson.book learning-rates|at-a-glance [--recipe R] [--arms A ...] [--results DIR]``: run
+    a stored study of the book (the learning-rate study of a SynthAV recipe: every arm of ``STUDY_ARMS`` x
+    its rates x ``STUDY_SEEDS``; or the results at a glance) through the runner and write it to its file
+    in ``mmlesson/grids``. ``--arms`` re-runs only those arms and replaces their rows in the stored file
+    (after a change to one method)."""
     import argparse
+
+    import pandas as pd
 
     from .report import atomic_write
 
@@ -409,17 +478,25 @@ def main(argv=None) -> int:
                         help="the SynthAV regime (default: %(default)s)")
     parser.add_argument("--out", default=None, help="where the study's rows go (default: the shipped study file "
                                                     "of the recipe, mmlesson/grids/RECIPE-learning-rates.csv)")
+    parser.add_argument("--arms", nargs="+", metavar="ARM", choices=sorted(STUDY_ARMS),
+                        help="re-run only these arms and replace their rows in the stored study")
     args = parser.parse_args(argv)
     if args.study == "at-a-glance":
-        study = at_a_glance_study(results=args.results)
+        arms = {arm: GLANCE_ARMS[arm] for arm in args.arms} if args.arms else None
+        study = at_a_glance_study(results=args.results, arms=arms)
+        if arms:
+            study = replace_rows(pd.read_csv(args.out or GLANCE_FILE), study, GLANCE_REGIMES)
         text = study.to_csv(index=False, float_format="%.6g").encode()
         atomic_write(Path(args.out or GLANCE_FILE), lambda f: f.write(text))
         print(glance_table(study).to_string())
         return 0
     wide = args.recipe != "synthav"  # regime A's study keeps the three rates it was run with
-    study = learning_rate_study(STUDY_ARMS, args.recipe, results=args.results, rates=STUDY_RATES[args.recipe],
+    arms = {arm: STUDY_ARMS[arm] for arm in args.arms} if args.arms else STUDY_ARMS
+    study = learning_rate_study(arms, args.recipe, results=args.results, rates=STUDY_RATES[args.recipe],
                                 extend_edges=wide, name=f"tuning-{args.recipe}")
     args.out = args.out or str(study_file(args.recipe))
+    if args.arms:
+        study = replace_rows(pd.read_csv(args.out), study)
     text = study.to_csv(index=False, float_format="%.6g").encode()
     atomic_write(Path(args.out), lambda f: f.write(text))
     print(learning_rate_table(study).to_string())

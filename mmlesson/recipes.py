@@ -69,7 +69,10 @@ CCAT_TRAIN = dict(width=64, epochs=150, batch_size=32, lr=1e-3, momentum=0.9, we
 # (``mmlesson.book.protocol_learning_rates``: the best of 0.02, 0.05, 0.1 over five tuning seeds).
 SYNTHAV_TRAIN = dict(width=8, epochs=12, batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4, lr_milestones=(8,),
                      lr_decay=0.1)
-SYNTHAV_METHODS = {"ogm_ge": {"alpha": 0.8}, "arl": {"gamma": 4.0, "temperature": 4.0}}
+# CCAT's cross-attention attends over the positions of each encoder's last map; at the standard stride of 32
+# SynthAV's 16 x 16 frames and 24 x 16 spectrograms leave one position each, so attention has nothing to
+# choose from: stride 8 gives 2 x 2 visual and 2 x 2 or 3 x 2 audio tokens (preregistration, protocol).
+SYNTHAV_METHODS = {"ogm_ge": {"alpha": 0.8}, "arl": {"gamma": 4.0, "temperature": 4.0}, "ccat": {"output_stride": 8}}
 # Regime B: the easy modality (audio) is also the better one (oracle: audio 0.90, visual 0.70, both 0.90).
 REGIME_B = {"audio_confusion": (0.1,) * 6, "visual_confusion": (0.3,) * 6}
 
@@ -83,7 +86,7 @@ SEVERE_TRAIN = dict(SYNTHAV_TRAIN, epochs=24, lr_milestones=(18,), lr=0.1)  # th
 # OGM-GE modulates in the first half of training, as its release does (epochs 0-50 of 100); CCAT pre-trains
 # its classifier for the same third of the run as in regime A (4 of 12).
 SEVERE_METHODS = {**SYNTHAV_METHODS, "ogm_ge": {"alpha": 0.8, "modulation_window": (0, 11)},
-                  "ccat": {"classifier_epochs": 8}}
+                  "ccat": {"classifier_epochs": 8, "output_stride": 8}}
 
 _RECIPES = [
     Recipe("ogm_ge-cremad", "OGM-GE on CREMA-D", OGM_GE, "cremad", {"split": "ogm_ge", "num_frames": 1},

@@ -29,6 +29,33 @@ def test_a_choice_at_the_grid_edge_is_extended_one_step_and_chosen_again(monkeyp
     assert sorted(inside["lr"].unique()) == [0.1, 0.3, 0.5]  # an inner choice needs no extension
 
 
+def test_a_rate_at_which_a_tuning_run_failed_is_not_eligible(monkeypatch):
+    def run_arms(arms, seeds, recipe, *args, keep_failed=False, **kwargs):  # 0.2 is best but diverges on seed 101
+        assert keep_failed  # the study records a failure instead of stopping
+        return {label: [{"failed": "TrainingDiverged: loss became nan", "run_dir": "x"} if spec["lr"] == 0.2 and s == 101
+                        else fake_run(spec["lr"], s) for s in seeds] for label, spec in arms.items()}
+
+    monkeypatch.setattr(book, "run_arms", run_arms)
+    study = book.learning_rate_study({"ccat": {"method": "ccat"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
+                                     seeds=(100, 101))
+    failed = study[study["lr"] == 0.2]
+    assert failed["val acc"].isna().tolist() == [False, True] and "nan" in failed["failed"].iloc[1]
+    assert book.choose_learning_rates(study) == {"ccat": 0.1}  # 0.2's one good seed (0.7) does not count
+    table = book.learning_rate_table(study)
+    assert table.loc["ccat", 0.2].startswith("failed on 1 of 2 seeds") and table.loc["ccat", 0.1].endswith("*")
+    study.loc[study["lr"] != 0.2, "val acc"] = None
+    with pytest.raises(book.MMLessonError, match="every learning rate of ccat failed"):
+        book.choose_learning_rates(study)
+
+
+def test_replacing_one_arm_keeps_the_others_rows():
+    stored = pd.DataFrame({"regime": ["severe", "severe", "mild"], "arm": ["CCAT", "ARL", "CCAT"], "test acc": [1, 2, 3]})
+    fresh = pd.DataFrame({"regime": ["severe"], "arm": ["CCAT"], "test acc": [9]})
+    merged = book.replace_rows(stored, fresh, regimes=["severe"])
+    assert sorted(merged["test acc"]) == [2, 3, 9]  # the mild CCAT row stays: only the named regimes are replaced
+    assert sorted(book.replace_rows(stored, fresh)["test acc"]) == [2, 9]
+
+
 def glance_study():
     rows = []
     for regime, gain in (("severe", 0.10), ("mild", 0.0)):

@@ -124,6 +124,35 @@ def test_visual_tokens_are_time_major():
     assert torch.allclose(tokens, torch.cat(per_frame, dim=1), atol=1e-6)
 
 
+@pytest.mark.parametrize("stride, audio_map, visual_map", [(32, (1, 1), (1, 1)), (16, (2, 1), (1, 1)),
+                                                          (8, (3, 2), (2, 2)), (4, (6, 4), (4, 4))])
+def test_the_output_stride_sets_the_number_of_tokens(stride, audio_map, visual_map):
+    """A 24 x 16 spectrogram and 16 x 16 frames: the last map is the input over the stride, rounded up."""
+    model = MultimodalModel(6, width=4, output_stride=stride).eval()
+    with torch.no_grad():
+        audio = model.encoders["audio"].tokens(torch.randn(2, 1, 24, 16))
+        visual = model.encoders["visual"].tokens(torch.randn(2, 3, 3, 16, 16))
+    assert audio.shape == (2, audio_map[0] * audio_map[1], 32)
+    assert visual.shape == (2, 3 * visual_map[0] * visual_map[1], 32)  # three frames, time major
+
+
+def test_the_book_ccat_attends_over_several_tokens_per_modality():
+    """The preregistered protocol: on SynthAV's inputs CCAT's cross-attention sees more than one token each."""
+    from mmlesson.recipes import RECIPES
+
+    for name in ("synthav", "synthav-severe", "synthav-mild"):
+        stride = RECIPES[name].methods["ccat"]["output_stride"]
+        model = MultimodalModel(6, width=4, output_stride=stride).eval()
+        with torch.no_grad():
+            assert model.encoders["audio"].tokens(torch.randn(1, 1, 16, 16)).shape[1] >= 4
+            assert model.encoders["visual"].tokens(torch.randn(1, 1, 3, 16, 16)).shape[1] >= 4
+
+
+def test_a_stride_outside_resnet_is_refused():
+    with pytest.raises(ValueError, match="output stride must be one of 4, 8, 16, 32"):
+        MultimodalModel(6, width=4, output_stride=2)
+
+
 # -- MLA ------------------------------------------------------------------------------------------------
 
 def test_the_projector_by_hand():

@@ -89,9 +89,9 @@ class CCATModel(MultimodalModel):
     """Encoders (as tokens), bi-directional cross-attention, a shared classifier and per-modality LoRA."""
 
     def __init__(self, num_classes: int, width: int = 64, feature_scale: dict[str, float] | None = None,
-                 heads: int = 4, residual: str = "symmetric", rule: str = "mean"):
+                 heads: int = 4, residual: str = "symmetric", rule: str = "mean", output_stride: int = 32):
         super().__init__(num_classes, modalities=("audio", "visual"), fusion="shared", width=width,
-                         feature_scale=feature_scale)
+                         feature_scale=feature_scale, output_stride=output_stride)
         dim = self.encoders["audio"].out_dim
         self.cross = BiCrossAttention(dim, heads, residual)
         self.lora = nn.ModuleDict()  # one per modality once stage 2 adds them

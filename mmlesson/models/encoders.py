@@ -7,7 +7,9 @@ into the batch, runs the 2-D ResNet on each frame, and averages the feature maps
 and space, as the OGM-GE release does. ``tokens(x)`` gives the features before that pooling, one
 token per position of the last feature map ([B, h*w, D] for audio, [B, T*h*w, D] for vision, time
 major), for fusions that attend over them (CCAT's cross-attention, Chapter 4); their mean is the
-pooled feature vector.
+pooled feature vector. ``output_stride`` (32, the standard ResNet-18) is the total downsampling of the
+last map: 8 keeps the resolution of stage 2 through stages 3 and 4 (their first blocks use stride 1),
+so a small input still gives several tokens (a 24 x 16 spectrogram: 3 x 2 instead of 1 x 1).
 """
 from __future__ import annotations
 
@@ -16,22 +18,29 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, conv1x1
 
 
-class ResNet18Trunk(nn.Module):
-    """ResNet-18 without pooling and classifier: [B,C_in,H,W] -> feature maps [B,8*width,h,w]."""
+OUTPUT_STRIDES = (4, 8, 16, 32)
 
-    def __init__(self, in_channels: int, width: int = 64):
+
+class ResNet18Trunk(nn.Module):
+    """ResNet-18 without pooling and classifier: [B,C_in,H,W] -> feature maps [B,8*width,h,w], h = H /
+    ``output_stride`` (rounded up)."""
+
+    def __init__(self, in_channels: int, width: int = 64, output_stride: int = 32):
         super().__init__()
         if width < 1:
             raise ValueError(f"encoder width must be a positive integer, got {width!r}")
+        if output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f"output stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride!r}")
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, width, kernel_size=7, stride=2, padding=3, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
-        stages, channels = [], width
+        stages, channels, total_stride = [], width, 4  # the stem's convolution and max-pool halve twice
         for stage, out_channels in enumerate([width, 2 * width, 4 * width, 8 * width]):
-            stride = 1 if stage == 0 else 2
+            stride = 1 if stage == 0 or total_stride >= output_stride else 2
+            total_stride *= stride
             downsample = None
             if stride != 1 or channels != out_channels:
                 downsample = nn.Sequential(conv1x1(channels, out_channels, stride), nn.BatchNorm2d(out_channels))
@@ -54,9 +63,9 @@ class ResNet18Trunk(nn.Module):
 class AudioEncoder(nn.Module):
     """Spectrogram [B,1,F,T] -> feature vector [B,8*width] (global average pooling)."""
 
-    def __init__(self, width: int = 64):
+    def __init__(self, width: int = 64, output_stride: int = 32):
         super().__init__()
-        self.trunk = ResNet18Trunk(in_channels=1, width=width)
+        self.trunk = ResNet18Trunk(in_channels=1, width=width, output_stride=output_stride)
         self.out_dim = self.trunk.out_channels
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
@@ -71,9 +80,9 @@ class VisualEncoder(nn.Module):
     """Frames [B,T,3,H,W] -> feature vector [B,8*width]: frames folded into the batch, then
     feature maps averaged jointly over time and space (OGM-GE's visual pooling)."""
 
-    def __init__(self, width: int = 64):
+    def __init__(self, width: int = 64, output_stride: int = 32):
         super().__init__()
-        self.trunk = ResNet18Trunk(in_channels=3, width=width)
+        self.trunk = ResNet18Trunk(in_channels=3, width=width, output_stride=output_stride)
         self.out_dim = self.trunk.out_channels
 
     def forward(self, visual: torch.Tensor) -> torch.Tensor:

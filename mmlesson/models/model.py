@@ -27,7 +27,7 @@ class MultimodalModel(nn.Module):
     (encoder + linear layer) and ``logits_per_modality`` holds that modality alone."""
 
     def __init__(self, num_classes: int, modalities=("audio", "visual"), fusion: str = "concat", width: int = 64,
-                 feature_scale: dict[str, float] | None = None):
+                 feature_scale: dict[str, float] | None = None, output_stride: int = 32):
         super().__init__()
         modalities = tuple(modalities)
         for m in modalities:
@@ -37,7 +37,8 @@ class MultimodalModel(nn.Module):
             raise ConfigError(f"fusion {fusion!r} needs two modalities; a unimodal model uses concat or sum")
         self.modalities = modalities
         self.fusion_name = fusion
-        self.encoders = nn.ModuleDict({m: ENCODERS[m](width=width) for m in modalities})
+        self.encoders = nn.ModuleDict({m: ENCODERS[m](width=width, output_stride=output_stride)
+                                       for m in modalities})
         feature_dims = {m: self.encoders[m].out_dim for m in modalities}
         self.fusion = FUSIONS[fusion](feature_dims, num_classes)
         # fixed factors on each encoder's features (Chapter 5); not learnt, kept with the weights
