@@ -4,12 +4,16 @@ CPU-bound process; and one run with 1 against 2 threads, alone and beside a seco
 
     python benchmarks/grid_throughput.py              # 8 runs of the book's default SynthAV setting
     python benchmarks/grid_throughput.py --runs 4 --epochs 2
+    python benchmarks/grid_throughput.py --runner-only --workers 2 --per-gpu 2 --json out.json   # on a GPU
 
 Every configuration trains into a fresh store; the figures are wall-clock seconds measured here.
+``--runner-only`` times the runner alone (``--workers`` workers, ``--per-gpu`` of them per GPU on CUDA
+machines), as ``benchmarks/gpu_check.sh`` does for k = 1, 2, 4 SynthAV workers per GPU.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import subprocess
@@ -21,12 +25,28 @@ from pathlib import Path
 import torch
 
 from mmlesson import Grid, TrainConfig, fit, run_grid
+from mmlesson.cli import parse_knob
 from mmlesson.report import load_metrics
+from mmlesson.runner import cuda_devices
 
 
-def grid_of(runs: int, epochs: int) -> Grid:
+def grid_of(runs: int, epochs: int, knobs: dict | None = None) -> Grid:
     return Grid(recipe="synthav", arms={"joint": dict(method="joint", probe=False)}, seeds=list(range(runs)),
-                train=dict(epochs=epochs), name="bench")
+                train=dict(epochs=epochs, data_knobs=knobs or {}), name="bench")
+
+
+def runner_only(args) -> dict:
+    """Runs per minute of ``run_grid``: ``args.workers`` workers (``args.per_gpu`` per GPU), cluster start included."""
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        table = run_grid(grid_of(args.runs, args.epochs, dict(args.data_knobs)), tmp, workers=args.workers,
+                         per_gpu=args.per_gpu, progress="off", quiet=True)
+        seconds = time.perf_counter() - started
+    gpus = cuda_devices()
+    return {"workload": "runner", "device": f"{len(gpus)} GPU(s)" if gpus else "cpu", "workers": args.workers,
+            "per_gpu": args.per_gpu, "runs": args.runs, "epochs": args.epochs, "seconds": round(seconds, 2),
+            "runs_per_minute": round(args.runs / seconds * 60, 2),
+            "failed": int((table["status"] != "complete").sum())}
 
 
 def sequential(runs: int, epochs: int, threads: int, store: Path) -> float:
@@ -73,7 +93,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runner-only", action="store_true", help="time the runner alone, nothing else")
+    only = parser.add_argument_group("options of --runner-only")
+    only.add_argument("--per-gpu", type=int, default=1, help="runner workers per GPU on CUDA machines (default: 1)")
+    only.add_argument("--data-knob", dest="data_knobs", action="append", type=parse_knob, default=[],
+                      metavar="NAME=VALUE", help="a SynthAV knob of every run (repeatable), e.g. train_size=64")
+    only.add_argument("--json", default=None, metavar="PATH", help="also write the result here")
     args = parser.parse_args()
+    if args.runner_only:
+        result = runner_only(args)
+        print(json.dumps(result))
+        if args.json:
+            with open(args.json, "w") as handle:
+                json.dump(result, handle, indent=1)
+        raise SystemExit(1 if result["failed"] else 0)
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__} (default threads {torch.get_num_threads()}); "
           f"{args.runs} SynthAV runs of {args.epochs} epochs (width 8, batch 64)")
     rows = []

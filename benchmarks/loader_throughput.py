@@ -12,7 +12,11 @@ clip [64, 1, 3, 224, 224], randomly resized-cropped, flipped and ImageNet-normal
 * ``cache-cuda``: the split resident on the GPU, batches sliced and augmented there (CUDA only).
 The data are synthetic (smooth random images, random spectrograms): only their shapes matter here.
 Each figure is the best of ``--epochs`` passes over the training split after one warm-up pass.
-Prints one JSON object per measurement; never used as a test.
+``--device D`` measures only ``files`` against the split resident on D (``cache-cuda``, or
+``cache-memory`` on the CPU); ``--model-step`` measures each pipeline again with a joint training step
+of ResNet-18 x2 (``--width``; bf16 autocast on CUDA) on every batch, the loader as training sees it.
+``--workdir`` keeps the fabricated cache (``WORKDIR/cache``) for a later ``mmlesson train --data cremad``.
+Prints one JSON object per measurement (``--json PATH``: also as a list); never used as a test.
 """
 from __future__ import annotations
 
@@ -29,9 +33,12 @@ import torch
 from torchvision.io import decode_jpeg, encode_jpeg, read_file
 from torchvision.transforms import v2
 
+from mmlesson.config import TrainConfig
 from mmlesson.data import REAL_DATASETS, load
 from mmlesson.data.augment import IMAGENET_MEAN, IMAGENET_STD
 from mmlesson.data.cache import CacheParams, CacheWriter
+from mmlesson.methods import JointTraining, StepState
+from mmlesson.models import MultimodalModel
 
 BATCH = 64
 
@@ -88,52 +95,87 @@ class PerSampleFiles(torch.utils.data.Dataset):
         return audio, self.transform(frame)[None], 0
 
 
-def samples_per_second(batches, device: torch.device) -> float:
+def model_step(device: torch.device, width: int):
+    """A joint training step of a fresh ResNet-18 x2 (bf16 autocast on CUDA), called on every batch."""
+    torch.manual_seed(0)
+    model = MultimodalModel(6, width=width).to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    method, state = JointTraining(TrainConfig()), StepState(epoch=0, step=0, device=device, amp=True)
+    return lambda batch: method.training_step(model, batch, optimizer, state)
+
+
+def samples_per_second(batches, device: torch.device, step=None) -> float:
     started, count = time.perf_counter(), 0
     for batch in batches:
-        audio, visual = (batch["audio"], batch["visual"]) if isinstance(batch, dict) else batch[:2]
+        audio, visual, label = ((batch["audio"], batch["visual"], batch["label"]) if isinstance(batch, dict)
+                                else batch[:3])
         audio, visual = audio.to(device, non_blocking=True), visual.to(device, non_blocking=True)
+        if step is not None:
+            step({"audio": audio, "visual": visual, "label": torch.as_tensor(label).to(device)})
         count += len(audio)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return count / (time.perf_counter() - started)
 
 
-def measure(name: str, make_batches, device: torch.device, epochs: int) -> dict:
-    samples_per_second(make_batches(), device)  # warm-up: page cache, workers, device copy
-    best = max(samples_per_second(make_batches(), device) for _ in range(epochs))
-    return {"pipeline": name, "device": str(device), "samples_per_s": round(best, 1)}
+def measure(name: str, make_batches, device: torch.device, epochs: int, step=None) -> dict:
+    samples_per_second(make_batches(), device, step)  # warm-up: page cache, workers, device copy
+    best = max(samples_per_second(make_batches(), device, step) for _ in range(epochs))
+    return {"pipeline": name, "device": str(device), "model_step": step is not None, "samples_per_s": round(best, 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=1024)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--size", type=int, default=224, help="stored and trained frame side (default: 224)")
     parser.add_argument("--workdir", default=None, help="where to write (default: a temp dir, deleted afterwards)")
+    parser.add_argument("--device", default=None, help="measure files against the resident split on this device "
+                                                       "only (default: every CPU pipeline, and CUDA if present)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="DataLoader workers of the files pipeline (default: one per core)")
+    parser.add_argument("--model-step", action="store_true", help="also measure each pipeline with a training step")
+    parser.add_argument("--width", type=int, default=64, help="encoder width of --model-step (default: 64)")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the measurements as a JSON list")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="mmlesson-loader-bench-"))
+    results = []
+
+    def report(result: dict) -> None:
+        results.append(result)
+        print(json.dumps(result), flush=True)
+
     started = time.perf_counter()
-    cache_root, files_root = build(work, args.clips, frames_per_clip=3, size=224)
-    print(json.dumps({"clips": args.clips, "build_seconds": round(time.perf_counter() - started, 1),
-                      "cache_mb": round(sum(f.stat().st_size for f in cache_root.iterdir()) / 2**20),
-                      "files_mb": round(sum(f.stat().st_size for f in files_root.rglob("*") if f.is_file()) / 2**20)}))
-    cores = os.cpu_count() or 1
-    cpu = torch.device("cpu")
-    dataset = PerSampleFiles(files_root, 224)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=cores,
-                                         persistent_workers=True)
-    print(json.dumps({**measure("files", lambda: iter(loader), cpu, args.epochs), "workers": cores}))
+    cache_root, files_root = build(work, args.clips, frames_per_clip=3, size=args.size)
+    report({"clips": args.clips, "build_seconds": round(time.perf_counter() - started, 1),
+            "cache_mb": round(sum(f.stat().st_size for f in cache_root.iterdir()) / 2**20),
+            "files_mb": round(sum(f.stat().st_size for f in files_root.rglob("*") if f.is_file()) / 2**20)})
+    dataset = PerSampleFiles(files_root, args.size)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=args.workers,
+                                         persistent_workers=args.workers > 0)
     generator = torch.Generator().manual_seed(0)
-    for resident, name in ((False, "cache-memmap"), (True, "cache-memory")):
-        train = load("cremad", root=cache_root, resident=resident).train
-        print(json.dumps(measure(name, lambda: train.batches(BATCH, shuffle=True, generator=generator), cpu,
-                                 args.epochs)))
-    if torch.cuda.is_available():
-        gpu = torch.device("cuda")
-        print(json.dumps({**measure("files", lambda: iter(loader), gpu, args.epochs), "workers": cores}))
-        train = load("cremad", root=cache_root).train
-        print(json.dumps(measure("cache-cuda", lambda: train.batches(BATCH, shuffle=True, generator=generator,
-                                                                      device=gpu), gpu, args.epochs)))
+    if args.device is None:  # every CPU pipeline, then the CUDA ones where there is a GPU
+        plan = [("files", "cpu", None), ("cache-memmap", "cpu", False), ("cache-memory", "cpu", True)]
+        if torch.cuda.is_available():
+            plan += [("files", "cuda", None), ("cache-cuda", "cuda", "auto")]
+    else:
+        device = torch.device(args.device)
+        plan = [("files", device, None), ("cache-cuda" if device.type == "cuda" else "cache-memory", device, True)]
+    steps = [None, *(["model"] if args.model_step else [])]
+    for with_step in steps:
+        for name, device, resident in plan:
+            device = torch.device(device)
+            step = model_step(device, args.width) if with_step else None
+            if name == "files":
+                result = {**measure(name, lambda: iter(loader), device, args.epochs, step), "workers": args.workers}
+            else:
+                train = load("cremad", root=cache_root, resident=resident).train
+                result = measure(name, lambda: train.batches(BATCH, shuffle=True, generator=generator, device=device),
+                                 device, args.epochs, step)
+            report(result)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
     if args.workdir is None:
         shutil.rmtree(work)
 

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from mmlesson import TrainConfig, fit
-from mmlesson.methods import JointTraining, StepState
+from mmlesson.engine import CHECKPOINT_FILE
+from mmlesson.methods import METHODS, JointTraining, StepState
 from mmlesson.models import MultimodalModel
 
 from .conftest import TINY_KNOBS
@@ -30,3 +31,38 @@ def test_fit_on_cuda_writes_cuda_metrics(tmp_path, tiny_dataset):
     metrics = fit(config, dataset=tiny_dataset).metrics
     assert metrics["env"]["device"].startswith("cuda")
     assert 0.0 <= metrics["final"]["test"]["acc"] <= 1.0 and set(metrics["final"]["test"]["probe_acc"]) == {"audio", "visual"}
+
+
+# the options a short run of each method needs (frozen_encoders: its own test below)
+SHORT_RUN_OPTIONS = {"joint": {}, "unimodal": {"modality": "audio"}, "ogm_ge": {}, "arl": {}, "mla": {},
+                     "ccat": {"classifier_epochs": 1}}
+
+
+def cuda_config(tmp_path, **overrides):
+    return TrainConfig.build(**{"data_knobs": TINY_KNOBS, "width": 4, "epochs": 2, "batch_size": 16, "probe": False,
+                                "device": "cuda", "progress": "off", "out": str(tmp_path), **overrides})
+
+
+@pytest.mark.parametrize("method", sorted(set(METHODS) - {"frozen_encoders"}))
+def test_every_method_trains_a_short_run_on_cuda(method, tmp_path, tiny_dataset):
+    metrics = fit(cuda_config(tmp_path, method=method, **SHORT_RUN_OPTIONS[method]), dataset=tiny_dataset).metrics
+    assert metrics["env"]["device"].startswith("cuda") and metrics["config"]["amp"] is True
+    assert len(metrics["history"]) == 2 and 0.0 <= metrics["final"]["test"]["acc"] <= 1.0
+
+
+def test_frozen_encoders_train_on_cuda_from_unimodal_cuda_runs(tmp_path, tiny_dataset):
+    encoders = [str(fit(cuda_config(tmp_path / m, method="unimodal", modality=m), dataset=tiny_dataset).out)
+                for m in ("audio", "visual")]
+    metrics = fit(cuda_config(tmp_path / "frozen", method="frozen_encoders", encoders_from=encoders),
+                  dataset=tiny_dataset).metrics
+    assert metrics["env"]["device"].startswith("cuda") and len(metrics["history"]) == 2
+
+
+def test_an_interrupted_cuda_run_resumes_from_its_checkpoint(tmp_path, tiny_dataset):
+    config = cuda_config(tmp_path, epochs=3)
+    partial = fit(config, dataset=tiny_dataset, stop_after=1)
+    assert partial.metrics["final"] is None and (tmp_path / CHECKPOINT_FILE).exists()
+    resumed = fit(config, dataset=tiny_dataset)
+    assert resumed.status == "resumed" and len(resumed.metrics["history"]) == 3
+    assert resumed.metrics["history"][0] == partial.metrics["history"][0]  # the first epoch is not trained again
+    assert resumed.metrics["env"]["device"].startswith("cuda")
