@@ -53,8 +53,9 @@ import torch
 
 from mmlesson import stats
 from mmlesson.analysis.gradients import additive_gradient_check, counterfactual_gradient_norms
-from mmlesson.book import (CORE_ARMS, SYNTHAV_ARMS, checked, claims, judge, learning_rate_table, load_models, metric,
-                           oracle, protocol_learning_rates, recipe_for, run_arms, setup, summary, with_learning_rates)
+from mmlesson.book import (CORE_ARMS, SYNTHAV_ARMS, checked, claims, judge, learning_rate_table, metric, models_and_data,
+                           oracle, protocol_learning_rates, recipe_data, recipe_for, run_arms, setup, summary,
+                           with_learning_rates)
 from mmlesson.data import load
 from mmlesson.experiment import per_epoch
 from mmlesson.models import MultimodalModel
@@ -65,8 +66,9 @@ if SMOKE:  # a seconds-long run that exercises every cell
     SEEDS, MAP_SEEDS = [0, 1], [0, 1]
     SYNTH_KNOBS, TRAIN = dict(train_size=240, val_size=60, test_size=60), dict(epochs=1)
 DATA_KNOBS = SYNTH_KNOBS if DATASET == "synthav" else {}
-RATES = protocol_learning_rates() if DATASET == "synthav" else {}  # a real data set: its paper's rate
-RECIPE = recipe_for("ogm_ge", DATASET, synthav="synthav")  # the protocol: data, optimiser, epochs (mmlesson.recipes)
+RATES = protocol_learning_rates("synthav-severe") if DATASET == "synthav" else {}  # real data: the paper's rate
+RATES_A = protocol_learning_rates("synthav") if DATASET == "synthav" else {}  # regime A's (section 1.7's map)
+RECIPE = recipe_for("ogm_ge", DATASET, synthav="synthav-severe")  # the protocol: data, optimiser, epochs (mmlesson.recipes)
 SETTING = dict(recipe=RECIPE, data_knobs=DATA_KNOBS, train=dict(TRAIN, device=DEVICE), results=RESULTS_DIR,
                data_dir=DATA_DIR)
 device = setup(DEVICE)
@@ -85,19 +87,38 @@ device = setup(DEVICE)
 #   a network picks audio up within an epoch. Visual draws a grating whose orientation depends on the
 #   class, in a random colour and with a random phase; the average image of every class is flat grey,
 #   so the encoder must first learn oriented filters and rectify them. Visual is informative, but slow.
-# * **How much a modality knows.** With a class-dependent probability a modality shows the pattern of
-#   another class (a voice that sounds sad on a neutral face). In the default regime audio confuses the
-#   last third of the classes most of the time and visual confuses every class a little, so **the easy
-#   modality (audio) is the less informative one**. Each modality has its own pixel noise (a clip
-#   quality shared by both, `quality_std`, is off by default).
+# * **How much a modality knows.** With some probability a modality shows the pattern of another
+#   class (a voice that sounds sad on a neutral face), and each modality has its own pixel noise.
+# * **Whether the easy modality can fit its training clips.** This is what makes the imbalance
+#   severe. The analyses of *greedy learning* (Wu, Jastrzebski, Cho and Geras, ICML 2022) and of
+#   *modality competition* (Huang, Lin, Du, Du and Huang, ICML 2022) name the mechanism, and Wang,
+#   Tran and Feiszli (CVPR 2020) measured its symptom as overfitting: the modality that fits the
+#   *training set* first drives the shared residual of section 1.2 to zero, and the other encoder,
+#   slower to learn, is left with no gradient. SynthAV puts this race into the generator with
+#   *speakers*. Every split has its own six speakers, and each speaker has a voice (a profile in eight
+#   extra frequency bins above the class bands). Two of the six sound every class as another one,
+#   shifted by their own offset ($c \to c + k \bmod 6$). On the training clips, voice and band together
+#   decide the label, so the audio network fits every training clip within a few epochs. Validation
+#   and test are spoken by speakers never heard in training, so what the network learnt about the
+#   shifted training speakers does not carry over, just as a CREMA-D audio network fits its training
+#   recordings and generalises far less well. The frames show a wrong grating in 20% of the clips.
+#
+# This is the book's **severe regime** (recipe `synthav-severe`: 800 training clips, 24 epochs). Its
+# knobs were chosen on tuning seeds (100-104) using the three baseline models of section 1.4 only,
+# and frozen, with the targets of section 1.8 and every chapter's claims, in the book's
+# preregistration (`mmlesson/preregistration.toml`) before any remedy was trained on them. Each
+# training seed draws its own data set, so the intervals below cover the data as well as the
+# training. The earlier editions' default, **regime A** (no speakers; audio confuses the last third
+# of the classes most of the time), is the *mild* control: joint training works there, and the
+# chapters use it to ask whether a remedy costs anything where the disease is absent.
 #
 # Because the patterns are drawn from a known process, the best accuracy any model could reach, the
-# **oracle** (Bayes) accuracy of an observer that sees which pattern each modality shows, is computed
-# exactly (`oracle_accuracy`), from each modality and from both. Here is one clip per class without
-# noise (to see the signal) and at the defaults (what the models see):
+# **oracle** (Bayes) accuracy of an observer that sees which pattern each modality shows (and, for
+# audio, hears a new speaker), is computed exactly (`oracle_accuracy`), from each modality and from
+# both. Here is one clip per class without noise (to see the signal) and as the models see them:
 
 # %%
-dataset = load(DATASET, root=DATA_DIR, **DATA_KNOBS)
+dataset = recipe_data(RECIPE, SEEDS[0], DATA_KNOBS, DATA_DIR)  # the data of the first evaluation seed
 sample = next(dataset.train.batches(1))
 print(f"{dataset.name}: {len(dataset.train)} train / {len(dataset.val)} validation / {len(dataset.test)} test clips, "
       f"{dataset.num_classes} classes; audio {tuple(sample['audio'].shape[1:])}, "
@@ -106,7 +127,7 @@ show_synthav_classes(load("synthav", audio_noise=0.0, visual_noise=0.0, audio_co
                           visual_confusion=(0.0,) * 6, quality_std=0.0, train_size=60, val_size=6, test_size=6),
                      title="the signal alone (no noise, no confusion)")
 if DATASET == "synthav":
-    show_synthav_classes(dataset, title="SynthAV defaults: one clip per class")
+    show_synthav_classes(dataset, title="SynthAV, severe regime (seed 0): one clip per class")
     ORACLE = oracle(RECIPE, DATA_KNOBS)
     print("oracle (Bayes) accuracy: " + ", ".join(f"{m} {v:.3f}" for m, v in ORACLE.items()))
 else:
@@ -168,23 +189,25 @@ print("formula equals autograd to float32 precision (max difference < 1e-5):", l
 # ## 1.4 Watching it happen: joint training against each modality alone
 #
 # We train three kinds of model with the same encoders, optimiser (SGD, momentum 0.9), schedule and
-# number of epochs (12, the learning rate divided by 10 after 8: by then the slowest model, visual
-# alone, has levelled off on validation, as the curves below show), selecting each run's epoch on the
+# number of epochs (24, the learning rate divided by 10 after 18), selecting each run's epoch on the
 # **validation** split and reporting the **test** split (4,000 clips):
 #
 # * an audio-only model and a visual-only model (`method="unimodal"`): what each modality can reach
 #   alone;
 # * a joint model with concatenation fusion (`method="joint"`).
 #
-# **One rule for step sizes**, used by every chapter: each method's learning rate is the one among
-# 0.02, 0.05 and 0.1 whose runs on five tuning seeds (100-104, never used for evaluation) reach the
-# highest mean validation accuracy. The study behind it (`python -m mmlesson.book learning-rates`,
-# 105 runs) was run once and is stored with the package, and the protocol's rates are the rule applied
-# to it: on one seed the competing rates differ by less than the spread between seeds, so a choice
-# made anew at every execution would flip with float rounding, and every run after it with it. The
-# table below is that study. Then every method is trained on the same 10 evaluation
-# seeds, so that each comparison is *paired*: seed s of one method against seed s of another (the
-# data set is the same; the seed sets initialisation and batch order).
+# **One rule for step sizes**, used by every chapter and fixed in the preregistration: each method's
+# learning rate is the one among 0.01, 0.02, 0.05, 0.1 and 0.2 whose runs on five tuning seeds
+# (100-104, never used for evaluation) reach the highest mean validation accuracy; a method whose
+# choice is an end of that grid is also tried one factor of two beyond it, and a rate at which a
+# tuning run diverged is not eligible. The study behind it (`python -m mmlesson.book learning-rates
+# --recipe synthav-severe`, 12 methods, 305 runs) was run once and is stored with the package, and
+# the protocol's rates are the rule applied to it: on one seed the competing rates differ by less
+# than the spread between seeds, so a choice made anew at every execution would flip with float
+# rounding, and every run after it with it. The table below is that study, for the methods of
+# Chapters 1-3. Then every method is trained on the same 10 evaluation seeds, so that each
+# comparison is *paired*: seed s of one method against seed s of another (the same data set; the
+# seed also sets initialisation and batch order).
 #
 # For the joint model we also read the **branch accuracy** of each modality: the same decision layer
 # applied with the other modality's features set to zero, i.e. the accuracy of $W^m z^m + b$ alone.
@@ -194,7 +217,7 @@ print("formula equals autograd to float32 precision (max difference < 1e-5):", l
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)")}
 if RATES:
     print("validation accuracy, mean ± std over the 5 tuning seeds (* the rate the rule chose):")
-    print(learning_rate_table(arms=SYNTHAV_ARMS).to_string(), "\n")
+    print(learning_rate_table(arms=SYNTHAV_ARMS, recipe="synthav-severe").to_string(), "\n")
 runs = run_arms(with_learning_rates(ARMS, RATES), SEEDS, **SETTING, name="core")
 joint = runs["joint (concat)"]
 COLUMNS = {"test acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
@@ -205,12 +228,18 @@ print(summary(runs, COLUMNS, oracle_row={"test acc": ORACLE.get("fused"), "audio
                                          "visual branch": ORACLE.get("visual")} if ORACLE else None).to_string())
 
 # %% [markdown]
-# The curves show how it unfolds. Left: validation accuracy of each unimodal model and of each branch
+# The curves show how it unfolds. Left: training accuracy, the race of section 1.1 (which model fits
+# its training clips first). Middle: validation accuracy of each unimodal model and of each branch
 # of the joint model. Right: the gradient norm that reaches each encoder, averaged over the epoch's
 # steps (mean over seeds, shaded: one standard deviation).
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, (race, left, right) = plt.subplots(1, 3, figsize=(15, 3.8))
+plot_over_epochs(race, runs["audio only"], ("train", "acc"), "audio only", color="tab:orange", linestyle="--")
+plot_over_epochs(race, runs["visual only"], ("train", "acc"), "visual only", color="tab:blue", linestyle="--")
+plot_over_epochs(race, joint, ("train", "acc"), "joint: fused", color="black")
+race.set_ylabel("training accuracy")
+race.legend(fontsize=8)
 plot_over_epochs(left, runs["audio only"], ("val", "acc"), "audio only", color="tab:orange", linestyle="--")
 plot_over_epochs(left, runs["visual only"], ("val", "acc"), "visual only", color="tab:blue", linestyle="--")
 plot_over_epochs(left, joint, ("val", "branch_acc", "audio"), "joint: audio branch", color="tab:orange")
@@ -229,6 +258,16 @@ right.legend(fontsize=8)
 fig.tight_layout()
 
 # %% [markdown]
+# The severe regime shows the disease at full strength. Alone, the visual model reaches 0.531 on test
+# and the audio model 0.552; in the joint model the visual branch falls to 0.262, 0.10 above chance
+# (0.167), and its encoder's probe to 0.284, against 0.511 for the visual-only encoder: the visual
+# encoder itself has not learnt, not only the decision layer. The fused model (0.482) is *below*
+# audio alone. The training curves show the race: audio alone and the joint model fit their
+# training clips within about five epochs, while visual alone is still learning at the end, and
+# from that point on the joint model's visual encoder receives a fraction of the gradient the
+# visual-only one does (right).
+
+# %% [markdown]
 # ## 1.5 The starvation as a counterfactual
 #
 # The curves compare two different training runs, whose encoders went through different histories.
@@ -240,12 +279,12 @@ fig.tight_layout()
 # layer: the ratio of the two norms is what sharing the residual with audio costs the visual encoder.
 
 # %%
-models = load_models(joint, dataset)
-probe_batch = next(dataset.train.batches(256, device=device))
+models = models_and_data(joint, DATA_DIR)  # each seed's model with its own data
 counterfactual = {}
 for modality in ("visual", "audio"):
     counterfactual[modality] = []
-    for result in models:
+    for result, data in models:
+        probe_batch = next(data.train.batches(256, device=device))
         result.model.eval()  # batch-norm statistics of the checkpoint: the two losses see identical features
         fused_norm, own_norm = counterfactual_gradient_norms(result.model, probe_batch, modality)
         counterfactual[modality].append((fused_norm, own_norm))
@@ -255,11 +294,12 @@ for modality, pairs in counterfactual.items():
           f"{np.mean(ratios):.3f} (per seed {min(ratios):.3f} to {max(ratios):.3f})")
 
 # %% [markdown]
-# Both ratios are below 1: at the selected checkpoint each branch alone is worse than the fused model,
-# so each encoder's own residual would be larger than the shared one. The mechanism of 1.2 therefore
-# starves *both* encoders once the fused prediction is good; what makes it asymmetric is timing (audio
-# has already learnt when the residual shrinks, visual has not), which the curves above show. The
-# claims in 1.9 say whether, at this checkpoint, the visual encoder loses more than the audio one.
+# On a training batch at the selected checkpoint, the fused residual hands the visual encoder 0.030
+# of the gradient its own branch's residual would (mean over seeds; 0.000 to 0.115), about 1/30: the
+# audio network has fitted these training clips, so the fused prediction is right on them and the
+# shared error is nearly zero, while the visual branch alone is still wrong on most of them. The audio
+# encoder keeps 0.62 of its own (its branch and the fused model are mostly right together). Sharing
+# the residual costs both, and visual far more: the claims in 1.10 put intervals on both.
 
 # %% [markdown]
 # ## 1.6 Is the encoder weak, or only the decision layer?
@@ -269,83 +309,88 @@ for modality, pairs in counterfactual.items():
 # encoder, fit a fresh logistic regression on its training-set features, and score it on test. If the
 # probe is much better than the branch, the information is there but the decision layer ignores it
 # (the question of Chapter 5). If the probe is as poor as the branch, the encoder itself has not
-# learnt. The table in 1.4 has both; the claims in 1.9 test them.
+# learnt. The table in 1.4 has both; the claims in 1.10 test them.
 
 # %% [markdown]
-# ## 1.7 Which modality wins depends on how hard each is to learn
+# ## 1.7 Which modality starves depends on how hard each is to learn
 #
-# The defaults put SynthAV in one regime. Change how strongly each modality's pattern is drawn
-# (`audio_strength`, default 1.5; `visual_strength`, default 0.7) and train a joint model in each of
-# four cells, on three seeds each, at the joint model's chosen learning rate: the branch accuracies
-# show which modality the joint model leans on. The confusion probabilities stay as they are, so the
-# oracle of each modality does not change across the map; only how easy each is to learn does.
+# Is the visual modality doomed to starve? Take regime A, the mild control (no speakers), change how
+# strongly each modality's pattern is drawn (`audio_strength`, default 1.5; `visual_strength`,
+# default 0.7), and train, in each of four cells, on three seeds each, an audio-only, a visual-only
+# and a joint model at regime A's chosen learning rates. A branch that is poor because its modality
+# is hard to learn *at all* is not starvation; starvation is what a modality loses in the joint model
+# against what it reaches alone, so each cell reports **alone minus joint branch** for both
+# modalities. The confusion probabilities stay as they are, so each modality's oracle does not
+# change across the map; only how easy each is to learn does. Three seeds per cell describe the map;
+# they are not enough to judge small differences, and the verdicts below say so.
 
 # %%
 MAP_AUDIO = [0.5, 1.5]
 MAP_VISUAL = [0.7, 2.0]
-cells = {f"audio {a}, visual {v}": dict(CORE_ARMS["joint (concat)"], probe=False, lr=RATES.get("joint (concat)", 0.05),
-                                        data_knobs=dict(audio_strength=a, visual_strength=v))
-         for a in MAP_AUDIO for v in MAP_VISUAL}  # one arm per cell of the map, trained in parallel
+MAP_ARMS = {"joint": dict(CORE_ARMS["joint (concat)"], lr=RATES_A.get("joint (concat)", 0.05)),
+            "audio only": dict(CORE_ARMS["audio only"], lr=RATES_A.get("audio only", 0.05)),
+            "visual only": dict(CORE_ARMS["visual only"], lr=RATES_A.get("visual only", 0.05))}
+# A modality's clips do not depend on the other modality's strength (each is drawn from its own random
+# numbers), so an audio-only model is the same run in every cell of its row: one per strength.
+cells = {f"joint, audio {a}, visual {v}": dict(MAP_ARMS["joint"], probe=False,
+                                               data_knobs=dict(audio_strength=a, visual_strength=v))
+         for a in MAP_AUDIO for v in MAP_VISUAL}
+cells.update({f"audio only, audio {a}": dict(MAP_ARMS["audio only"], probe=False, data_knobs=dict(audio_strength=a))
+              for a in MAP_AUDIO})
+cells.update({f"visual only, visual {v}": dict(MAP_ARMS["visual only"], probe=False, data_knobs=dict(visual_strength=v))
+              for v in MAP_VISUAL})
 regime_runs = run_arms(cells, MAP_SEEDS, "synthav", data_knobs=SYNTH_KNOBS, train=dict(TRAIN, device=DEVICE),
-                       results=RESULTS_DIR, name="ch01-map")
-branch = {(a, v): {m: metric(regime_runs[f"audio {a}, visual {v}"], "test", "branch_acc", m) for m in ("audio", "visual")}
+                       results=RESULTS_DIR, name="ch01-map")  # trained in parallel
+branch = {(a, v): {m: metric(regime_runs[f"joint, audio {a}, visual {v}"], "test", "branch_acc", m) for m in ("audio", "visual")}
           for a in MAP_AUDIO for v in MAP_VISUAL}
-map_claims = judge([stats.compare(branch[a, v]["visual"], branch[a, v]["audio"], sesoi=0.02,
-                                  claim=f"audio {a}, visual {v}: visual branch vs audio branch")
+alone = {(a, v): {"audio": metric(regime_runs[f"audio only, audio {a}"], "test", "acc"),
+                  "visual": metric(regime_runs[f"visual only, visual {v}"], "test", "acc")}
+         for a in MAP_AUDIO for v in MAP_VISUAL}
+starvation = {cell: {m: np.subtract(alone[cell][m], branch[cell][m]) for m in ("audio", "visual")} for cell in branch}
+map_claims = judge([stats.compare(starvation[a, v]["visual"], starvation[a, v]["audio"], sesoi=0.02,
+                                  claim=f"audio {a}, visual {v}: the visual modality's starvation vs the audio one's")
                     for a in MAP_AUDIO for v in MAP_VISUAL])
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
 for ax, modality in zip(axes, ("audio", "visual")):
-    values = np.array([[np.mean(branch[a, v][modality]) for v in MAP_VISUAL] for a in MAP_AUDIO])
-    ax.imshow(values, vmin=0, vmax=1, cmap="viridis", origin="lower")
-    for i in range(len(MAP_AUDIO)):
-        for j in range(len(MAP_VISUAL)):
-            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", color="white" if values[i, j] < 0.6 else "black")
+    values = np.array([[np.mean(starvation[a, v][modality]) for v in MAP_VISUAL] for a in MAP_AUDIO])
+    ax.imshow(values, vmin=-0.1, vmax=0.4, cmap="magma_r", origin="lower")
+    for i, a in enumerate(MAP_AUDIO):
+        for j, v in enumerate(MAP_VISUAL):
+            ax.text(j, i, f"{values[i, j]:+.2f}\n(alone {np.mean(alone[a, v][modality]):.2f})", ha="center",
+                    va="center", fontsize=8, color="white" if values[i, j] > 0.2 else "black")
     ax.set_xticks(range(len(MAP_VISUAL)), [str(v) for v in MAP_VISUAL])
     ax.set_yticks(range(len(MAP_AUDIO)), [str(a) for a in MAP_AUDIO])
     ax.set_xlabel("visual_strength")
     ax.set_ylabel("audio_strength")
-    ax.set_title(f"joint model: {modality} branch accuracy (mean of {len(MAP_SEEDS)} seeds)", fontsize=9)
+    ax.set_title(f"{modality}: alone minus joint branch (mean of {len(MAP_SEEDS)} seeds)", fontsize=9)
 fig.tight_layout()
-ahead = {"visual": [c for c in map_claims if c.verdict == "better"], "audio": [c for c in map_claims if c.verdict == "worse"]}
-for modality, cells_ahead in ahead.items():
-    print(f"{modality} branch significantly ahead in {len(cells_ahead)} of {len(map_claims)} cells: "
-          f"{'; '.join(c.claim.split(':')[0] for c in cells_ahead) or 'none'}")
+map_table = pd.DataFrame({f"audio {a}, visual {v}": {f"{m} {what}": np.mean(values[a, v][m])
+                                                      for m in ("audio", "visual")
+                                                      for what, values in (("alone", alone), ("branch", branch))}
+                          for a in MAP_AUDIO for v in MAP_VISUAL}).T
+print(map_table.round(3).to_string())
 
 # %% [markdown]
-# Read the verdicts above cell by cell (Holm-corrected over the four cells). Which modality a joint
-# model leans on is not a property of audio or vision but of which is easier to fit in a given data
-# set: making the grating stronger and the band weaker hands the lead to visual, whatever each
-# modality could reach alone. Where a cell is undetermined, three seeds could not separate the two
-# branches. Chapter 2 tests the remedies in the default cell, and in a second regime where the easy
-# modality is also the better one.
+# The unimodal arms change how the map reads. Where audio is drawn weakly (strength 0.5), audio alone
+# reaches only 0.26, barely above chance: its low branch in the joint model (0.18-0.20) is a modality
+# with little to learn, not a starved one. Where both can be learnt, the easier modality takes the
+# lead and the other one pays: at the defaults (audio 1.5, visual 0.7) the visual branch loses 0.06
+# against visual alone and the audio branch 0.02, and with a strong grating (visual 2.0) the roles
+# swap (visual loses 0.01, audio 0.05). But no cell of the mild regime starves a modality by more
+# than 0.08, a third of the severe regime's 0.27 (section 1.4): how hard a modality is to learn
+# decides *which* one starves, while how badly it starves depends on whether the easy one can fit
+# its training set, the race the speakers of section 1.1 add. Three seeds cannot judge these
+# differences of a few points (every verdict above is undetermined).
 
 # %% [markdown]
 # ## 1.8 The disease at its real severity
 #
-# Everything above ran on SynthAV's regime A, where the starvation is real but mild: the joint model's
-# visual branch loses a few points against a visual-only model, and joint training still beats both
-# unimodal models. On CREMA-D it is severe. The joint model's visual branch sits at 18.7%, against a
-# chance level of 16.7%, while a visual-only model reaches 62.2%, and the fused model is no better than
-# the visual-only one. The analyses of *greedy learning* (Wu, Jastrzebski, Cho and Geras, ICML 2022)
-# and of *modality competition* (Huang, Lin, Du, Du and Huang, ICML 2022) name the mechanism, and Wang,
-# Tran and Feiszli (CVPR 2020) measured its symptom as overfitting. The modality that fits the
-# *training set* first drives the shared residual of Eq. 1 to zero, and the other encoder, slower to
-# learn, is left with no gradient. Regime A lacks that race: 27% of its training clips show a wrong
-# audio pattern, so the audio model can never fit them, and the residual never vanishes.
-#
-# The book's **severe regime** (recipe `synthav-severe`) puts the race into the generator with
-# *speakers*. Every split has its own six speakers, and each speaker has a voice (a profile in eight
-# extra frequency bins above the class bands). Two of the six sound every class as another one, shifted
-# by their own offset (`c -> c + k mod 6`). On the training clips, voice and band together decide the
-# label, so the audio network fits every training clip within a few epochs. Validation and test are
-# spoken by speakers never heard in training, so what the network learnt about the shifted training
-# speakers does not carry over, just as a CREMA-D audio network fits its training recordings and
-# generalises far less well. The visual grating is unchanged and slower to learn. The knobs were
-# chosen on tuning seeds (100-104) using the three baselines only, and were frozen, with the targets
-# below and every chapter's claims, in the book's preregistration (`mmlesson/preregistration.toml`) before
-# any remedy was trained on them. Each seed draws its own data set, so the intervals cover the data as
-# well as the training.
+# How close is this to real data? On CREMA-D the joint model's visual branch sits at 18.7%, against a
+# chance level of 16.7%, while a visual-only model reaches 62.2%, and the fused model is no better
+# than the visual-only one. Regime A, the mild control, lacks the race of section 1.1: 27% of its
+# training clips show a wrong audio pattern, so the audio model can never fit them and the residual
+# never vanishes; its starvation is real but small, and joint training beats both unimodal models.
 #
 # `mmlesson diagnose` measures this *imbalance signature* for any data set. The evaluation seeds'
 # signature comes from the book's stored study of both regimes (`python -m mmlesson.book at-a-glance`,
@@ -440,6 +485,7 @@ explore(audio_strength=0.5, visual_strength=2.0)
 # %%
 acc = {arm: metric(group, "test", "acc") for arm, group in runs.items()}
 log_ratio = {m: [math.log(own / fused) for fused, own in pairs] for m, pairs in counterfactual.items()}
+best_unimodal = max(("audio only", "visual only"), key=lambda arm: np.mean(acc[arm]))
 training_gradient = {name: [math.log(np.mean(per_epoch(r, "train", "grad_norm", "visual"))) for r in group]
                      for name, group in (("joint", joint), ("alone", runs["visual only"]))}
 comparisons = [
@@ -456,8 +502,8 @@ comparisons = [
                   claim="at the checkpoint, sharing the residual costs the visual encoder more than the audio one"),
     stats.compare(training_gradient["alone"], training_gradient["joint"], sesoi=math.log(1.25),
                   claim="over training, the visual-only encoder receives more gradient than the joint one's (log)"),
-    stats.compare(acc["joint (concat)"], acc["visual only"], sesoi=0.01,
-                  claim="joint training beats the better unimodal model (visual) in fused accuracy"),
+    stats.compare(acc["joint (concat)"], acc[best_unimodal], sesoi=0.01,
+                  claim=f"joint training vs the better unimodal model ({best_unimodal}), fused accuracy"),
 ]
 if ORACLE:
     comparisons.append(stats.compare([ORACLE["fused"]] * len(SEEDS), acc["joint (concat)"], sesoi=0.01,
@@ -465,7 +511,7 @@ if ORACLE:
 verdicts = judge(comparisons)
 
 # %% tags=["nbval-check-output", "nbval-check-numbers"]
-claims(verdicts + map_claims)
+claims(verdicts)
 
 # %% tags=["nbval-check-output", "nbval-check-numbers"]
 checked({"joint fused accuracy": np.mean(acc["joint (concat)"]),
@@ -475,12 +521,15 @@ checked({"joint fused accuracy": np.mean(acc["joint (concat)"]),
 # %% [markdown]
 # **What this chapter showed.** Concatenation fusion adds one logit term per modality, and both
 # encoders learn from one shared residual computed from the fused prediction (checked against
-# autograd). The verdicts above say, with their intervals, how much this costs the slower modality on
-# SynthAV: how far its branch and its encoder's probe fall below a model trained on it alone, and how
-# much less gradient the fused residual hands it than its own residual would. Two of the claims test
-# the usual story more strictly than it is usually told: whether the visual encoder of a joint model
-# receives less gradient *on average over training* than a visual-only one (or only loses it at the
-# wrong time, once audio has learnt), and whether the shared residual at the end costs visual more
-# than audio. Where such a verdict does not read *better*, the story is not borne out on this data
-# (a *worse* means the opposite was measured), and the book says so rather than narrating it.
-# Chapter 2 modulates the gradients to give the slow modality its share back.
+# autograd to 2e-6). Where the easy modality can fit its training set, that sharing starves the other
+# one: in the severe regime the visual-only model beats the joint model's visual branch by 0.268
+# [0.230, 0.307] and its encoder's probe by 0.227 [0.196, 0.259]; the visual encoder of a joint
+# model receives less gradient over training than a visual-only one (log ratio 0.81, a factor of
+# about 2.2), and at the checkpoint the fused residual gives it about 1/30 of the gradient its own
+# residual would, far less than it gives audio. The fused model falls below audio alone (-0.070,
+# undetermined on ten seeds: a difference this size needs about 30) and 0.32 below the fused oracle.
+# Two things did not come out as the simple story has it: the audio branch is not shown to keep all
+# of audio alone's accuracy (+0.080, undetermined), and in the mild regime no modality starves by
+# more than 0.08, whichever is easier to learn. The severe regime reproduces CREMA-D's signature on
+# six of its seven preregistered targets; the visual branch sits 0.10 above chance where the target
+# asked for 0.08. Chapter 2 modulates the gradients to give the slow modality its share back.

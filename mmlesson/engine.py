@@ -2,8 +2,10 @@
 
 ``fit`` trains with a registered method, evaluates on the validation split after every epoch,
 keeps the weights of the best validation epoch (never selected on test), writes an atomic
-checkpoint every epoch so that an interrupted run resumes bit-identically on the CPU, and ends
-by evaluating the selected model on test, with linear probes, into metrics.json.
+checkpoint after the first epoch and then at most every ``CHECKPOINT_SECONDS`` of training (each
+costs tens of milliseconds, a tenth of a small SynthAV run if written every epoch), so that an
+interrupted run resumes bit-identically on the CPU from its last checkpoint, and ends by evaluating
+the selected model on test, with linear probes, into metrics.json.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .progress import RunProgress, warn
 from .report import METRICS_FILE, METRICS_FORMAT, atomic_torch_save, environment, load_metrics, plain, run_lock, write_metrics
 
 CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_SECONDS = 30.0  # training time between checkpoints after the first one
 MODEL_FILE = "model.pt"
 
 
@@ -341,6 +344,7 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     with RunProgress(run_label(method, config), config.epochs, start_epoch, steps_per_epoch, config.progress) as bar:
         if status == "resumed":
             bar.note(f"resuming {out} from epoch {start_epoch + 1} of {config.epochs}")
+        saved_epoch, saved_at = (history[-1]["epoch"] if history else None), time.perf_counter()
         for epoch in range(start_epoch, config.epochs):
             if stop_after is not None and epoch - start_epoch >= stop_after:
                 return RunResult(model, {"config": config.to_dict(), "history": history, "final": None}, out, status)
@@ -355,8 +359,7 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
                 if stage == len(stages) - 1:
                     best = {"val_acc": -1.0, "epoch": -1, "state": None}
             batches = dataset.train.batches(config.batch_size, shuffle=True, generator=shuffle, device=device)
-            step_stats = train_one_epoch(method, model, optimizer, batches, state, bar, out,
-                                         history[-1]["epoch"] if history else None)
+            step_stats = train_one_epoch(method, model, optimizer, batches, state, bar, out, saved_epoch)
             scheduler.step()
             val_scores = evaluate(model, dataset.val, device, dataset.num_classes)
             history.append({"epoch": epoch, "stage": stages[stage].name, "lr": optimizer.param_groups[0]["lr"],
@@ -368,7 +371,10 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
                 best = {"val_acc": val_scores["acc"], "epoch": epoch,
                         "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             bar.end_epoch(epoch, val_scores["acc"], history[-1]["seconds"])
-            if out is not None:
+            stopping = stop_after is not None and epoch + 1 - start_epoch >= stop_after
+            due = saved_epoch is None or time.perf_counter() - saved_at >= CHECKPOINT_SECONDS or stopping
+            if out is not None and due:
+                saved_epoch, saved_at = epoch, time.perf_counter()
                 atomic_torch_save(out / CHECKPOINT_FILE, {
                     "identity": identity, "epoch": epoch, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
