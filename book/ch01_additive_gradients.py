@@ -53,21 +53,20 @@ import torch
 
 from mmlesson import stats
 from mmlesson.analysis.gradients import additive_gradient_check, counterfactual_gradient_norms
-from mmlesson.book import (CORE_ARMS, SYNTHAV_ARMS, checked, claims, judge, learning_rate_table, metric, models_and_data,
-                           oracle, protocol_learning_rates, recipe_data, recipe_for, run_arms, setup, summary,
-                           with_learning_rates)
+from mmlesson.book import (CORE_ARMS, MAP_AUDIO, MAP_SEEDS, MAP_VISUAL, SIDE_FILE, SYNTHAV_ARMS, checked, claims, judge,
+                           learning_rate_table, metric, models_and_data, oracle, protocol_learning_rates, recipe_data,
+                           recipe_for, run_arms, setup, stored_runs, summary, with_learning_rates)
 from mmlesson.data import load
 from mmlesson.experiment import per_epoch
 from mmlesson.models import MultimodalModel
 from mmlesson.plots import plot_over_epochs, show_synthav_classes
 
-SYNTH_KNOBS, TRAIN, MAP_SEEDS = {}, {}, [0, 1, 2]
+SYNTH_KNOBS, TRAIN = {}, {}
 if SMOKE:  # a seconds-long run that exercises every cell
-    SEEDS, MAP_SEEDS = [0, 1], [0, 1]
+    SEEDS = [0, 1]
     SYNTH_KNOBS, TRAIN = dict(train_size=240, val_size=60, test_size=60), dict(epochs=1)
 DATA_KNOBS = SYNTH_KNOBS if DATASET == "synthav" else {}
 RATES = protocol_learning_rates("synthav-severe") if DATASET == "synthav" else {}  # real data: the paper's rate
-RATES_A = protocol_learning_rates("synthav") if DATASET == "synthav" else {}  # regime A's (section 1.7's map)
 RECIPE = recipe_for("ogm_ge", DATASET, synthav="synthav-severe")  # the protocol: data, optimiser, epochs (mmlesson.recipes)
 SETTING = dict(recipe=RECIPE, data_knobs=DATA_KNOBS, train=dict(TRAIN, device=DEVICE), results=RESULTS_DIR,
                data_dir=DATA_DIR)
@@ -317,7 +316,9 @@ for modality, pairs in counterfactual.items():
 # Is the visual modality doomed to starve? Take regime A, the mild control (no speakers), change how
 # strongly each modality's pattern is drawn (`audio_strength`, default 1.5; `visual_strength`,
 # default 0.7), and train, in each of four cells, on three seeds each, an audio-only, a visual-only
-# and a joint model at regime A's chosen learning rates. A branch that is poor because its modality
+# and a joint model at regime A's chosen learning rates. These runs are one of the book's stored
+# side studies (`python -m mmlesson.book side-studies` trains them, about two minutes on two cores),
+# so this chapter's own time goes to the severe regime. A branch that is poor because its modality
 # is hard to learn *at all* is not starvation; starvation is what a modality loses in the joint model
 # against what it reaches alone, so each cell reports **alone minus joint branch** for both
 # modalities. The confusion probabilities stay as they are, so each modality's oracle does not
@@ -325,22 +326,8 @@ for modality, pairs in counterfactual.items():
 # they are not enough to judge small differences, and the verdicts below say so.
 
 # %%
-MAP_AUDIO = [0.5, 1.5]
-MAP_VISUAL = [0.7, 2.0]
-MAP_ARMS = {"joint": dict(CORE_ARMS["joint (concat)"], lr=RATES_A.get("joint (concat)", 0.05)),
-            "audio only": dict(CORE_ARMS["audio only"], lr=RATES_A.get("audio only", 0.05)),
-            "visual only": dict(CORE_ARMS["visual only"], lr=RATES_A.get("visual only", 0.05))}
-# A modality's clips do not depend on the other modality's strength (each is drawn from its own random
-# numbers), so an audio-only model is the same run in every cell of its row: one per strength.
-cells = {f"joint, audio {a}, visual {v}": dict(MAP_ARMS["joint"], probe=False,
-                                               data_knobs=dict(audio_strength=a, visual_strength=v))
-         for a in MAP_AUDIO for v in MAP_VISUAL}
-cells.update({f"audio only, audio {a}": dict(MAP_ARMS["audio only"], probe=False, data_knobs=dict(audio_strength=a))
-              for a in MAP_AUDIO})
-cells.update({f"visual only, visual {v}": dict(MAP_ARMS["visual only"], probe=False, data_knobs=dict(visual_strength=v))
-              for v in MAP_VISUAL})
-regime_runs = run_arms(cells, MAP_SEEDS, "synthav", data_knobs=SYNTH_KNOBS, train=dict(TRAIN, device=DEVICE),
-                       results=RESULTS_DIR, name="ch01-map")  # trained in parallel
+side = pd.read_csv(SIDE_FILE)  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
+regime_runs = stored_runs(side, "regime map")
 branch = {(a, v): {m: metric(regime_runs[f"joint, audio {a}, visual {v}"], "test", "branch_acc", m) for m in ("audio", "visual")}
           for a in MAP_AUDIO for v in MAP_VISUAL}
 alone = {(a, v): {"audio": metric(regime_runs[f"audio only, audio {a}"], "test", "acc"),
@@ -397,7 +384,7 @@ print(map_table.round(3).to_string())
 # which Chapter 6 also reads), shown beside CREMA-D's published one:
 
 # %% tags=["nbval-check-output"]
-from mmlesson.book import DIAGNOSED, GLANCE_FILE, preregistration, stored_runs
+from mmlesson.book import DIAGNOSED, GLANCE_FILE, preregistration
 from mmlesson.signature import BASELINE_ARMS, as_json, check_targets, render_targets, signature
 
 glance = pd.read_csv(GLANCE_FILE)

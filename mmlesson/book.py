@@ -409,6 +409,42 @@ def stored_runs(study, regime: str) -> dict[str, list[dict]]:
     return runs
 
 
+# Side studies on regime A's generator (stored like the results at a glance, so that the chapters' own
+# time goes to the severe regime): Chapter 1's regime map, joint training beside each modality alone at
+# two strengths of each, and Chapter 2's regime B, where the easy modality is also the better one. Both
+# train at regime A's protocol rates; ``python -m mmlesson.book side-studies`` re-runs them.
+SIDE_FILE = STUDY_FILE.with_name("synthav-side-studies.csv")
+MAP_AUDIO, MAP_VISUAL, MAP_SEEDS = (0.5, 1.5), (0.7, 2.0), (0, 1, 2)
+REGIME_B_ARMS = ("audio only", "visual only", "joint (concat)", "OGM-GE")
+
+
+def side_study_grids() -> dict[str, tuple[str, dict[str, dict], tuple]]:
+    """``{study: (recipe, arms, seeds)}`` of the side studies. In the map, a modality's clips do not depend
+    on the other modality's strength (each is drawn from its own random numbers), so one audio-only run
+    per audio strength and one visual-only run per visual strength serve every cell of their row."""
+    rates = protocol_learning_rates("synthav")
+    joint, audio, visual = (dict(CORE_ARMS[arm], probe=False, lr=rates[arm])
+                            for arm in ("joint (concat)", "audio only", "visual only"))
+    cells = {f"joint, audio {a}, visual {v}": dict(joint, data_knobs=dict(audio_strength=a, visual_strength=v))
+             for a in MAP_AUDIO for v in MAP_VISUAL}
+    cells.update({f"audio only, audio {a}": dict(audio, data_knobs=dict(audio_strength=a)) for a in MAP_AUDIO})
+    cells.update({f"visual only, visual {v}": dict(visual, data_knobs=dict(visual_strength=v)) for v in MAP_VISUAL})
+    regime_b = with_learning_rates({arm: CORE_ARMS[arm] for arm in REGIME_B_ARMS}, rates)
+    return {"regime map": ("synthav", cells, MAP_SEEDS), "regime B": ("synthav-regime-b", regime_b, GLANCE_SEEDS)}
+
+
+def side_studies(results=None, seeds=None):
+    """Train (or read back) the side studies and return their ``glance_rows`` (``regime`` names the study);
+    ``seeds`` overrides every study's seeds (a test's single cell)."""
+    import pandas as pd
+
+    rows = []
+    for study, (recipe, arms, study_seeds) in side_study_grids().items():
+        chosen = study_seeds if seeds is None else seeds
+        rows += glance_rows(study, run_arms(arms, chosen, recipe, results=results, name=f"side-{study}"), chosen)
+    return pd.DataFrame(rows)
+
+
 def glance_comparisons(study, regime: str, sesoi: float = 0.01) -> list:
     """Each method minus joint training (concat) in fused test accuracy, paired over seeds, Holm-corrected
     within the regime (the preregistered claims of Chapter 6), then OGM-GE against joint training at
@@ -460,10 +496,10 @@ def replace_rows(stored, fresh, regimes=None):
 
 
 def main(argv=None) -> int:
-    """``python -m mmlesson.book learning-rates|at-a-glance [--recipe R] [--arms A ...] [--results DIR]``: run
-    a stored study of the book (the learning-rate study of a SynthAV recipe: every arm of ``STUDY_ARMS`` x
-    its rates x ``STUDY_SEEDS``; or the results at a glance) through the runner and write it to its file
-    in ``mmlesson/grids``. ``--arms`` re-runs only those arms and replaces their rows in the stored file
+    """``python -m mmlesson.book learning-rates|at-a-glance|side-studies [--recipe R] [--arms A ...] [--results
+    DIR]``: run a stored study of the book (the learning-rate study of a SynthAV recipe: every arm of
+    ``STUDY_ARMS`` x its rates x ``STUDY_SEEDS``; the results at a glance; the side studies) through the
+    runner and write it to its file in ``mmlesson/grids``. ``--arms`` re-runs only those arms and replaces their rows in the stored file
     (after a change to one method)."""
     import argparse
 
@@ -472,7 +508,7 @@ def main(argv=None) -> int:
     from .report import atomic_write
 
     parser = argparse.ArgumentParser(prog="python -m mmlesson.book", description=main.__doc__.split(":")[0])
-    parser.add_argument("study", choices=["learning-rates", "at-a-glance"])
+    parser.add_argument("study", choices=["learning-rates", "at-a-glance", "side-studies"])
     parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")
     parser.add_argument("--recipe", default="synthav", choices=sorted(STUDY_RATES),
                         help="the SynthAV regime (default: %(default)s)")
@@ -481,6 +517,11 @@ def main(argv=None) -> int:
     parser.add_argument("--arms", nargs="+", metavar="ARM", choices=sorted(STUDY_ARMS),
                         help="re-run only these arms and replace their rows in the stored study")
     args = parser.parse_args(argv)
+    if args.study == "side-studies":
+        text = side_studies(results=args.results).to_csv(index=False, float_format="%.6g").encode()
+        atomic_write(Path(args.out or SIDE_FILE), lambda f: f.write(text))
+        print(f"wrote {args.out or SIDE_FILE}")
+        return 0
     if args.study == "at-a-glance":
         arms = {arm: GLANCE_ARMS[arm] for arm in args.arms} if args.arms else None
         study = at_a_glance_study(results=args.results, arms=arms)

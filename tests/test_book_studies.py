@@ -98,3 +98,22 @@ def test_the_stored_results_at_a_glance_come_from_the_code(tmp_path):
         assert mine["lr"] == theirs["lr"]
         for column in ("test acc", "val acc", "branch audio", "branch visual"):
             assert abs(mine[column] - theirs[column]) <= 0.03, (regime, column, mine[column], theirs[column])
+
+
+def test_the_stored_side_studies_come_from_the_code(tmp_path, monkeypatch):
+    """Retrain one stored cell of each side study (seed 0 of its joint model) and find the stored numbers
+    again (to within 0.03, as above); the study lists every arm the chapters read."""
+    stored = pd.read_csv(book.SIDE_FILE)
+    grids = book.side_study_grids()
+    for study, (_, arms, seeds) in grids.items():
+        rows = stored[stored["regime"] == study]
+        assert set(rows["arm"]) == set(arms) and sorted(set(rows["seed"])) == list(seeds), study
+    one_each = {study: (grids[study][0], {arm: grids[study][1][arm]}, grids[study][2])  # one joint cell each
+                for study, arm in (("regime B", "joint (concat)"), ("regime map", "joint, audio 1.5, visual 0.7"))}
+    monkeypatch.setattr(book, "side_study_grids", lambda: one_each)
+    mine = book.side_studies(results=tmp_path, seeds=(0,))
+    for row in mine.to_dict("records"):
+        theirs = stored[(stored["regime"] == row["regime"]) & (stored["arm"] == row["arm"]) & (stored["seed"] == 0)].iloc[0]
+        assert row["lr"] == theirs["lr"]
+        for column in ("test acc", "val acc", "branch audio", "branch visual"):
+            assert abs(row[column] - theirs[column]) <= 0.03, (row["regime"], row["arm"], column)
