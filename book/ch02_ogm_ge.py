@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from mmlesson import stats
-from mmlesson.book import (CORE_ARMS, GLANCE_FILE, SIDE_FILE, checked, claims, glance_table, judge, metric,
+from mmlesson.book import (CORE_ARMS, FEW_SEEDS, GLANCE_FILE, OGM_ALPHAS, SIDE_FILE, checked, claims, glance_table, judge, metric,
                            models_and_data, oracle, protocol_learning_rates, recipe_for, run_arms, setup, stored_runs,
                            summary, with_learning_rates)
 from mmlesson.experiment import per_epoch
@@ -63,9 +63,9 @@ from mmlesson.methods.ogm_ge import coefficient, coefficients, modulate_gradient
 from mmlesson.plots import plot_over_epochs
 from mmlesson.recipes import RECIPES
 
-SYNTH_KNOBS, TRAIN, SWEEP_SEEDS = {}, {}, [0, 1]
+SYNTH_KNOBS, TRAIN = {}, {}
 if SMOKE:  # a seconds-long run that exercises every cell
-    SEEDS, SWEEP_SEEDS = [0, 1], [0]
+    SEEDS = [0, 1]
     SYNTH_KNOBS, TRAIN = dict(train_size=240, val_size=60, test_size=60), dict(epochs=1)
 DATA_KNOBS = SYNTH_KNOBS if DATASET == "synthav" else {}
 RATES = protocol_learning_rates("synthav-severe") if DATASET == "synthav" else {}  # real data: the paper's rate
@@ -266,17 +266,16 @@ print("mean audio coefficient over training: " + ", ".join(f"{n} {np.mean(v):.2f
 #
 # A descriptive sweep (two seeds per value, no verdict drawn), at OGM-GE's chosen learning rate:
 # the fused accuracy, the visual branch and the visual probe as alpha grows. The dotted line is joint
-# training on the same seeds.
+# training on the same seeds. The runs are one of the book's stored side studies
+# (`python -m mmlesson.book side-studies`).
 
 # %% tags=[]
-ALPHAS = [0.1, 0.3, 0.8, 2.6]
-sweep = run_arms({f"alpha {a}": dict(method="ogm_ge", alpha=a, lr=ogm_rate) for a in ALPHAS}, SWEEP_SEEDS,
-                 name="ch02-alpha", **SETTING)
+sweep = stored_runs(pd.read_csv(SIDE_FILE), "OGM-GE alpha")  # a stored side study (two seeds per value)
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 for title, keys, marker in [("fused test acc", ("test", "acc"), "o-"), ("visual branch", ("test", "branch_acc", "visual"), "s-"),
                             ("visual probe", ("test", "probe_acc", "visual"), "^-")]:
-    ax.plot(ALPHAS, [np.mean(metric(sweep[f"alpha {a}"], *keys)) for a in ALPHAS], marker, label=title)
-ax.axhline(np.mean(metric(runs["joint (concat)"][:len(SWEEP_SEEDS)], "test", "acc")), color="black", linestyle=":",
+    ax.plot(OGM_ALPHAS, [np.mean(metric(sweep[f"alpha {a}"], *keys)) for a in OGM_ALPHAS], marker, label=title)
+ax.axhline(np.mean(metric(runs["joint (concat)"][:len(FEW_SEEDS)], "test", "acc")), color="black", linestyle=":",
            label="joint, fused (same seeds)")
 ax.set_xscale("log")
 ax.set_xlabel("alpha")

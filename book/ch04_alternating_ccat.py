@@ -58,16 +58,17 @@ from sklearn.manifold import TSNE
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from mmlesson import stats
-from mmlesson.book import (CHAPTER4_ARMS, CORE_ARMS, SYNTHAV_ARMS, checked, claims, judge, learning_rate_table,
-                           GLANCE_FILE, glance_table, metric, models_and_data, oracle, protocol_learning_rates, recipe_for,
-                           run_arms, setup, summary, with_learning_rates)
+from mmlesson.book import (CCAT_BETAS, CCAT_DEFAULT_BETA, CCAT_RANKS, CHAPTER4_ARMS, CORE_ARMS, FEW_SEEDS, GLANCE_FILE,
+                           SEC_BETA, SIDE_FILE, SYNTHAV_ARMS, checked, claims, glance_table, judge, learning_rate_table,
+                           metric, models_and_data, oracle, protocol_learning_rates, recipe_for, run_arms, setup,
+                           stored_runs, summary, with_learning_rates)
 from mmlesson.experiment import per_epoch
 from mmlesson.grid import load_grid
 from mmlesson.plots import plot_over_epochs
 
-SYNTH_KNOBS, TRAIN, FEW_SEEDS, TUNING_SEED = {}, {}, [0, 1], [100]
+SYNTH_KNOBS, TRAIN = {}, {}
 if SMOKE:  # a seconds-long run that exercises every cell
-    SEEDS, FEW_SEEDS = [0, 1], [0]
+    SEEDS = [0, 1]
     SYNTH_KNOBS, TRAIN = dict(train_size=240, val_size=60, test_size=60), dict(epochs=2)
 DATA_KNOBS = SYNTH_KNOBS if DATASET == "synthav" else {}
 RATES = protocol_learning_rates("synthav-severe") if DATASET == "synthav" else {}  # real data: the paper's rate
@@ -277,15 +278,16 @@ print("stages:", {s: stage_of.count(s) for s in dict.fromkeys(stage_of)}, "epoch
 # $W^m z^m + b$, sum the modality's own layer, FiLM the head with the other modality zeroed; gated
 # fusion has none for its gating modality, whose input alone would give a constant); for MLA and
 # CCAT it is the unimodal prediction. The three fusions other than concatenation run two seeds each,
-# descriptively (Chapter 5 trains sum fusion's other eight); the others are Chapter 1-3's runs and the
-# ten seeds above. The paper's CREMA-D numbers are beside ours:
+# descriptively (a stored side study; Chapter 5 trains sum fusion on all ten seeds); the others are
+# Chapter 1-3's runs and the ten seeds above. The paper's CREMA-D numbers are beside ours:
 # only the ordering and the gaps compare, not the values.
 
 # %%
 FUSIONS = {"joint (sum)": SYNTHAV_ARMS["joint (sum)"], "joint (FiLM)": CHAPTER4_ARMS["joint (FiLM)"],
            "joint (gated)": CHAPTER4_ARMS["joint (gated)"]}
-fusions = run_arms(with_learning_rates(FUSIONS, RATES), FEW_SEEDS, **SETTING, name="ch04-fusions")
-runs.update(fusions)
+side = pd.read_csv(SIDE_FILE)  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
+few = stored_runs(side, "CCAT two seeds")  # the fusion baselines and CCAT's ablations on two seeds
+runs.update({name: few[name] for name in FUSIONS})
 TABLE_1 = {"Sum": "joint (sum)", "Concat": "joint (concat)", "FiLM": "joint (FiLM)", "BiGated": "joint (gated)",
            "OGM-GE": "OGM-GE", "MLA": "MLA", "CCAT": "CCAT"}
 published = load_grid("ccat-cremad").table.get("published", {})
@@ -318,19 +320,16 @@ for row, name in TABLE_1.items():
 # step equals the two alternating steps exactly (we trained both: identical runs). Our "without Alt"
 # takes one step per batch on the loss of the fused prediction, which couples the modalities through
 # the fused softmax. Fix is CCAT's central claim and gets ten seeds and a verdict; the other three run
-# two seeds each and are described, not judged. Sec can only act on the samples under $\beta$: where
+# two seeds each (a stored side study, `python -m mmlesson.book side-studies`) and are described, not
+# judged. Sec can only act on the samples under $\beta$: where
 # 4.7 finds few at the default $\beta$, removing it can change little. So Sec also gets a *positive
 # control*: the same pair of runs, with and without Sec, at $\beta = 0.45$, where a share of the
 # samples falls under the threshold, so that a Sec with any effect has the chance to show it. And the
 # regulariser gets its own arm, $\lambda = 0$ (stage 1 trained on the classification loss alone).
 
 # %%
-ABLATIONS = {"CCAT without Fix": ccat(fix=False)}
-SEC_BETA = 0.45  # Sec's positive control: a threshold under which a share of the samples falls
-ablation = run_arms(ABLATIONS, SEEDS, **SETTING, name="ch04-ablation")
-ablation.update(run_arms({"CCAT without Alt": ccat(alternate=False), "CCAT without Sec": ccat(secondary=False),
-                          "CCAT without LoRA": ccat(lora=False), "CCAT, lambda 0": ccat(reg_weight=0.0),
-                          f"CCAT, beta {SEC_BETA}": ccat(beta=SEC_BETA)}, FEW_SEEDS, **SETTING, name="ch04-ablation-few"))
+ablation = run_arms({"CCAT without Fix": ccat(fix=False)}, SEEDS, **SETTING, name="ch04-ablation")
+ablation.update({name: group for name, group in few.items() if name.startswith("CCAT")})
 ablation[f"CCAT, beta {SEC_BETA}, without Sec"] = ablation["CCAT without Sec"]  # beta acts only through Sec
 runs.update(ablation)
 same_seeds = {f"CCAT, seeds {FEW_SEEDS[0]}-{FEW_SEEDS[-1]}": runs["CCAT"][:len(FEW_SEEDS)]}  # beside the two-seed rows
@@ -353,8 +352,8 @@ print("paper, CREMA-D (multi / audio / video):", "; ".join(f"{k} {v[0]} / {v[1]}
 # ## 4.7 The LoRA rank and the threshold beta (Table 3, Fig. 4)
 #
 # The paper chose $r$ from 1-16 and then $\beta$ from 0.05-0.40 on validation. We sweep both on the
-# tuning seed (100, never used for evaluation), one run per value: the smallest, the default and the
-# largest of the paper's ranks, and $\beta$ from the default up (where a threshold selects no sample
+# tuning seed (100, never used for evaluation; a stored side study), one run per value: the
+# smallest, the default and the largest of the paper's ranks, and $\beta$ from the default up (where a threshold selects no sample
 # in a run, a smaller one selects none either and trains the same run): a descriptive sweep, since one
 # seed's validation accuracy moves by about as much as these settings do (Chapter 1's learning-rate
 # study). The fraction of samples under $\beta$ shows what the threshold does on this data: the
@@ -364,31 +363,23 @@ print("paper, CREMA-D (multi / audio / video):", "; ".join(f"{k} {v[0]} / {v[1]}
 # the subset), a very noisy update; the sweep shows what that does to validation accuracy.
 
 # %%
-RANKS, BETAS = [1, 2, 16], [0.15, 0.25, 0.35, 0.45]
-if SMOKE:
-    RANKS, BETAS = [1, 2], [0.15, 0.45]
-DEFAULT_BETA = 0.15  # CCAT's default (the paper's CREMA-D value); its run is the rank-2 run of the rank sweep
-grid = run_arms({**{f"rank {r}": ccat(lora_rank=r) for r in RANKS},
-                 **{f"beta {b}": ccat(beta=b) for b in BETAS if b != DEFAULT_BETA}}, TUNING_SEED, **SETTING,
-                name="ch04-grids")
-for b in BETAS:
-    grid.setdefault(f"beta {b}", grid.get("rank 2"))
+sweep = side[side["regime"] == "CCAT tuning sweep"].set_index("arm")  # a stored side study, one run per value
+sweep.loc[f"beta {CCAT_DEFAULT_BETA}"] = sweep.loc["rank 2"]  # the default beta's run is the default rank's
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-axes[0].plot(RANKS, [grid[f"rank {r}"][0]["final"]["val"]["acc"] for r in RANKS], "o-")
+axes[0].plot(CCAT_RANKS, [sweep.loc[f"rank {r}", "val acc"] for r in CCAT_RANKS], "o-")
 axes[0].set_xscale("log", base=2)
 axes[0].set_xlabel("LoRA rank r")
-axes[1].plot(BETAS, [grid[f"beta {b}"][0]["final"]["val"]["acc"] for b in BETAS], "o-", label="validation accuracy")
-selected = [np.mean([record["train"]["secondary_fraction"]["visual"] for record in grid[f"beta {b}"][0]["history"]
-                     if record["stage"] == "alternating"]) for b in BETAS]
+axes[1].plot(CCAT_BETAS, [sweep.loc[f"beta {b}", "val acc"] for b in CCAT_BETAS], "o-", label="validation accuracy")
+selected = [sweep.loc[f"beta {b}", "secondary visual"] for b in CCAT_BETAS]
 twin = axes[1].twinx()
-twin.plot(BETAS, selected, "s--", color="tab:blue", label="visual samples under beta")
+twin.plot(CCAT_BETAS, selected, "s--", color="tab:blue", label="visual samples under beta")
 twin.set_ylabel("fraction under beta")
 axes[1].set_xlabel("beta")
 for ax in axes:
     ax.set_ylabel("validation accuracy (seed 100)")
 fig.tight_layout()
-for b, fraction in zip(BETAS, selected):
-    print(f"beta {b:.2f}: validation accuracy {grid[f'beta {b}'][0]['final']['val']['acc']:.3f}, "
+for b, fraction in zip(CCAT_BETAS, selected):
+    print(f"beta {b:.2f}: validation accuracy {sweep.loc[f'beta {b}', 'val acc']:.3f}, "
           f"visual samples under beta {fraction:.2f}")
 
 # %% [markdown]

@@ -366,6 +366,10 @@ def glance_rows(regime: str, runs: dict[str, list[dict]], seeds) -> list[dict]:
             for m in ("audio", "visual"):
                 row[f"branch {m}"] = (test.get("branch_acc") or {}).get(m)
                 row[f"probe {m}"] = (test.get("probe_acc") or {}).get(m)
+            secondary = [e["train"]["secondary_fraction"]["visual"] for e in run["history"]
+                         if "secondary_fraction" in e["train"]]
+            if secondary:  # CCAT: the share of visual samples under beta, mean over stage 2's epochs
+                row["secondary visual"] = sum(secondary) / len(secondary)
             rows.append(row)
     return rows
 
@@ -409,13 +413,18 @@ def stored_runs(study, regime: str) -> dict[str, list[dict]]:
     return runs
 
 
-# Side studies on regime A's generator (stored like the results at a glance, so that the chapters' own
-# time goes to the severe regime): Chapter 1's regime map, joint training beside each modality alone at
-# two strengths of each, and Chapter 2's regime B, where the easy modality is also the better one. Both
-# train at regime A's protocol rates; ``python -m mmlesson.book side-studies`` re-runs them.
+# Side studies, stored like the results at a glance so that the chapters' own time goes to the runs their
+# verdicts and analyses need: on regime A's generator at its protocol rates, Chapter 1's regime map (joint
+# training beside each modality alone at two strengths of each) and Chapter 2's regime B (the easy modality
+# also the better one); in the severe regime, the descriptive few-seed sweeps of Chapters 2 and 4 (OGM-GE's
+# alpha, CCAT's ablations and fusion baselines on two seeds, its rank and beta on the tuning seed).
+# ``python -m mmlesson.book side-studies`` re-runs them.
 SIDE_FILE = STUDY_FILE.with_name("synthav-side-studies.csv")
 MAP_AUDIO, MAP_VISUAL, MAP_SEEDS = (0.5, 1.5), (0.7, 2.0), (0, 1, 2)
 REGIME_B_ARMS = ("audio only", "visual only", "joint (concat)", "OGM-GE")
+FEW_SEEDS, OGM_ALPHAS = (0, 1), (0.1, 0.3, 0.8, 2.6)
+SEC_BETA = 0.45  # CCAT's Sec, positive control: a threshold under which a share of the samples falls
+CCAT_RANKS, CCAT_BETAS, CCAT_DEFAULT_BETA = (1, 2, 16), (0.15, 0.25, 0.35, 0.45), 0.15  # CCAT's defaults: rank 2, beta 0.15
 
 
 def side_study_grids() -> dict[str, tuple[str, dict[str, dict], tuple]]:
@@ -430,7 +439,23 @@ def side_study_grids() -> dict[str, tuple[str, dict[str, dict], tuple]]:
     cells.update({f"audio only, audio {a}": dict(audio, data_knobs=dict(audio_strength=a)) for a in MAP_AUDIO})
     cells.update({f"visual only, visual {v}": dict(visual, data_knobs=dict(visual_strength=v)) for v in MAP_VISUAL})
     regime_b = with_learning_rates({arm: CORE_ARMS[arm] for arm in REGIME_B_ARMS}, rates)
-    return {"regime map": ("synthav", cells, MAP_SEEDS), "regime B": ("synthav-regime-b", regime_b, GLANCE_SEEDS)}
+    severe = protocol_learning_rates("synthav-severe")
+    alphas = {f"alpha {a}": dict(method="ogm_ge", alpha=a, lr=severe["OGM-GE"]) for a in OGM_ALPHAS}
+
+    def ccat(**options):
+        return dict(CHAPTER4_ARMS["CCAT"], **options, lr=severe["CCAT"])
+
+    two_seeds = {**with_learning_rates({"joint (sum)": SYNTHAV_ARMS["joint (sum)"], **{
+        arm: CHAPTER4_ARMS[arm] for arm in ("joint (FiLM)", "joint (gated)")}}, severe),
+        "CCAT without Alt": ccat(alternate=False), "CCAT without Sec": ccat(secondary=False),
+        "CCAT without LoRA": ccat(lora=False), "CCAT, lambda 0": ccat(reg_weight=0.0),
+        f"CCAT, beta {SEC_BETA}": ccat(beta=SEC_BETA)}
+    sweep = {**{f"rank {r}": ccat(lora_rank=r) for r in CCAT_RANKS},  # rank 2 is the default, beta 0.15's run
+             **{f"beta {b}": ccat(beta=b) for b in CCAT_BETAS if b != CCAT_DEFAULT_BETA}}
+    return {"regime map": ("synthav", cells, MAP_SEEDS), "regime B": ("synthav-regime-b", regime_b, GLANCE_SEEDS),
+            "OGM-GE alpha": ("synthav-severe", alphas, FEW_SEEDS),
+            "CCAT two seeds": ("synthav-severe", two_seeds, FEW_SEEDS),
+            "CCAT tuning sweep": ("synthav-severe", sweep, (STUDY_SEEDS[0],))}
 
 
 def side_studies(results=None, seeds=None):
