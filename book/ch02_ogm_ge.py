@@ -282,7 +282,7 @@ ax.set_xlabel("alpha")
 ax.set_ylabel("test accuracy")
 ax.legend(fontsize=7)
 fig.tight_layout()
-print(summary(sweep, COLUMNS).to_string())
+print(summary({f"alpha {a}": sweep[f"alpha {a}"] for a in OGM_ALPHAS}, COLUMNS).to_string())
 
 # %% [markdown] tags=[]
 # On two seeds per value, $\alpha$ between 0.3 and 0.8 gives the best fused accuracy (0.565-0.568).
