@@ -420,8 +420,9 @@ if DATASET == "synthav":
 # **What this chapter showed.** OGM-GE turns the additive analysis into a control rule: measure each
 # modality's confidence on the batch, and slow down the one that is ahead. In the severe regime it
 # does what it steers, lowering the audio-over-visual ratio (log 0.90 against 1.32), and it raises
-# fused accuracy by +0.079 [+0.011, +0.148], but after Holm's correction ten seeds cannot decide that
-# gain (about 24 would be needed; each seed draws its own data set). It does not measurably free the
+# fused accuracy by +0.079 [+0.011, +0.148], but after Holm's correction ten seeds do not decide that
+# gain (about 24 would; each seed draws its own data set), and the verdict sits near its decision
+# boundary, where another float rounding order could tip it. It does not measurably free the
 # visual encoder (branch +0.032, probe +0.016, both undetermined), and the gain it has shows mostly in
 # the audio branch. The frozen-encoder ensemble beats joint training by 0.134 and is not shown to be
 # worse or better than OGM-GE (0.055 ahead, undetermined). GE's noise, which the released code makes

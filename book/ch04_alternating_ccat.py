@@ -500,7 +500,7 @@ if DATASET == "synthav":
 # 0.188 [0.137, 0.240] and CCAT to 0.520, within 0.011 of a visual-only model. CCAT beats joint
 # training by +0.140 [+0.080, +0.199] in multimodal accuracy and balances the contributions (|c_a - c_v|
 # 0.072 against 0.314), as the paper reports, though by less than its +24.3 points on CREMA-D; MLA's
-# +0.074 is undetermined on ten seeds. CCAT is not shown to beat MLA (+0.066) or the frozen-encoder
+# +0.074 is undetermined on ten seeds (near the decision boundary). CCAT is not shown to beat MLA (+0.066) or the frozen-encoder
 # ensemble (+0.006), and the component the paper credits most, the frozen classifier, adds nothing
 # measurable (+0.004), while secondary updates, where they act at all, cost accuracy. Its encoders also
 # keep finer feature maps than the other methods' (section 4.4), part of what its comparisons carry.
