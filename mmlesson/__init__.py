@@ -18,14 +18,18 @@ _EXPORTS = {
     "Grid": "grid", "load_grid": "grid", "RECIPES": "recipes", "load_metrics": "report", "run_grid": "runner",
     "diagnose": "signature",
 }
+# Subpackages and modules a user reaches as attributes (``mmlesson.data.load(...)``), imported on first use too.
+_SUBMODULES = ("analysis", "book", "data", "methods", "models", "plots", "recipes", "signature", "stats", "tables")
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'mmlesson' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))

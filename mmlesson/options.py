@@ -10,6 +10,7 @@ names the flag (``--batch-size must be a positive integer, got 0``).
 from __future__ import annotations
 
 import math
+import os
 import types
 import typing
 from dataclasses import MISSING, field, fields
@@ -61,6 +62,8 @@ def _scalar(value, kind, label: str):
             raise ConfigError(f"{label} must be a finite number, got {value!r}")
         return float(value)
     if kind is str:
+        if isinstance(value, os.PathLike):  # a path given as pathlib.Path
+            return os.fspath(value)
         if not isinstance(value, str):
             raise ConfigError(f"{label} must be a string, got {value!r}")
         return value

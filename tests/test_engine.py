@@ -265,3 +265,21 @@ def test_improvement_verdicts_by_hand():
     assert improvement_verdict([0.8, 0.7, 0.7], [0.9, 0.8, 0.75])[0] == "does NOT hold"
     assert improvement_verdict([0.9, 0.7, 0.8], [0.8, 0.8, 0.8])[0] == "inconclusive"
     assert improvement_verdict([0.9], [0.1])[0] == "inconclusive"
+
+
+def test_a_path_is_accepted_wherever_a_path_is_given(tmp_path):
+    """`mmlesson.train(out=Path(...))` as `out="..."` (pathlib paths are the Python way to name a folder)."""
+    metrics = mmlesson.train(data_knobs=TINY_KNOBS, epochs=1, width=4, probe=False, progress="off", out=tmp_path / "run")
+    assert (tmp_path / "run" / "metrics.json").exists() and metrics["config"]["out"] == str(tmp_path / "run")
+
+
+def test_the_subpackages_are_reachable_from_the_package():
+    """`import mmlesson; mmlesson.data.load(...)`, as the README shows, without importing each subpackage first."""
+    import subprocess
+    import sys
+
+    code = ("import mmlesson; d = mmlesson.data.load('synthav', train_size=12, val_size=6, test_size=6); "
+            "print(len(d.train), mmlesson.stats.__name__, 'data' in dir(mmlesson))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["12", "mmlesson.stats", "True"]
