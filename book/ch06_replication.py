@@ -210,7 +210,7 @@ else:  # the same arms under the real data set's recipe (CCAT's fusion baselines
     if SMOKE:
         grid.train = {**grid.train, "epochs": 1}
 runs = run_grid(grid, RESULTS, roots=DATA_DIR, quiet=True)
-print(f"{len(runs)} runs, {int((runs['status'] == 'complete').sum())} complete, in {RESULTS}")
+print(f"{len(runs)} runs, {int((runs['status'] == 'complete').sum())} complete")
 print(caption(grid))
 paper_table(runs, grid)
 

@@ -148,7 +148,7 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
 
     def study_rows(arm_rates, runs):  # one row per (arm, rate) x seed: its validation accuracy
         return [{"arm": arm, "lr": rate, "seed": seed, "val acc": run["final"]["val"]["acc"] if "final" in run else None,
-                 "failed": run.get("failed", "")} for arm, rate in arm_rates for seed, run in zip(seeds, runs[label(arm, rate)])]
+                 "failed": failure_reason(run)} for arm, rate in arm_rates for seed, run in zip(seeds, runs[label(arm, rate)])]
 
     for stage in (independent, dependent):
         chosen = choose_learning_rates(pd.DataFrame(rows)) if rows else {}
@@ -179,6 +179,13 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
                                 name=f"{name}-{len(chosen)}-edges", keep_failed=True)
                 rows += study_rows(beyond.items(), runs)
     return pd.DataFrame(rows)
+
+
+def failure_reason(run: dict) -> str:
+    """Why a run failed, without where: the runner's message ends with the run's directory and the
+    advice for a retry ("...; the checkpoint ... is kept in DIR; lower --lr ..."), which a stored study
+    shipped to readers must not carry."""
+    return run.get("failed", "").split("; ")[0]
 
 
 def choose_learning_rates(study) -> dict[str, float]:

@@ -32,7 +32,7 @@ def test_a_choice_at_the_grid_edge_is_extended_one_step_and_chosen_again(monkeyp
 def test_a_rate_at_which_a_tuning_run_failed_is_not_eligible(monkeypatch):
     def run_arms(arms, seeds, recipe, *args, keep_failed=False, **kwargs):  # 0.2 is best but diverges on seed 101
         assert keep_failed  # the study records a failure instead of stopping
-        return {label: [{"failed": "TrainingDiverged: loss became nan", "run_dir": "x"} if spec["lr"] == 0.2 and s == 101
+        return {label: [{"failed": "TrainingDiverged: loss became nan; the checkpoint is kept in /x; lower --lr", "run_dir": "x"} if spec["lr"] == 0.2 and s == 101
                         else fake_run(spec["lr"], s) for s in seeds] for label, spec in arms.items()}
 
     monkeypatch.setattr(book, "run_arms", run_arms)
@@ -40,6 +40,7 @@ def test_a_rate_at_which_a_tuning_run_failed_is_not_eligible(monkeypatch):
                                      seeds=(100, 101))
     failed = study[study["lr"] == 0.2]
     assert failed["val acc"].isna().tolist() == [False, True] and "nan" in failed["failed"].iloc[1]
+    assert "/x" not in failed["failed"].iloc[1]  # the reason is stored, not the run's directory
     assert book.choose_learning_rates(study) == {"ccat": 0.1}  # 0.2's one good seed (0.7) does not count
     table = book.learning_rate_table(study)
     assert table.loc["ccat", 0.2].startswith("failed on 1 of 2 seeds") and table.loc["ccat", 0.1].endswith("*")
