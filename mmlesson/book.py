@@ -18,6 +18,7 @@ from pathlib import Path
 from .errors import ConfigError, MMLessonError
 from .experiment import metric
 from .grid import Grid
+from .paths import env_int
 from .recipes import RECIPES
 from .report import load_metrics
 
@@ -46,8 +47,9 @@ def setup(device: str = "auto"):
     from .engine import resolve_device
 
     resolved = resolve_device(device)
-    if resolved.type == "cpu":  # $MMLESSON_THREADS: the same override the runs honour (a rounding-order check)
-        torch.set_num_threads(int(os.environ.get("MMLESSON_THREADS") or 1))
+    threads = env_int("MMLESSON_THREADS", minimum=0)  # the same override the runs honour (a rounding-order check)
+    if resolved.type == "cpu" and threads != 0:  # 0: torch's default
+        torch.set_num_threads(threads or 1)
     torch.manual_seed(0)
     print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {resolved}")
     return resolved
@@ -66,7 +68,7 @@ def recipe_for(paper: str, dataset: str, synthav: str) -> str:
 
 
 def run_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | None = None, train: dict | None = None,
-             results=None, data_dir=None, name: str = "chapter", keep_failed: bool = False) -> dict[str, list[dict]]:
+             results=None, data_dir=None, name: str | None = None, keep_failed: bool = False) -> dict[str, list[dict]]:
     """Train (or read back) every arm for every seed under ``recipe`` and return ``{arm: [metrics of
     each seed, in seed order]}``; each metrics dict also carries its ``run_dir``. A failed run stops
     with one line, unless ``keep_failed``: then it stands as ``{"failed": error, "run_dir": ...}``."""

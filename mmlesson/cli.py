@@ -98,36 +98,49 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("train", "recalibrate", "replicate", "report", "diagnose", "data")
+
+
+def build_parser(command: str | None = None, complete: bool = True) -> argparse.ArgumentParser:
+    """The parser of every command. Without ``complete``, the options that need the method and data
+    registries (which import torch) are added to ``command`` only, so ``mmlesson --version``, ``--help``
+    and the commands that train nothing start at once."""
     from . import __version__
 
+    debug = argparse.ArgumentParser(add_help=False)  # accepted before or after the command
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the Python traceback of an error (also: MMLESSON_DEBUG=1)")
     parser = OneLineParser(prog="mmlesson", description="Balanced multimodal learning: train and inspect "
-                           "audio-visual models (the package behind the book).")
+                           "audio-visual models (the package behind the book).", parents=[debug])
     parser.add_argument("--version", action="version", version=f"mmlesson {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error "
-                        "(also: MMLESSON_DEBUG=1)")
-    commands = parser.add_subparsers(dest="command", required=True,
-                                     metavar="{train,recalibrate,replicate,report,diagnose,data}",
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}",
                                      parser_class=OneLineParser)
-    train = commands.add_parser("train", help="train one model and write metrics.json",
+    train = commands.add_parser("train", help="train one model and write metrics.json", parents=[debug],
                                 description="Train one model; with --out, checkpoints every epoch and resumes.")
-    add_train_options(train)
+    if complete or command == "train":
+        add_train_options(train)
     recalibrate = commands.add_parser(
-        "recalibrate", help="fit per-modality calibration and per-class modality weights on validation",
+        "recalibrate", parents=[debug], help="fit per-modality calibration and per-class modality weights on validation",
         description="Read a finished run, fit (a) a temperature per modality and (b) per-class modality weights "
                     "on its validation split, score both on test, and write recalibrated.json beside metrics.json.")
     recalibrate.add_argument("--run", required=True, metavar="DIR", help="a finished run directory (mmlesson train --out DIR)")
     recalibrate.add_argument("--root", default=None, metavar="ROOT",
                              help="where the run's data cache is now (real data sets; default: where it was trained)")
     recalibrate.add_argument("--progress", choices=("auto", "on", "off"), default="auto", help="progress bar")
-    add_replicate_parsers(commands)
-    add_diagnose_parser(commands)
-    data = commands.add_parser("data", help="data sets: list them, prepare a real one")
+    add_replicate_parsers(commands, debug)
+    add_diagnose_parser(commands, debug)
+    data = commands.add_parser("data", help="data sets: list them, prepare a real one", parents=[debug])
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{list,prepare}",
                                         parser_class=OneLineParser)
-    data_commands.add_parser("list", help="list the data sets mmlesson can load")
-    add_prepare_parser(data_commands)
+    data_commands.add_parser("list", help="list the data sets mmlesson can load", parents=[debug])
+    if complete or command == "data":
+        add_prepare_parser(data_commands, debug)
     return parser
+
+
+def chosen_command(argv: list[str]) -> str | None:
+    """The command word of ``argv`` (the first argument that is one), or None."""
+    return next((word for word in argv if word in COMMANDS), None)
 
 
 def positive_int(text: str) -> int:
@@ -140,15 +153,35 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def parse_root(text: str) -> tuple[str | None, str]:
     """``PATH`` (every real data set of the grid) or ``NAME=PATH``."""
     name, separator, path = text.partition("=")
     return (name, path) if separator else (None, text)
 
 
-def add_replicate_parsers(commands) -> None:
+def add_replicate_parsers(commands, debug) -> None:
     replicate = commands.add_parser(
-        "replicate", help="train every missing run of a grid (a paper's table) in parallel, then print its table",
+        "replicate", parents=[debug], help="train every missing run of a grid (a paper's table) in parallel, then print its table",
         description="Plan every run of GRID (a shipped grid name, see --list, or a .toml file) in the run store "
                     "--results, train the missing ones on Dask (a local cluster of single-threaded workers, one "
                     "per core or one per GPU, or --scheduler), retry failures, and write the table beside the "
@@ -157,29 +190,37 @@ def add_replicate_parsers(commands) -> None:
     replicate.add_argument("grid", nargs="?", help="shipped grid name or path of a grid .toml file")
     replicate.add_argument("--list", action="store_true", help="list the shipped grids and exit")
     replicate.add_argument("--results", default="results", help="the run store (default: %(default)s)")
-    replicate.add_argument("--workers", type=int, default=None,
-                           help="parallel runs (default: one per core; one per GPU with CUDA; 1 = in this process)")
-    replicate.add_argument("--per-gpu", type=int, default=1, help="workers per GPU for small models (default: 1)")
+    replicate.add_argument("--workers", type=positive_int, default=None,
+                           help="parallel runs (default: $MMLESSON_WORKERS if set, else one per core, one per GPU "
+                                "with CUDA; 1 = in this process)")
+    replicate.add_argument("--per-gpu", type=positive_int, default=1, help="workers per GPU for small models (default: 1)")
     replicate.add_argument("--scheduler", default=None, metavar="ADDRESS",
                            help="use an existing Dask cluster (e.g. tcp://host:8786, started by dask-jobqueue on Slurm)")
-    replicate.add_argument("--retries", type=int, default=1, help="further attempts of a failing run (default: 1)")
-    replicate.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    replicate.add_argument("--retries", type=non_negative_int, default=1,
+                           help="further attempts of a failing run (default: 1)")
+    replicate.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
                            help="limit per run (default: 12 hours); a timed-out run resumes when run again")
     replicate.add_argument("--root", action="append", type=parse_root, default=[], metavar="[NAME=]PATH",
                            help="prepared cache of the grid's real data set (repeatable as NAME=PATH)")
-    replicate.add_argument("--seeds", type=int, nargs="+", default=None, help="override the grid's seeds")
-    replicate.add_argument("--dry-run", action="store_true", help="plan and report what would be trained; train nothing")
+    replicate.add_argument("--seeds", type=non_negative_int, nargs="+", default=None, help="override the grid's seeds")
+    replicate.add_argument("--epochs", type=positive_int, default=None,
+                           help="override every run's epochs (for a quick try: other runs than the grid's own)")
+    replicate.add_argument("--set", dest="train_overrides", action="append", type=parse_knob, default=[],
+                           metavar="NAME=VALUE", help="override a training field of every run, e.g. --set lr=0.01 "
+                                                      "(repeatable; the runs' identities change with it)")
+    replicate.add_argument("--dry-run", action="store_true",
+                           help="list the runs that would be trained and their estimated time; write nothing")
     replicate.add_argument("--progress", choices=("auto", "on", "off"), default="auto", help="progress bar")
-    report = commands.add_parser("report", help="print the tables of the grids run into a results directory",
+    report = commands.add_parser("report", parents=[debug], help="print the tables of the grids run into a results directory",
                                  description="Rebuild each grid's table from the runs in RESULTS (nothing is trained).")
     report.add_argument("results", help="the run store given to `mmlesson replicate --results`")
     report.add_argument("--grid", action="append", default=None, help="only this grid (repeatable)")
     report.add_argument("--format", choices=("markdown", "csv", "latex"), default="markdown", help="table format")
 
 
-def add_diagnose_parser(commands) -> None:
+def add_diagnose_parser(commands, debug) -> None:
     diagnose = commands.add_parser(
-        "diagnose", help="measure a data set's modality-imbalance signature from its three baselines",
+        "diagnose", parents=[debug], help="measure a data set's modality-imbalance signature from its three baselines",
         description="Train (or read back from --results) audio-only, visual-only and joint concatenation runs for "
                     "every seed, and print the imbalance signature with 95%% CIs over seeds beside CREMA-D's "
                     "published one: unimodal and fused accuracy, each modality's joint branch and probe, the weak "
@@ -197,20 +238,23 @@ def add_diagnose_parser(commands) -> None:
     diagnose.add_argument("--epochs", type=positive_int, default=None, help="override the recipe's epochs")
     diagnose.add_argument("--results", default="results", help="the run store (default: %(default)s)")
     diagnose.add_argument("--workers", type=positive_int, default=None,
-                          help="parallel runs (default: one per core; one per GPU with CUDA; 1 = in this process)")
+                          help="parallel runs (default: $MMLESSON_WORKERS if set, else one per core, one per GPU with "
+                               "CUDA; 1 = in this process)")
+    diagnose.add_argument("--progress", choices=("auto", "on", "off"), default="off",
+                          help="progress of the runs it trains (default: %(default)s)")
     diagnose.add_argument("--json", default=None, metavar="PATH", help="also write the signature as JSON to PATH")
     diagnose.add_argument("--targets", default=None, metavar="TOML",
                           help="check the signature against the [targets] table of this file (e.g. the book's "
                                "mmlesson/preregistration.toml)")
 
 
-def add_prepare_parser(data_commands) -> None:
+def add_prepare_parser(data_commands, debug) -> None:
     from .data import REAL_DATASETS
     from .data.cache import CacheParams
 
     defaults = CacheParams("")
     prepare = data_commands.add_parser(
-        "prepare", help="build the tensor cache of a real data set from its raw media",
+        "prepare", parents=[debug], help="build the tensor cache of a real data set from its raw media",
         description="Decode every clip of a real data set (audio: OGM-GE's log spectrogram; frames: 1 fps, up to K, "
                     "resized) into a memory-mapped cache in --root, in parallel; resumable, and a second run on a "
                     "complete cache does nothing. Clips with unusable media are listed in ROOT/rejected.csv, clips "
@@ -280,17 +324,21 @@ def run_replicate(args) -> int:
         return 0
     if not args.grid:
         raise ConfigError("give a grid: a shipped name (mmlesson replicate --list) or a .toml file")
-    for name, value in (("--workers", args.workers), ("--retries", args.retries), ("--per-gpu", args.per_gpu)):
-        if value is not None and value < (0 if name == "--retries" else 1):
-            raise ConfigError(f"{name} must be {'>= 0' if name == '--retries' else 'a positive integer'}, got {value}")
     grid = load_grid(args.grid)
     if args.seeds:
         grid.seeds = list(args.seeds)
+    overrides = training_overrides(args)
+    if overrides:  # every run changes, so the grid is another one: its record and tables get their own name
+        for arm in grid.arms.values():
+            arm.update(overrides)
+        grid.name += "-" + "-".join(f"{name}{value}" for name, value in overrides.items()).replace("/", "_")
+        print(f"grid {grid.name}: the grid with {', '.join(f'{k}={v}' for k, v in overrides.items())} for every run",
+              file=sys.stderr)
     named = {name: path for name, path in args.root if name}
     unnamed = [path for name, path in args.root if not name]
     roots = named or (unnamed[0] if unnamed else None)
     timeout = args.timeout or DEFAULT_TIMEOUT
-    failed = 0
+    failed = unreadable = 0
     if grid.arms:
         runs = run_grid(grid, args.results, workers=args.workers, scheduler=args.scheduler, retries=args.retries,
                         timeout=timeout, roots=roots, per_gpu=args.per_gpu, progress=args.progress,
@@ -300,7 +348,8 @@ def run_replicate(args) -> int:
             for _, row in to_train.iterrows():
                 print(f"would train: {row['arm']} / {row['data']} / seed {row['seed']} -> {row['run_dir']}")
             return 0
-        failed += int((runs["status"] != "complete").sum())
+        failed += int((~runs["status"].isin(["complete", "unreadable"])).sum())
+        unreadable = int((runs["status"] == "unreadable").sum())  # listed by run_grid, with the fix
         table = paper_table(runs, grid)
         print(render(table))
         paths = write_tables(table, grid, Path(args.results) / "tables")
@@ -315,26 +364,46 @@ def run_replicate(args) -> int:
     if failed:
         print(f"mmlesson: error: {failed} runs or chapters failed (listed above and in {args.results}/index.csv); "
               f"run the same command again to retry them", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or unreadable else 0
+
+
+def training_overrides(args) -> dict:
+    """``--epochs N`` and ``--set NAME=VALUE`` of replicate, checked against the training fields."""
+    from .config import EXECUTION_FIELDS
+
+    allowed = [f.name for f in config_fields() if f.name not in ("data", "data_root", "method", "options", "out",
+                                                                 *EXECUTION_FIELDS)]
+    overrides = dict(args.train_overrides)
+    for name in overrides:
+        if name not in allowed:
+            raise ConfigError(f"--set {name}: not a training field; choose one of: {', '.join(allowed)}")
+    if args.epochs:
+        overrides["epochs"] = args.epochs
+    return overrides
 
 
 def run_report(args) -> int:
     from .runner import plan_grid, recorded_grids
-    from .store import results_table
+    from .store import results_table, unreadable_runs_line
     from .tables import caption, paper_table, render
 
     records = recorded_grids(args.results)
-    if args.grid:
-        records = [(g, r) for g, r in records if g.name in args.grid]
     if not records:
         raise ConfigError(f"{args.results} holds no grid results (run `mmlesson replicate GRID --results "
-                          f"{args.results}` first)" + (f" named {', '.join(args.grid)}" if args.grid else ""))
+                          f"{args.results}` first)")
+    if args.grid:
+        unknown = sorted(set(args.grid) - {grid.name for grid, _ in records})
+        if unknown:
+            raise ConfigError(f"{args.results} holds no grid named {', '.join(unknown)}; it holds: "
+                              f"{', '.join(grid.name for grid, _ in records)}")
+        records = [(g, r) for g, r in records if g.name in args.grid]
     for grid, roots in records:
         runs = results_table(plan_grid(grid, args.results, roots))
         print(caption(grid) + "\n")
         print(render(paper_table(runs, grid), args.format))
         print()
+        if unreadable_runs_line(runs):
+            print(f"mmlesson: warning: grid {grid.name}: {unreadable_runs_line(runs)}", file=sys.stderr)
     return 0
 
 
@@ -363,7 +432,7 @@ def run_diagnose(args) -> int:
                               f"[targets] weak_branch_minus_chance_at_most = 0.08")
     train = {"epochs": args.epochs} if args.epochs else {}
     table = diagnose(args.data, seeds=args.seeds, recipe=args.recipe, data_knobs=dict(args.data_knobs), root=args.root,
-                     results=args.results, workers=args.workers, train=train)
+                     results=args.results, workers=args.workers, train=train, progress=args.progress)
     print(render(table))
     result = as_json(table)
     if targets is not None:
@@ -432,7 +501,7 @@ def main(argv=None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv or os.environ.get("MMLESSON_DEBUG", "") not in ("", "0")
-    return exit_with_one_line(lambda: run_command(build_parser().parse_args(argv)), debug=debug)
+    return exit_with_one_line(lambda: run_command(build_parser(chosen_command(argv), complete=False).parse_args(argv)), debug=debug)
 
 
 def run_command(args) -> int:

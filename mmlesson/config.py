@@ -59,7 +59,7 @@ class TrainConfig:
                            choices=("auto", "on", "off"))
 
     def __post_init__(self):
-        from .data import DATASETS
+        from .data import DATASETS, REAL_DATASETS
         from .methods import METHODS
         from .models import FUSIONS
 
@@ -71,6 +71,12 @@ class TrainConfig:
             raise ConfigError(f"data_knobs must be a dict of knob values, got {self.data_knobs!r}")
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.out is not None and not self.out.strip():
+            raise ConfigError("--out is empty (an unset shell variable?); give a run directory, or omit --out to "
+                              "keep nothing")
+        if self.data_root and self.data not in REAL_DATASETS:
+            raise ConfigError(f"--root is the prepared cache of a real data set; {self.data} is generated, not read: "
+                              f"drop --root (or give --data {' / '.join(sorted(REAL_DATASETS))})")
         self.options = method_options(self.method, self.options)
 
     @classmethod

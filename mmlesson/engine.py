@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,14 @@ from .analysis.probe import extract_features, probe_accuracy
 from .analysis.scores import classification_scores
 from .config import TrainConfig
 from .errors import ConfigError, IncompleteRun, MMLessonError, TrainingDiverged
-from .identity import RUN_FILE, check_same_run, identity_hash, read_json_file, run_identity, write_run_file
+from .identity import (RUN_FILE, check_same_run, flat_differences, identity_hash, read_json_file, run_identity,
+                       write_run_file)
 from .methods import METHODS, StepState
 from .models import MultimodalModel
+from .paths import check_directory_target, env_int, made_for_this_command, remove_unfinished_writes
 from .progress import RunProgress, warn
 from .report import METRICS_FILE, METRICS_FORMAT, atomic_torch_save, environment, load_metrics, plain, run_lock, write_metrics
+from .store import FAILED_FILE, clear_failure, failure_message, record_failure
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_SECONDS = 30.0  # training time between checkpoints after the first one
@@ -71,8 +73,8 @@ def torch_threads(threads: int | None, device: torch.device):
     torch's default), restoring the caller's setting afterwards. One thread is the fastest setting for
     the book's small CPU models, and it keeps parallel runs from competing for the cores."""
     before = torch.get_num_threads()
-    if threads is None and os.environ.get("MMLESSON_THREADS"):
-        threads = int(os.environ["MMLESSON_THREADS"])
+    if threads is None:
+        threads = env_int("MMLESSON_THREADS", minimum=0)
     wanted = (1 if device.type == "cpu" else None) if threads is None else (threads or None)
     if wanted is not None:
         torch.set_num_threads(wanted)
@@ -219,24 +221,23 @@ def check_dataset_matches(dataset, config: TrainConfig) -> None:
                           f"({', '.join(differing)} differ); pass the same knobs to both")
 
 
-def check_output_directory(out: Path | None) -> None:
-    """Refuse an unusable run directory before anything is trained."""
-    if out is None:
-        return
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a directory for the run")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"--out {out} cannot be created ({error.strerror}); give a writable directory") from error
-
-
 def check_stored_runs(out: Path, identity: dict) -> None:
-    """Whatever ``out`` already holds (a finished run, a checkpoint, a planned run) must be this run."""
+    """Whatever ``out`` already holds (a finished run, a checkpoint, a planned run) must be this run,
+    except an attempt that left nothing to resume (a request only) or that failed: a corrected
+    command (another --lr after a divergence) replaces it instead of being refused."""
     if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
         check_same_run(load_metrics(out).get("identity"), identity, out, "finished run")
     elif (out / RUN_FILE).exists():
-        check_same_run(read_json_file(out / RUN_FILE).get("identity"), identity, out, "run")
+        saved = read_json_file(out / RUN_FILE).get("identity")
+        replaceable = (out / FAILED_FILE).exists() or not (out / CHECKPOINT_FILE).exists()
+        if saved is not None and replaceable and flat_differences(plain(saved), plain(identity)):
+            reason = (f"failed: {failure_message(out)}" if (out / FAILED_FILE).exists()
+                      else "it never got past its first epoch")
+            warn(f"{out} held an attempt of another run ({reason}); this run replaces it")
+            for name in (RUN_FILE, CHECKPOINT_FILE, FAILED_FILE):
+                (out / name).unlink(missing_ok=True)
+        else:
+            check_same_run(saved, identity, out, "run")
 
 
 def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, out: Path | None,
@@ -278,7 +279,8 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
                           f"beside a TrainConfig; use dataclasses.replace(config, ...) to change it)")
     config = config if config is not None else TrainConfig.build(**overrides)
     out = Path(config.out) if config.out else None
-    check_output_directory(out)
+    if out is not None:
+        check_directory_target(out, "--out")
     device = resolve_device(config.device)
     with torch_threads(config.threads, device):
         if dataset is None:
@@ -287,8 +289,10 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
         method = METHODS[config.method](config)
         method.check_data(dataset.identity)
         identity = run_identity(config, method, dataset.identity)
-        with run_lock(out):
+        check_stages(method, config)
+        with made_for_this_command(out, "--out"), run_lock(out):
             if out is not None:
+                remove_unfinished_writes(out)  # a killed writer's; we hold the lock, so no live one's
                 check_stored_runs(out, identity)
                 if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
                     model = build_model(method, dataset, stage=len(method.stages()) - 1)
@@ -301,11 +305,13 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
             if out is not None and (out / CHECKPOINT_FILE).exists():
                 checkpoint = read_checkpoint(out / CHECKPOINT_FILE)  # refused before anything is written
                 check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
-            check_stages(method, config)
-            if out is not None:
-                write_run_file(out, identity, config.to_dict())
             check_split_sizes(dataset)
-            return train_run(config, method, dataset, identity, device, out, stop_after, checkpoint)
+            try:
+                return train_run(config, method, dataset, identity, device, out, stop_after, checkpoint)
+            except TrainingDiverged as error:
+                if out is not None:  # the store says why; a corrected command replaces this attempt
+                    record_failure(out, f"TrainingDiverged: {error}", attempts=1)
+                raise
 
 
 def run_label(method, config) -> str:
@@ -322,6 +328,8 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     model = build_model(method, dataset, stage)  # the structure of the stage the run is in
     if checkpoint is None:
         method.initialise(model)
+    if out is not None:  # the run has started for real: validated, built and initialised
+        write_run_file(out, identity, config.to_dict())
     model = model.to(device)
     optimizer, scheduler = make_optimizer(config, method, model, stage)
     shuffle = torch.Generator().manual_seed(config.seed)  # batch order, restored on resume
@@ -402,6 +410,7 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     if out is not None:
         atomic_torch_save(out / MODEL_FILE, best["state"])
         write_metrics(out, metrics)
+        clear_failure(out)
     return RunResult(model, metrics, out, status)
 
 
@@ -410,7 +419,8 @@ def load_run(run_dir, dataset=None, root=None) -> RunResult:
     ``dataset``: the run's data set if already loaded (else it is loaded from the run's config, from
     the cache at ``root`` if given: the data's content, not its path, identifies the run)."""
     metrics = load_metrics(run_dir)
-    overrides = {"out": str(run_dir), "device": "auto", "progress": "off", **({"data_root": str(root)} if root else {})}
+    real = root and metrics["config"]["data"] in data_module.REAL_DATASETS  # SynthAV has no cache to move
+    overrides = {"out": str(run_dir), "device": "auto", "progress": "off", **({"data_root": str(root)} if real else {})}
     config = TrainConfig(**{**metrics["config"], **overrides})
     if not (Path(run_dir) / MODEL_FILE).exists():
         raise IncompleteRun(f"{run_dir} has metrics.json but no {MODEL_FILE}; run `mmlesson train ... --out "

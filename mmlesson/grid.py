@@ -20,6 +20,7 @@ published numbers; the shipped ones live in ``mmlesson/grids/``.
 from __future__ import annotations
 
 import copy
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,16 +41,24 @@ class Grid:
     recipe: str | None = None
     data: dict[str, dict] | None = None
     train: dict = field(default_factory=dict)
-    name: str = "grid"
+    name: str | None = None  # None: "grid-" and 8 hex digits of the grid's content, so two grids never share a record
     title: str = ""
     citation: str = ""
     table: dict = field(default_factory=dict)  # for reports: metrics shown, published numbers and their source
     notebooks: dict = field(default_factory=dict)  # chapters executed with papermill: {"chapters": [...], "parameters": {...}}
 
     def __post_init__(self):
-        self.seeds = [int(s) for s in self.seeds]
+        self.seeds = checked_seeds(self.seeds, self.name)
+        if not isinstance(self.arms, dict) or not (self.arms or self.notebooks):
+            raise ConfigError(f"grid {self.name or ''!r} has no arms: give at least one, e.g. "
+                              f"arms={{'joint': {{'method': 'joint'}}}}")
         if self.data is None:
             self.data = {self.recipe: {"recipe": self.recipe}} if self.recipe else {"default": {}}
+        if self.name is None:
+            from .identity import digest
+
+            content = {"arms": self.arms, "seeds": self.seeds, "data": self.data, "train": self.train}
+            self.name = f"grid-{digest(content)[:8]}"
         for label, spec in self.data.items():
             if spec.get("recipe") is not None:
                 recipes.get(spec["recipe"])
@@ -101,6 +110,20 @@ class Grid:
             for seed in self.seeds:
                 for arm_label in self.arm_order():
                     yield data_label, arm_label, seed
+
+
+def checked_seeds(seeds, name) -> list[int]:
+    """``seeds`` as a list of non-negative integers (a range, a list, a tuple), or a one-line error."""
+    where = f"grid {name!r}: " if name else ""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ConfigError(f"{where}seeds must be a list of integers, e.g. seeds=[0, 1, 2] or range(10); got {seeds!r}")
+    seeds = list(seeds)
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ConfigError(f"{where}seeds must be non-negative integers, e.g. seeds=[0, 1, 2]; got {seed!r}")
+    if not seeds:
+        raise ConfigError(f"{where}give at least one seed, e.g. seeds=[0, 1, 2]")
+    return [int(seed) for seed in seeds]
 
 
 def load_grid(source) -> Grid:

@@ -16,6 +16,8 @@ run finds the same directory.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 from pathlib import Path
@@ -96,9 +98,31 @@ def read_json_file(path: Path) -> dict:
     return data
 
 
+PLANNED = contextvars.ContextVar("planned_identities", default={})
+
+
+@contextlib.contextmanager
+def planned_identities(identities: dict):
+    """Within the body, ``stored_identity`` of each run directory in ``identities`` is the identity given
+    there, written or not: a grid plans the runs that depend on others (frozen encoders) without
+    writing anything, and a dry run stays dry."""
+    token = PLANNED.set({Path(run_dir).absolute(): identity for run_dir, identity in identities.items()})
+    try:
+        yield
+    finally:
+        PLANNED.reset(token)
+
+
+def is_planned(run_dir) -> bool:
+    return Path(run_dir).absolute() in PLANNED.get()
+
+
 def stored_identity(run_dir) -> dict:
-    """The identity recorded in a run directory (metrics.json of a finished run, else run.json)."""
+    """The identity recorded in a run directory (metrics.json of a finished run, else run.json), or
+    the one a plan in progress gives it (``planned_identities``)."""
     run_dir = Path(run_dir)
+    if is_planned(run_dir):
+        return PLANNED.get()[run_dir.absolute()]
     for name in (METRICS_FILE, RUN_FILE):
         if (run_dir / name).exists():
             record = read_json_file(run_dir / name)

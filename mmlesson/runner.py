@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from .errors import ConfigError, MMLessonError
+from .paths import remove_unfinished_writes
 
 # Dask workers import this module to run ``train_in_subprocess``; what they need is imported above, and
 # torch only in the fork server (``forkserver``), so a worker starts in a fraction of a second.
@@ -44,8 +45,11 @@ class RunFailed(MMLessonError):
 
 def default_workers(per_gpu: int = 1) -> int:
     """``MMLESSON_WORKERS`` if set, else one per usable core (``per_gpu`` per GPU on CUDA machines)."""
-    if os.environ.get("MMLESSON_WORKERS"):
-        return max(1, int(os.environ["MMLESSON_WORKERS"]))
+    from .paths import env_int
+
+    workers = env_int("MMLESSON_WORKERS", minimum=1)
+    if workers:
+        return workers
     gpus = cuda_devices()
     if gpus:
         return len(gpus) * per_gpu
@@ -65,9 +69,10 @@ def cuda_devices() -> list[str]:
 
 def plan_grid(grid, results, roots=None) -> list:
     """Every run of ``grid`` placed in the store ``results`` (dependencies first); ``roots`` maps a
-    data set name to its prepared cache (or is one path for every real data set)."""
+    data set name to its prepared cache (or is one path for every real data set). Nothing is written."""
     from .config import TrainConfig
-    from .store import declare, plan
+    from .identity import planned_identities
+    from .store import plan
 
     planned: dict = {}
     for data_label, arm_label, seed in grid.cells():
@@ -76,12 +81,12 @@ def plan_grid(grid, results, roots=None) -> list:
         dependencies = [planned[(data_label, name, seed)] for name in grid.dependencies(arm_label)]
         if dependencies:
             keywords["encoders_from"] = [str(run.run_dir) for run in dependencies]
-            for run in dependencies:
-                declare(run)  # the dependent's identity names its encoder runs by their identity
         try:
             config = TrainConfig.build(**keywords)
-            run = plan(config, results, tags={"grid": grid.name, "data": data_label, "arm": arm_label, "seed": seed},
-                       depends_on=[run.hash for run in dependencies])
+            # the dependent's identity names its encoder runs by their identity, planned but maybe not yet written
+            with planned_identities({run.run_dir: run.identity for run in dependencies}):
+                run = plan(config, results, tags={"grid": grid.name, "data": data_label, "arm": arm_label,
+                                                   "seed": seed}, depends_on=[run.hash for run in dependencies])
         except ConfigError as error:
             raise ConfigError(f"grid {grid.name!r}, arm {arm_label!r}, data {data_label!r}: {error}") from error
         planned[(data_label, arm_label, seed)] = run
@@ -106,10 +111,15 @@ def recorded_grids(results) -> list[tuple]:
     from .grid import Grid
     from .identity import read_json_file
 
+    from .progress import warn
+
     records = []
     for path in sorted((Path(results) / GRIDS_RECORD).glob("*.json")):
-        record = read_json_file(path)
-        records.append((Grid(**record["grid"]), record.get("roots")))
+        try:
+            record = read_json_file(path)
+            records.append((Grid(**record["grid"]), record.get("roots")))
+        except (MMLessonError, KeyError, TypeError) as error:  # one damaged record must not hide the others
+            warn(f"{path} is not a readable grid record ({error}); delete it and run its grid again to rebuild it")
     return records
 
 
@@ -132,18 +142,29 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     ``workers``: parallel runs (default ``default_workers()``); ``scheduler``: address of an existing
     Dask cluster; ``retries``: further attempts of a failing run; ``timeout``: seconds per run;
     ``roots``: prepared caches of real data sets; ``dry_run``: plan and report, train nothing."""
-    from .store import clear_failure, declare, describe_plan, record_failure, results_table, write_index
+    from .paths import check_directory_target, make_directory
+    from .store import (clear_failure, declare, describe_estimate, describe_plan, record_failure, results_table,
+                        unreadable_runs_line, write_index)
 
     started = time.perf_counter()
+    check_directory_target(results, "--results")
     runs = plan_grid(grid, results, roots)
     if not dry_run:
+        make_directory(results, "--results")
         record_grid(grid, results, roots)
     pending = [run for run in runs if run.status != "complete"]
     if not quiet:
         print(f"grid {grid.name}: {describe_plan(runs)}" + (" (dry run: nothing trained)" if dry_run else ""),
               file=sys.stderr)
     if dry_run:
-        return results_table(runs)
+        table = results_table(runs)
+        if not quiet:
+            if pending:
+                workers = 1 if workers == 1 and scheduler is None else workers or default_workers(per_gpu)
+                print(f"grid {grid.name}: {describe_estimate(pending, results, workers)}", file=sys.stderr)
+            if unreadable_runs_line(table):
+                print(f"mmlesson: warning: {unreadable_runs_line(table)}", file=sys.stderr)
+        return table
     for run in pending:
         declare(run)
     if pending:
@@ -164,13 +185,15 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
                 record_failure(run.run_dir, error, attempts)
     write_index(results)
     table = results_table(runs)
-    failed = table[table["status"] != "complete"] if len(table) else table
+    failed = table[~table["status"].isin(["complete", "unreadable"])] if len(table) else table
     if not quiet:
         print(f"grid {grid.name}: {len(pending) - len(failed)} trained, {len(failed)} failed, "
               f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
         for _, row in failed.iterrows():
             print(f"  failed: {row['arm']} / {row['data']} / seed {row['seed']}: {row['error']} ({row['run_dir']})",
                   file=sys.stderr)
+        if unreadable_runs_line(table):
+            print(f"mmlesson: warning: {unreadable_runs_line(table)}", file=sys.stderr)
     return table
 
 
@@ -182,6 +205,8 @@ def dask_installed() -> bool:
 
 def run_in_process(runs: list, progress: str) -> dict[str, tuple[str | None, int]]:
     """Train ``runs`` one after the other in this process; a failure is recorded, not raised."""
+    from dataclasses import replace
+
     from .engine import fit
     from .progress import make_progress, progress_enabled
 
@@ -193,7 +218,7 @@ def run_in_process(runs: list, progress: str) -> dict[str, tuple[str | None, int
                 outcomes[run.hash] = (f"a run it depends on failed ({failed_dependency})", 0)
             else:
                 try:
-                    fit(run.config)
+                    fit(replace(run.config, progress="off") if progress == "off" else run.config)
                     outcomes[run.hash] = (None, 1)
                 except (MMLessonError, RuntimeError, ValueError, OSError) as error:
                     outcomes[run.hash] = (f"{type(error).__name__}: {error}".splitlines()[0], 1)
@@ -353,6 +378,7 @@ def train_in_subprocess(run_dir: str, timeout: float | None, gpus: list[str] | N
     if process.is_alive():
         process.kill()
         process.join()
+        remove_unfinished_writes(run_dir)  # a checkpoint it was writing when killed
         raise RunFailed(f"timed out after {timeout:.0f} s; it resumes from its checkpoint when run again")
     if process.exitcode != 0:
         message = receiver.recv() if receiver.poll() else f"its process ended with exit code {process.exitcode}"
@@ -377,7 +403,10 @@ def train_in_interpreter(run_dir: str, timeout: float | None, gpu: str | None) -
     """``python -m mmlesson.runner train RUN_DIR`` in a fresh interpreter (slower to start)."""
     env = {**os.environ, **SINGLE_THREADED, **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {})}
     env.pop("MALLOC_TRIM_THRESHOLD_", None)  # see forkserver()
-    run_isolated([sys.executable, "-m", "mmlesson.runner", "train", run_dir], env, timeout, "")
+    try:
+        run_isolated([sys.executable, "-m", "mmlesson.runner", "train", run_dir], env, timeout, "")
+    finally:
+        remove_unfinished_writes(run_dir)  # the process has ended: nothing live owns them
     return run_dir
 
 

@@ -126,7 +126,7 @@ def test_the_raw_folder_given_as_the_cache(raw_media, capsys):
 def test_output_paths_are_checked_before_training(tmp_path, capsys):
     afile = tmp_path / "notes.txt"
     afile.write_text("my notes")
-    check_cli(["train", *FAST, "--out", str(afile)], 2, "is a file; give a directory for the run", capsys, keep=afile)
+    check_cli(["train", *FAST, "--out", str(afile)], 2, "is a file; give a directory", capsys, keep=afile)
     check_cli(["train", *FAST, "--out", str(afile / "run")], 2, "cannot be created", capsys, keep=afile)
     check_cli(["train", *FAST, "--out", "/proc/nope/run"], 2, "--out /proc/nope/run cannot be created", capsys)
 

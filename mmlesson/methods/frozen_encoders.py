@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..identity import RUN_FILE, flat_differences, identity_hash, stored_identity
+from ..identity import RUN_FILE, flat_differences, identity_hash, is_planned, stored_identity
 from ..options import option
 from ..report import METRICS_FILE, load_metrics, plain
 from .base import Method, register
@@ -72,7 +72,7 @@ class FrozenEncoders(Method):
         identities = []
         for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
             run_dir = Path(run_dir)
-            if not ((run_dir / METRICS_FILE).exists() or (run_dir / RUN_FILE).exists()):
+            if not ((run_dir / METRICS_FILE).exists() or (run_dir / RUN_FILE).exists() or is_planned(run_dir)):
                 raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method "
                                   f"unimodal --modality {modality} --out {run_dir}`")
             identities.append(stored_identity(run_dir))
