@@ -255,7 +255,7 @@ def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, ou
             else:
                 kept = f"the checkpoint of epoch {last_saved_epoch} is kept in {out}"
             raise TrainingDiverged(f"loss became {stats['loss']} at epoch {state.epoch}, step {state.step}; "
-                                   f"{kept}; lower --lr and run again")
+                                   f"{kept}; lower --lr and run again (the same --out is fine)")
         step_stats.append(stats)
         state.step += 1
         bar.step()

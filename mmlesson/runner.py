@@ -142,11 +142,12 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     ``workers``: parallel runs (default ``default_workers()``); ``scheduler``: address of an existing
     Dask cluster; ``retries``: further attempts of a failing run; ``timeout``: seconds per run;
     ``roots``: prepared caches of real data sets; ``dry_run``: plan and report, train nothing."""
-    from .paths import check_directory_target, make_directory
+    from .paths import check_directory_target, env_int, make_directory
     from .store import (clear_failure, declare, describe_estimate, describe_plan, record_failure, results_table,
                         unreadable_runs_line, write_index)
 
     started = time.perf_counter()
+    env_int("MMLESSON_WORKERS", minimum=1)  # a bad setting is refused before anything is planned
     check_directory_target(results, "--results")
     runs = plan_grid(grid, results, roots)
     if not dry_run:
@@ -242,7 +243,7 @@ def local_client(workers: int, per_gpu: int):
                        "distributed.admin.system-monitor.interval": "5s"}  # idle workers must not take CPU from runs
         with dask.config.set({"distributed.worker.daemon": False, **quiet_loops}):  # workers fork each run
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                   silence_logs=40)
+                                   silence_logs=50)  # CRITICAL: a failed run is reported once, by the grid
         _CLIENTS[key] = Client(cluster)
         _CLIENTS[key].run(start_forkserver)
     return _CLIENTS[key]

@@ -257,3 +257,264 @@ def test_a_split_too_small_to_measure_anything_is_named(capsys):
     assert main(["train", *FAST, "--data-knob", "test_size=6"]) == 0
     err = capsys.readouterr().err
     assert "warning: the test split of synthav has only 6 clips for 6 classes; its accuracy says little" in err
+
+
+# ---- traps: following the tool's own advice works, one bad run never blocks a store ----------------
+
+def test_a_corrected_retry_replaces_the_diverged_attempt(tmp_path, capsys):
+    out = tmp_path / "x"
+    check_cli(["train", *FAST, "--lr", "1e6", "--out", str(out)], 1, "lower --lr and run again (the same --out is fine)",
+              capsys)
+    assert json.loads((out / "failed.json").read_text())["error"].startswith("TrainingDiverged: loss became")
+    assert main(["train", *FAST, "--lr", "0.01", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "held an attempt of another run (failed: TrainingDiverged" in err and "this run replaces it" in err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json", "model.pt", "run.json"]
+    assert mmlesson.load_metrics(out)["config"]["lr"] == 0.01
+
+
+def test_an_interrupted_first_epoch_is_replaced_but_a_checkpoint_of_another_run_is_not(finished_run, tmp_path,
+                                                                                      capsys):
+    never_started = tmp_path / "first"
+    never_started.mkdir()
+    shutil.copy(finished_run / "run.json", never_started / "run.json")  # killed before its first checkpoint
+    assert main(["train", *FAST, "--lr", "0.02", "--out", str(never_started)]) == 0
+    assert "it never got past its first epoch" in capsys.readouterr().err
+    interrupted = tmp_path / "interrupted"
+    shutil.copytree(finished_run, interrupted)
+    for name in ("metrics.json", "model.pt"):
+        (interrupted / name).unlink()  # a checkpoint to resume: another run must not take its place
+    check_cli(["train", *FAST, "--lr", "0.02", "--out", str(interrupted)], 2, "holds another run (train.lr differ)",
+              capsys, keep=interrupted)
+
+
+def test_a_refused_command_leaves_no_directory_behind(finished_run, tmp_path, capsys):
+    declared = [tmp_path / "audio", tmp_path / "visual"]  # runs declared (run.json) but never finished
+    for run_dir in declared:
+        run_dir.mkdir()
+        shutil.copy(finished_run / "run.json", run_dir / "run.json")
+    target = tmp_path / "new" / "frozen"
+    check_cli(["train", *FAST, "--method", "frozen_encoders", "--encoders-from", *map(str, declared), "--out",
+               str(target)], 2, "holds no finished run; train it first", capsys)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--out", ""], "--out is empty (an unset shell variable?); give a run directory, or omit --out"),
+    (["--out", "a" * 300], "has 300 characters, more than this file system's"),
+    (["--root", "/tmp"], "--root is the prepared cache of a real data set; synthav is generated, not read: drop --root"),
+], ids=["empty out", "long out", "root for synthav"])
+def test_output_and_root_mistakes(args, fragment, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    check_cli(["train", *FAST, *args], 2, fragment, capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("variable, value, fragment", [
+    ("MMLESSON_THREADS", "abc", "$MMLESSON_THREADS must be an integer >= 0, got 'abc'; unset it or give e.g."),
+    ("MMLESSON_WORKERS", "two", "$MMLESSON_WORKERS must be a positive integer, got 'two'; unset it or give e.g."),
+])
+def test_environment_settings_that_are_not_integers(variable, value, fragment, tiny_grid_file, tmp_path, monkeypatch,
+                                                     capsys):
+    monkeypatch.setenv(variable, value)
+    command = (["train", *FAST] if variable == "MMLESSON_THREADS"
+               else ["replicate", str(tiny_grid_file), "--results", str(tmp_path / "r"), "--dry-run"])
+    check_cli(command, 2, fragment, capsys)
+
+
+TINY_GRID = """title = "tiny"
+seeds = [0]
+train = {{ width = 4, epochs = 1, batch_size = 16, probe = false }}
+[data.tiny]
+data = "synthav"
+data_knobs = {{ {knobs} }}
+[arms.audio]
+method = "unimodal"
+modality = "audio"
+[arms.joint]
+method = "joint"
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_grid_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("grids") / "tiny.toml"
+    path.write_text(TINY_GRID.format(knobs=", ".join(f"{k} = {v}" for k, v in TINY_KNOBS.items())))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tiny_grid_file, tmp_path_factory):
+    store = tmp_path_factory.mktemp("store") / "results"
+    assert main(["replicate", str(tiny_grid_file), "--results", str(store), "--workers", "1", "--progress", "off"]) == 0
+    return store
+
+
+def test_replicate_results_that_cannot_be_a_store(tiny_grid_file, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for results, fragment in ((afile, "--results {} is a file; give a directory"),
+                              (afile / "store", "--results {} cannot be created"),
+                              (Path("/proc/nope/store"), "--results {} cannot be created")):
+        check_cli(["replicate", str(tiny_grid_file), "--results", str(results), "--workers", "1"], 2,
+                  fragment.format(results), capsys, keep=afile)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--timeout", "-5"], "argument --timeout: must be a positive number of seconds, got -5"),
+    (["--workers", "0"], "argument --workers: must be a positive integer, got 0"),
+    (["--seeds", "a"], "argument --seeds: expected a non-negative integer, got 'a'"),
+    (["--set", "alpha=2"], "--set alpha: not a training field; choose one of:"),
+], ids=["timeout", "workers", "seeds", "set"])
+def test_replicate_options(args, fragment, tiny_grid_file, tmp_path, capsys):
+    check_cli(["replicate", str(tiny_grid_file), "--results", str(tmp_path / "r"), "--dry-run", *args], 2, fragment,
+              capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_grid_file_with_seeds_that_are_not_integers(tiny_grid_file, tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(tiny_grid_file.read_text().replace("seeds = [0]", 'seeds = ["a"]'))
+    check_cli(["replicate", str(bad), "--results", str(tmp_path / "r"), "--dry-run"], 2,
+              "grid 'bad': seeds must be non-negative integers, e.g. seeds=[0, 1, 2]; got 'a'", capsys)
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    (dict(seeds="12"), "seeds must be a list of integers, e.g. seeds=[0, 1, 2] or range(10); got '12'"),
+    (dict(seeds="abc"), "seeds must be a list of integers"),
+    (dict(seeds=[0, 1.5]), "seeds must be non-negative integers, e.g. seeds=[0, 1, 2]; got 1.5"),
+    (dict(seeds=[]), "give at least one seed"),
+    (dict(arms={}), "has no arms: give at least one, e.g. arms={'joint': {'method': 'joint'}}"),
+], ids=["string of digits", "letters", "a float", "none", "no arms"])
+def test_python_grids_are_checked(fields, fragment):
+    with pytest.raises(ConfigError) as error:
+        mmlesson.Grid(**{"arms": {"joint": {"method": "joint"}}, **fields})
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_python_grids_are_named_by_their_content():
+    first = mmlesson.Grid(arms={"joint": {"method": "joint"}}, seeds=[0, 1])
+    assert first.name.startswith("grid-") and len(first.name) == len("grid-") + 8
+    assert mmlesson.Grid(arms={"joint": {"method": "joint"}}, seeds=range(2)).name == first.name
+    assert mmlesson.Grid(arms={"joint": {"method": "joint"}}, seeds=[0, 2]).name != first.name
+    assert mmlesson.Grid(arms={"joint": {"method": "joint"}}, name="mine").name == "mine"
+
+
+def test_two_python_grids_into_one_store_keep_both_records(tiny_store, tiny_grid_file, capsys):
+    from mmlesson.grid import load_grid
+    from mmlesson.runner import recorded_grids
+
+    grid = load_grid(tiny_grid_file)
+    for arms in ({"audio": grid.arms["audio"]}, {"joint": grid.arms["joint"]}):  # runs the store holds already
+        mmlesson.run_grid(mmlesson.Grid(arms=arms, data=grid.data, train=grid.train, seeds=[0]), tiny_store,
+                          workers=1, quiet=True)
+    names = [g.name for g, _ in recorded_grids(tiny_store)]
+    assert "tiny" in names and len([n for n in names if n.startswith("grid-")]) == 2
+
+
+def test_progress_off_silences_every_run_of_a_grid(tiny_grid_file, tmp_path, capfd):
+    from mmlesson.grid import load_grid
+
+    grid = load_grid(tiny_grid_file)
+    grid.train["progress"] = "on"  # even a run that asks for progress lines
+    mmlesson.run_grid(grid, tmp_path / "r", workers=1, progress="off", quiet=True)
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def damage(store: Path) -> Path:
+    """Truncate the metrics.json of the store's joint run; return its run directory."""
+    run_dir = next(p.parent for p in store.glob("*/joint-*/seed0/metrics.json"))
+    (run_dir / "metrics.json").write_text('{"config": {')
+    return run_dir
+
+
+def test_a_damaged_run_is_listed_and_the_rest_go_on(tiny_store, tiny_grid_file, tmp_path, capsys):
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store, store)
+    broken = damage(store)
+    assert main(["report", str(store), "--grid", "tiny", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert "audio," in captured.out  # the readable run's row
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert f"grid tiny: 1 runs unreadable: {broken} (" in captured.err and "delete them to retrain" in captured.err
+    before = snapshot(store)
+    assert main(["replicate", str(tiny_grid_file), "--results", str(store), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "1 runs unreadable" in captured.err and "Traceback" not in captured.err
+    assert main(["replicate", str(tiny_grid_file), "--results", str(store), "--workers", "1", "--progress", "off"]) == 1
+    captured = capsys.readouterr()
+    assert "1 runs unreadable" in captured.err and "Traceback" not in captured.err and "audio" in captured.out
+    assert snapshot(broken) == {k[len(str(broken.relative_to(store))) + 1:]: v for k, v in before.items()
+                                if k.startswith(str(broken.relative_to(store)) + "/")}
+
+
+def test_report_names_the_grids_it_holds(tiny_store, capsys):
+    check_cli(["report", str(tiny_store), "--grid", "nosuch"], 2, "holds no grid named nosuch; it holds: ", capsys)
+
+
+def test_dry_run_writes_nothing_and_estimates_from_measured_runs(tiny_store, tiny_grid_file, tmp_path, capsys):
+    from mmlesson.grid import load_grid
+    from mmlesson.runner import plan_grid
+    from mmlesson.store import estimate_seconds, load_metrics
+
+    before = snapshot(tiny_store)
+    assert main(["replicate", str(tiny_grid_file), "--results", str(tiny_store), "--dry-run", "--epochs", "3",
+                 "--seeds", "0", "1", "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    assert snapshot(tiny_store) == before
+    assert captured.out.count("would train:") == 4 and "grid tiny-epochs3:" in captured.err
+    assert "on 2 workers" in captured.err and "estimated from the store's finished runs" in captured.err
+
+    grid = load_grid(tiny_grid_file)
+    grid.seeds = [1]
+    pending = plan_grid(grid, tiny_store)  # seed 1 of each arm: its seed-0 sibling is measured
+    measured = {run.tags["arm"]: load_metrics(run.run_dir) for run in plan_grid(load_grid(tiny_grid_file), tiny_store)}
+    expected = sum(m["env"]["wall_seconds"] for m in measured.values())  # same epochs: one sibling's time each
+    assert estimate_seconds(pending, tiny_store) == (pytest.approx(expected), 0)
+    assert estimate_seconds(pending, tmp_path / "empty") == (0.0, 2)
+
+    grid_with_dependency = tmp_path / "frozen.toml"
+    grid_with_dependency.write_text(tiny_grid_file.read_text() + '[arms.visual]\nmethod = "unimodal"\n'
+                                    'modality = "visual"\n[arms.frozen]\nmethod = "frozen_encoders"\n'
+                                    'encoders_from = ["audio", "visual"]\n')
+    assert main(["replicate", str(grid_with_dependency), "--results", str(tmp_path / "new"), "--dry-run"]) == 0
+    assert "would train: frozen / tiny / seed 0" in capsys.readouterr().out
+    assert not (tmp_path / "new").exists()
+
+
+def test_the_debug_flag_after_the_command(capsys):
+    assert run_main(["train", "--data-knob", "train_size=0", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().endswith("SynthAV knob train_size must be a positive integer, got 0")
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["report", "--help"]])
+def test_version_and_help_do_not_import_torch(args):
+    code = ("import sys\nfrom mmlesson.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n" % (args,))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_a_killed_writers_temporary_files_are_removed(finished_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    (run_dir / "metrics.json").unlink()
+    stale = run_dir / ".checkpoint.pt.k3j2.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    assert main(["train", *FAST, "--out", str(run_dir)]) == 0
+    assert not stale.exists() and (run_dir / "metrics.json").exists()
+
+
+def test_a_timed_out_run_leaves_no_temporary_file(finished_run, tmp_path):
+    from mmlesson.runner import RunFailed, train_in_subprocess
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(finished_run / "run.json", run_dir / "run.json")
+    (run_dir / ".checkpoint.pt.x1.tmp").write_bytes(b"being written when the time ran out")
+    with pytest.raises(RunFailed, match="timed out after 0 s; it resumes from its checkpoint"):
+        train_in_subprocess(str(run_dir), 0.01, None, 1)
+    assert not list(run_dir.glob(".*.tmp"))
