@@ -143,24 +143,23 @@ def chosen_command(argv: list[str]) -> str | None:
     return next((word for word in argv if word in COMMANDS), None)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+def integer_at_least(minimum: int):
+    """An argparse ``type``: an integer >= ``minimum`` (1: positive, 0: non-negative), named in its errors."""
+    kind = "a positive integer" if minimum == 1 else "a non-negative integer"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {value}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
+positive_int, non_negative_int = integer_at_least(1), integer_at_least(0)
 
 
 def positive_seconds(text: str) -> float:
@@ -325,15 +324,15 @@ def run_replicate(args) -> int:
     if not args.grid:
         raise ConfigError("give a grid: a shipped name (mmlesson replicate --list) or a .toml file")
     grid = load_grid(args.grid)
+    overrides = training_overrides(args)
+    for arm in grid.arms.values():
+        arm.update(overrides)
     if args.seeds:
         grid.seeds = list(args.seeds)
-    overrides = training_overrides(args)
-    if overrides:  # every run changes, so the grid is another one: its record and tables get their own name
-        for arm in grid.arms.values():
-            arm.update(overrides)
-        grid.name += "-" + "-".join(f"{name}{value}" for name, value in overrides.items()).replace("/", "_")
-        print(f"grid {grid.name}: the grid with {', '.join(f'{k}={v}' for k, v in overrides.items())} for every run",
-              file=sys.stderr)
+    changes = {**({"seeds": grid.seeds} if args.seeds else {}), **overrides}
+    if changes:  # another grid: its record and tables get a name of their own
+        grid.name = variant_name(grid.name, changes)
+        print(f"grid {grid.name}: the grid with {', '.join(f'{k}={v}' for k, v in changes.items())}", file=sys.stderr)
     named = {name: path for name, path in args.root if name}
     unnamed = [path for name, path in args.root if not name]
     roots = named or (unnamed[0] if unnamed else None)
@@ -371,15 +370,29 @@ def training_overrides(args) -> dict:
     """``--epochs N`` and ``--set NAME=VALUE`` of replicate, checked against the training fields."""
     from .config import EXECUTION_FIELDS
 
-    allowed = [f.name for f in config_fields() if f.name not in ("data", "data_root", "method", "options", "out",
-                                                                 *EXECUTION_FIELDS)]
+    allowed = [f.name for f in config_fields() if f.name not in ("data", "data_root", "data_knobs", "method", "options",
+                                                                 "out", "seed", *EXECUTION_FIELDS)]
     overrides = dict(args.train_overrides)
     for name in overrides:
+        if name == "seed":
+            raise ConfigError("--set seed: give the seeds with --seeds 0 1 2")
         if name not in allowed:
-            raise ConfigError(f"--set {name}: not a training field; choose one of: {', '.join(allowed)}")
+            raise ConfigError(f"--set {name}: not a training field; choose one of: {', '.join(allowed)} (data knobs "
+                              f"and methods' options: write a grid file)")
     if args.epochs:
         overrides["epochs"] = args.epochs
     return overrides
+
+
+def variant_name(name: str, changes: dict) -> str:
+    """``synthav-combined-epochs2``: a grid's name with what a command changed, safe as a file name
+    (a digest of the changes where spelling them out would be long)."""
+    import re
+
+    from .identity import digest
+
+    suffix = "-".join(re.sub(r"[^\w.]+", "_", f"{key}{value}").strip("_") for key, value in changes.items())
+    return f"{name}-{suffix if len(suffix) <= 48 else digest(changes)[:8]}"
 
 
 def run_report(args) -> int:
@@ -387,6 +400,8 @@ def run_report(args) -> int:
     from .store import results_table, unreadable_runs_line
     from .tables import caption, paper_table, render
 
+    if not args.results.strip():
+        raise ConfigError("RESULTS is empty (an unset shell variable?); give the run store's directory")
     records = recorded_grids(args.results)
     if not records:
         raise ConfigError(f"{args.results} holds no grid results (run `mmlesson replicate GRID --results "

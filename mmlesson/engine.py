@@ -28,7 +28,8 @@ from .identity import (RUN_FILE, check_same_run, flat_differences, identity_hash
                        write_run_file)
 from .methods import METHODS, StepState
 from .models import MultimodalModel
-from .paths import check_directory_target, env_int, made_for_this_command, remove_unfinished_writes
+from .paths import (check_directory_target, check_writable_directory, env_int, made_for_this_command,
+                    remove_unfinished_writes)
 from .progress import RunProgress, warn
 from .report import METRICS_FILE, METRICS_FORMAT, atomic_torch_save, environment, load_metrics, plain, run_lock, write_metrics
 from .store import FAILED_FILE, clear_failure, failure_message, record_failure
@@ -221,23 +222,32 @@ def check_dataset_matches(dataset, config: TrainConfig) -> None:
                           f"({', '.join(differing)} differ); pass the same knobs to both")
 
 
-def check_stored_runs(out: Path, identity: dict) -> None:
+def check_stored_runs(out: Path, identity: dict) -> str | None:
     """Whatever ``out`` already holds (a finished run, a checkpoint, a planned run) must be this run,
-    except an attempt that left nothing to resume (a request only) or that failed: a corrected
-    command (another --lr after a divergence) replaces it instead of being refused."""
+    except an attempt of another run that left nothing to resume (a request only) or that diverged:
+    a corrected command (a lower --lr) may replace it. Returns why it may be replaced, or None. Nothing
+    is deleted here: ``discard_attempt`` does that once the new run has really started."""
     if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
         check_same_run(load_metrics(out).get("identity"), identity, out, "finished run")
-    elif (out / RUN_FILE).exists():
-        saved = read_json_file(out / RUN_FILE).get("identity")
-        replaceable = (out / FAILED_FILE).exists() or not (out / CHECKPOINT_FILE).exists()
-        if saved is not None and replaceable and flat_differences(plain(saved), plain(identity)):
-            reason = (f"failed: {failure_message(out)}" if (out / FAILED_FILE).exists()
-                      else "it never got past its first epoch")
-            warn(f"{out} held an attempt of another run ({reason}); this run replaces it")
-            for name in (RUN_FILE, CHECKPOINT_FILE, FAILED_FILE):
-                (out / name).unlink(missing_ok=True)
-        else:
-            check_same_run(saved, identity, out, "run")
+        return None
+    if not (out / RUN_FILE).exists():
+        return None
+    saved = read_json_file(out / RUN_FILE).get("identity")
+    failure = failure_message(out) or ""
+    if saved is not None and flat_differences(plain(saved), plain(identity)):
+        if failure.startswith(TrainingDiverged.__name__):
+            return f"it failed: {failure}"
+        if not (out / CHECKPOINT_FILE).exists():
+            return "it never got past its first epoch"
+    check_same_run(saved, identity, out, "run")  # a resumable checkpoint of another run is never replaced
+    return None
+
+
+def discard_attempt(out: Path, reason: str) -> None:
+    """Remove the files of the attempt ``check_stored_runs`` allowed this run to replace."""
+    warn(f"{out} held an attempt of another run ({reason}); this run replaces it")
+    for name in (RUN_FILE, CHECKPOINT_FILE, FAILED_FILE):
+        (out / name).unlink(missing_ok=True)
 
 
 def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, out: Path | None,
@@ -255,7 +265,8 @@ def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, ou
             else:
                 kept = f"the checkpoint of epoch {last_saved_epoch} is kept in {out}"
             raise TrainingDiverged(f"loss became {stats['loss']} at epoch {state.epoch}, step {state.step}; "
-                                   f"{kept}; lower --lr and run again (the same --out is fine)")
+                                   f"{kept}; lower --lr and run again (with the same --out, the corrected run replaces "
+                                   f"this attempt)")
         step_stats.append(stats)
         state.step += 1
         bar.step()
@@ -291,9 +302,10 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
         identity = run_identity(config, method, dataset.identity)
         check_stages(method, config)
         with made_for_this_command(out, "--out"), run_lock(out):
+            replacing = None
             if out is not None:
-                remove_unfinished_writes(out)  # a killed writer's; we hold the lock, so no live one's
-                check_stored_runs(out, identity)
+                remove_unfinished_writes(out, locked_by_caller=True)  # a killed writer's: no live one's
+                replacing = check_stored_runs(out, identity)
                 if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
                     model = build_model(method, dataset, stage=len(method.stages()) - 1)
                     model.load_state_dict(read_model_weights(out))
@@ -302,12 +314,14 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
                         f"{out} is complete: read back (test acc {metrics['final']['test']['acc']:.3f}), nothing trained")
                     return RunResult(model.to(device), metrics, out, status="read back")
             checkpoint = None
-            if out is not None and (out / CHECKPOINT_FILE).exists():
+            if out is not None and not replacing and (out / CHECKPOINT_FILE).exists():
                 checkpoint = read_checkpoint(out / CHECKPOINT_FILE)  # refused before anything is written
                 check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
+            if out is not None:
+                check_writable_directory(out, "--out")
             check_split_sizes(dataset)
             try:
-                return train_run(config, method, dataset, identity, device, out, stop_after, checkpoint)
+                return train_run(config, method, dataset, identity, device, out, stop_after, checkpoint, replacing)
             except TrainingDiverged as error:
                 if out is not None:  # the store says why; a corrected command replaces this attempt
                     record_failure(out, f"TrainingDiverged: {error}", attempts=1)
@@ -319,8 +333,9 @@ def run_label(method, config) -> str:
 
 
 def train_run(config: TrainConfig, method, dataset, identity: dict, device, out: Path | None,
-              stop_after: int | None, checkpoint: dict | None = None) -> RunResult:
-    """The training loop of ``fit`` (resuming from ``checkpoint``), then the final evaluation."""
+              stop_after: int | None, checkpoint: dict | None = None, replacing: str | None = None) -> RunResult:
+    """The training loop of ``fit`` (resuming from ``checkpoint``; replacing a failed attempt of another
+    run in ``out`` if ``replacing`` says why it may), then the final evaluation."""
     started = time.perf_counter()
     stages = method.stages()
     torch.manual_seed(config.seed)
@@ -329,6 +344,8 @@ def train_run(config: TrainConfig, method, dataset, identity: dict, device, out:
     if checkpoint is None:
         method.initialise(model)
     if out is not None:  # the run has started for real: validated, built and initialised
+        if replacing:
+            discard_attempt(out, replacing)
         write_run_file(out, identity, config.to_dict())
     model = model.to(device)
     optimizer, scheduler = make_optimizer(config, method, model, stage)
@@ -419,8 +436,9 @@ def load_run(run_dir, dataset=None, root=None) -> RunResult:
     ``dataset``: the run's data set if already loaded (else it is loaded from the run's config, from
     the cache at ``root`` if given: the data's content, not its path, identifies the run)."""
     metrics = load_metrics(run_dir)
-    real = root and metrics["config"]["data"] in data_module.REAL_DATASETS  # SynthAV has no cache to move
-    overrides = {"out": str(run_dir), "device": "auto", "progress": "off", **({"data_root": str(root)} if real else {})}
+    real = metrics["config"]["data"] in data_module.REAL_DATASETS  # SynthAV is generated: it has no cache
+    root = (root or metrics["config"].get("data_root")) if real else None
+    overrides = {"out": str(run_dir), "device": "auto", "progress": "off", "data_root": str(root) if root else None}
     config = TrainConfig(**{**metrics["config"], **overrides})
     if not (Path(run_dir) / MODEL_FILE).exists():
         raise IncompleteRun(f"{run_dir} has metrics.json but no {MODEL_FILE}; run `mmlesson train ... --out "

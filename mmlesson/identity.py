@@ -106,7 +106,8 @@ def planned_identities(identities: dict):
     """Within the body, ``stored_identity`` of each run directory in ``identities`` is the identity given
     there, written or not: a grid plans the runs that depend on others (frozen encoders) without
     writing anything, and a dry run stays dry."""
-    token = PLANNED.set({Path(run_dir).absolute(): identity for run_dir, identity in identities.items()})
+    token = PLANNED.set({**PLANNED.get(), **{Path(run_dir).absolute(): identity
+                                             for run_dir, identity in identities.items()}})
     try:
         yield
     finally:

@@ -23,14 +23,15 @@ def exists(path: Path) -> bool:
 
 
 def missing_directories(path: Path) -> list[Path]:
-    """``path`` and those of its parents that do not exist yet, deepest first."""
-    path = Path(path).absolute()
+    """``path`` and those of its parents that do not exist yet, deepest first (``a/../b`` is ``b``)."""
+    path = Path(os.path.abspath(path))
     return [p for p in (path, *path.parents) if not exists(p)]
 
 
 def check_directory_target(path, option: str) -> None:
     """Refuse ``path`` as the directory given by ``option`` (``--out``, ``--results``) if it is empty,
-    a file, has too long a name, or cannot be created; nothing is created."""
+    a file, has too long a name, or cannot be created; nothing is created. An existing directory may
+    be read-only (a finished run is read back from it): ``check_writable_directory`` checks that."""
     text = os.fspath(path)
     if not text.strip():
         raise ConfigError(f"{option} is empty (an unset shell variable?); give a directory")
@@ -38,8 +39,6 @@ def check_directory_target(path, option: str) -> None:
     if exists(path):
         if not path.is_dir():
             raise ConfigError(f"{option} {path} is a file; give a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ConfigError(f"{option} {path} is not writable; give a writable directory")
         return
     missing = missing_directories(path)
     existing = missing[-1].parent
@@ -53,6 +52,12 @@ def check_directory_target(path, option: str) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"{option} {path} cannot be created (no permission to write in {existing}); give a "
                           f"writable directory")
+
+
+def check_writable_directory(path, option: str) -> None:
+    """Refuse the existing directory ``path`` given by ``option`` if this process cannot write in it."""
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path} is not writable; give a writable directory")
 
 
 def make_directory(path, option: str) -> Path:
@@ -78,8 +83,10 @@ def made_for_this_command(path: Path | None, option: str):
     try:
         yield
     except BaseException:
-        for directory in made:  # deepest first; stop at the first that now holds something
+        for directory in made:  # deepest first; stop at the first that now holds something or is in use
             try:
+                if locked_by_another(directory):
+                    break
                 directory.rmdir()
             except OSError:
                 break
@@ -101,9 +108,33 @@ def env_int(name: str, minimum: int = 0) -> int | None:
     return value
 
 
-def remove_unfinished_writes(directory: Path) -> None:
-    """Delete the temporary files a killed writer left in ``directory`` (``.checkpoint.pt.*.tmp``, see
-    ``report.atomic_write``); call it only where no live writer can own them (the run's lock held, or
-    its process gone)."""
-    for path in Path(directory).glob(".*.tmp"):
-        path.unlink(missing_ok=True)
+# The files of a run directory that are written atomically (``report.atomic_write``: ``.NAME.*.tmp`` first).
+RUN_DIRECTORY_FILES = ("run.json", "checkpoint.pt", "model.pt", "metrics.json", "failed.json", "recalibrated.json")
+
+
+def locked_by_another(directory: Path) -> bool:
+    """Whether another process holds the run lock on ``directory`` (``report.run_lock``) now."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks (Windows): nobody can be seen holding one
+        return False
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)  # releases the lock if it was taken
+
+
+def remove_unfinished_writes(directory: Path, locked_by_caller: bool = False) -> None:
+    """Delete the temporary files a killed writer left in the run directory ``directory``
+    (``.checkpoint.pt.*.tmp``), and nothing else; unless the caller holds the run's lock, only when
+    nobody does (a live writer's temporary file is its next checkpoint)."""
+    directory = Path(directory)
+    if not directory.is_dir() or not locked_by_caller and locked_by_another(directory):
+        return
+    for name in RUN_DIRECTORY_FILES:
+        for path in directory.glob(f".{name}.*.tmp"):
+            path.unlink(missing_ok=True)

@@ -138,6 +138,9 @@ def load_metrics(run_dir) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise MMLessonError(f"{path} is not valid JSON ({getattr(error, 'msg', error)}); delete it and run "
                             f"`mmlesson train ... --out {run_dir}` again") from error
+    except OSError as error:  # no permission, or a directory by that name
+        raise MMLessonError(f"{path} cannot be read ({error.strerror}); fix its permissions, or delete it and run "
+                            f"`mmlesson train ... --out {run_dir}` again") from error
     missing = [key for key in ("config", "history", "final") if not isinstance(metrics, dict) or key not in metrics]
     if missing or not isinstance(metrics["config"], dict) or not isinstance(metrics["final"], dict):
         raise MMLessonError(f"{path} is not an mmlesson metrics.json (no {', '.join(missing) or 'valid config'}); "

@@ -110,10 +110,12 @@ def recorded_grids(results) -> list[tuple]:
     """``(Grid, roots)`` of every grid run into ``results``."""
     from .grid import Grid
     from .identity import read_json_file
-
+    from .paths import exists
     from .progress import warn
 
     records = []
+    if not exists(Path(results) / GRIDS_RECORD):  # also a name too long to exist
+        return records
     for path in sorted((Path(results) / GRIDS_RECORD).glob("*.json")):
         try:
             record = read_json_file(path)
@@ -142,14 +144,18 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     ``workers``: parallel runs (default ``default_workers()``); ``scheduler``: address of an existing
     Dask cluster; ``retries``: further attempts of a failing run; ``timeout``: seconds per run;
     ``roots``: prepared caches of real data sets; ``dry_run``: plan and report, train nothing."""
-    from .paths import check_directory_target, env_int, make_directory
+    from .paths import check_directory_target, check_writable_directory, env_int, make_directory
     from .store import (clear_failure, declare, describe_estimate, describe_plan, record_failure, results_table,
                         unreadable_runs_line, write_index)
 
     started = time.perf_counter()
-    env_int("MMLESSON_WORKERS", minimum=1)  # a bad setting is refused before anything is planned
+    env_int("MMLESSON_WORKERS", minimum=1)  # bad settings are refused before anything is planned
+    env_int("MMLESSON_THREADS", minimum=0)
     check_directory_target(results, "--results")
     runs = plan_grid(grid, results, roots)
+    if roots and not any(run.config.data_root for run in runs):
+        raise ConfigError(f"--root is the prepared cache of a real data set; grid {grid.name!r} trains on generated "
+                          f"data only ({', '.join(sorted({run.config.data for run in runs}))}): drop --root")
     if not dry_run:
         make_directory(results, "--results")
         record_grid(grid, results, roots)
@@ -161,19 +167,20 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
         table = results_table(runs)
         if not quiet:
             if pending:
-                workers = 1 if workers == 1 and scheduler is None else workers or default_workers(per_gpu)
-                print(f"grid {grid.name}: {describe_estimate(pending, results, workers)}", file=sys.stderr)
+                print(f"grid {grid.name}: {describe_estimate(pending, results, parallel_runs(workers, scheduler, per_gpu))}",
+                      file=sys.stderr)
             if unreadable_runs_line(table):
                 print(f"mmlesson: warning: {unreadable_runs_line(table)}", file=sys.stderr)
         return table
+    if pending:
+        check_writable_directory(results, "--results")
     for run in pending:
         declare(run)
     if pending:
-        workers = workers or default_workers(per_gpu)
-        if scheduler is None and workers > 1 and not dask_installed():
+        if scheduler is None and (workers or default_workers(per_gpu)) > 1 and not dask_installed():
             print("mmlesson: Dask is not installed (pip install 'mmlesson[batch]'); training one run at a time",
                   file=sys.stderr)
-            workers = 1
+        workers = parallel_runs(workers, scheduler, per_gpu)
         if workers == 1 and scheduler is None:
             outcomes = run_in_process(pending, progress)
         else:
@@ -196,6 +203,12 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
         if unreadable_runs_line(table):
             print(f"mmlesson: warning: {unreadable_runs_line(table)}", file=sys.stderr)
     return table
+
+
+def parallel_runs(workers: int | None, scheduler: str | None, per_gpu: int) -> int:
+    """How many runs train at once: ``workers``, else ``default_workers``; one without Dask."""
+    workers = workers or default_workers(per_gpu)
+    return 1 if scheduler is None and workers > 1 and not dask_installed() else workers
 
 
 def dask_installed() -> bool:

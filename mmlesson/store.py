@@ -95,9 +95,9 @@ def run_summary(run_dir) -> dict:
     run_dir = Path(run_dir)
     try:
         return read_run_summary(run_dir)
-    except (MMLessonError, KeyError, TypeError) as error:
-        if not isinstance(error, MMLessonError):  # valid JSON without an entry a finished run has
-            error = f"{run_dir / METRICS_FILE} lacks {error}; it is not a finished mmlesson run"
+    except (MMLessonError, OSError, KeyError, TypeError, AttributeError, ValueError) as error:
+        if not isinstance(error, MMLessonError):  # valid JSON shaped unlike a run's record, or a file system error
+            error = f"its files are not an mmlesson run's ({type(error).__name__}: {error})"
         return {"status": "unreadable", "run_dir": str(run_dir), "hash": None, "dataset": None, "method": None,
                 "fusion": None, "seed": None, "final": None, "wall_seconds": None, "error": str(error)}
 
@@ -182,42 +182,50 @@ def write_index(results) -> Path:
     return path
 
 
-def measured_seconds_per_epoch(results) -> dict[Path, float]:
-    """Training seconds per epoch of every complete, readable run in the store, by run directory."""
+def measured_times(results) -> dict[Path, tuple[float, float]]:
+    """``(seconds per epoch, seconds outside the epochs)`` of every complete, readable run in the store
+    (its epochs' own times, and the rest: data, final evaluation, probes), by run directory."""
     measured = {}
     for run_dir in scan(results):
         if run_status(run_dir) != "complete":
             continue
         try:
             metrics = load_metrics(run_dir)
-            measured[run_dir] = float(metrics["env"]["wall_seconds"]) / int(metrics["config"]["epochs"])
-        except (MMLessonError, KeyError, TypeError, ValueError, ZeroDivisionError):
+            epochs = sum(float(entry["seconds"]) for entry in metrics["history"])
+            measured[run_dir] = (epochs / len(metrics["history"]), float(metrics["env"]["wall_seconds"]) - epochs)
+        except (MMLessonError, OSError, KeyError, TypeError, ValueError, ZeroDivisionError):
             continue  # unreadable runs are listed elsewhere; they only cannot inform an estimate
     return measured
 
 
 def estimate_seconds(runs: list[PlannedRun], results) -> tuple[float, int]:
     """Seconds that ``runs`` would take one after another, and how many of them have no estimate, from
-    the times measured in the store: per epoch, the mean of the same run's other seeds (its siblings
-    in the store) if any is complete, else the median of the runs on the same data, else of the store."""
+    the times measured in the store, per epoch and outside the epochs: the mean of the same run's other
+    seeds if any is complete (its siblings in the store), else the median of the store's runs of the
+    same method on the same data set (other seeds, options or data knobs), else of every run in the
+    store. A partly trained run is counted whole, so the estimate is an upper bound for it."""
     import statistics
 
-    measured = measured_seconds_per_epoch(results)
+    measured = measured_times(results)
+
+    def kind(run_dir: Path) -> tuple[str, str]:  # "synthav", "ogm_ge": the names before the hashes
+        return run_dir.parents[1].name.rsplit("-", 1)[0], run_dir.parent.name.rsplit("-", 1)[0]
+
     total, unknown = 0.0, 0
     for run in runs:
-        for scope in (run.run_dir.parent, run.run_dir.parent.parent, Path(results)):
-            times = [t for d, t in measured.items() if scope in d.parents]
-            if times:
-                per_epoch = statistics.mean(times) if scope == run.run_dir.parent else statistics.median(times)
-                total += per_epoch * run.config.epochs
-                break
-        else:
+        tiers = [(statistics.mean, [t for d, t in measured.items() if d.parent == run.run_dir.parent]),
+                 (statistics.median, [t for d, t in measured.items() if kind(d) == kind(run.run_dir)]),
+                 (statistics.median, list(measured.values()))]
+        average, times = next(((f, t) for f, t in tiers if t), (None, []))
+        if not times:
             unknown += 1
+            continue
+        total += average(t[0] for t in times) * run.config.epochs + average(t[1] for t in times)
     return total, unknown
 
 
 def describe_estimate(runs: list[PlannedRun], results, workers: int) -> str:
-    """``about 9 min on 2 workers (18 min of training, estimated from 40 measured runs)``."""
+    """``about 9 min on 2 workers (18 min of training, estimated from the store's finished runs)``."""
     seconds, unknown = estimate_seconds(runs, results)
     if unknown == len(runs):
         return "no time estimate: the store holds no finished run to measure from"
@@ -228,6 +236,9 @@ def describe_estimate(runs: list[PlannedRun], results, workers: int) -> str:
 
 
 def minutes(seconds: float) -> str:
+    """``0.4 s``, ``42 s``, ``12 min``, ``3.5 h``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 

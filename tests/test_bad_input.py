@@ -240,8 +240,6 @@ PYTHON_CASES = [
 
 @pytest.mark.parametrize("call, fragment", PYTHON_CASES, ids=range(len(PYTHON_CASES)))
 def test_python_api_errors_name_the_fix(call, fragment):
-    import mmlesson.data  # noqa: F401 (the submodule used by some cases)
-
     with pytest.raises(MMLessonError) as error:
         call()
     assert fragment in str(error.value) and "\n" not in str(error.value)
@@ -263,12 +261,12 @@ def test_a_split_too_small_to_measure_anything_is_named(capsys):
 
 def test_a_corrected_retry_replaces_the_diverged_attempt(tmp_path, capsys):
     out = tmp_path / "x"
-    check_cli(["train", *FAST, "--lr", "1e6", "--out", str(out)], 1, "lower --lr and run again (the same --out is fine)",
+    check_cli(["train", *FAST, "--lr", "1e6", "--out", str(out)], 1, "lower --lr and run again (with the same --out, the corrected run replaces this attempt)",
               capsys)
     assert json.loads((out / "failed.json").read_text())["error"].startswith("TrainingDiverged: loss became")
     assert main(["train", *FAST, "--lr", "0.01", "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "held an attempt of another run (failed: TrainingDiverged" in err and "this run replaces it" in err
+    assert "held an attempt of another run (it failed: TrainingDiverged" in err and "this run replaces it" in err
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json", "model.pt", "run.json"]
     assert mmlesson.load_metrics(out)["config"]["lr"] == 0.01
 
@@ -365,11 +363,13 @@ def test_replicate_results_that_cannot_be_a_store(tiny_grid_file, tmp_path, caps
     (["--workers", "0"], "argument --workers: must be a positive integer, got 0"),
     (["--seeds", "a"], "argument --seeds: expected a non-negative integer, got 'a'"),
     (["--set", "alpha=2"], "--set alpha: not a training field; choose one of:"),
-], ids=["timeout", "workers", "seeds", "set"])
+    (["--set", "seed=3"], "--set seed: give the seeds with --seeds 0 1 2"),
+    (["--root", "/tmp"], "--root is the prepared cache of a real data set; grid 'tiny' trains on generated data only "
+                         "(synthav): drop --root"),
+], ids=["timeout", "workers", "seeds", "set", "set seed", "root"])
 def test_replicate_options(args, fragment, tiny_grid_file, tmp_path, capsys):
-    check_cli(["replicate", str(tiny_grid_file), "--results", str(tmp_path / "r"), "--dry-run", *args], 2, fragment,
-              capsys)
-    assert not (tmp_path / "r").exists()
+    check_cli(["replicate", str(tiny_grid_file), "--results", str(tmp_path / "r"), *args], 2, fragment, capsys)
+    assert not (tmp_path / "r").exists()  # refused before the store is made
 
 
 def test_a_grid_file_with_seeds_that_are_not_integers(tiny_grid_file, tmp_path, capsys):
@@ -453,26 +453,14 @@ def test_report_names_the_grids_it_holds(tiny_store, capsys):
     check_cli(["report", str(tiny_store), "--grid", "nosuch"], 2, "holds no grid named nosuch; it holds: ", capsys)
 
 
-def test_dry_run_writes_nothing_and_estimates_from_measured_runs(tiny_store, tiny_grid_file, tmp_path, capsys):
-    from mmlesson.grid import load_grid
-    from mmlesson.runner import plan_grid
-    from mmlesson.store import estimate_seconds, load_metrics
-
+def test_dry_run_writes_nothing_and_names_the_variant(tiny_store, tiny_grid_file, tmp_path, capsys):
     before = snapshot(tiny_store)
     assert main(["replicate", str(tiny_grid_file), "--results", str(tiny_store), "--dry-run", "--epochs", "3",
                  "--seeds", "0", "1", "--workers", "2"]) == 0
     captured = capsys.readouterr()
     assert snapshot(tiny_store) == before
-    assert captured.out.count("would train:") == 4 and "grid tiny-epochs3:" in captured.err
+    assert captured.out.count("would train:") == 4 and "grid tiny-seeds_0_1-epochs3:" in captured.err
     assert "on 2 workers" in captured.err and "estimated from the store's finished runs" in captured.err
-
-    grid = load_grid(tiny_grid_file)
-    grid.seeds = [1]
-    pending = plan_grid(grid, tiny_store)  # seed 1 of each arm: its seed-0 sibling is measured
-    measured = {run.tags["arm"]: load_metrics(run.run_dir) for run in plan_grid(load_grid(tiny_grid_file), tiny_store)}
-    expected = sum(m["env"]["wall_seconds"] for m in measured.values())  # same epochs: one sibling's time each
-    assert estimate_seconds(pending, tiny_store) == (pytest.approx(expected), 0)
-    assert estimate_seconds(pending, tmp_path / "empty") == (0.0, 2)
 
     grid_with_dependency = tmp_path / "frozen.toml"
     grid_with_dependency.write_text(tiny_grid_file.read_text() + '[arms.visual]\nmethod = "unimodal"\n'
@@ -481,6 +469,34 @@ def test_dry_run_writes_nothing_and_estimates_from_measured_runs(tiny_store, tin
     assert main(["replicate", str(grid_with_dependency), "--results", str(tmp_path / "new"), "--dry-run"]) == 0
     assert "would train: frozen / tiny / seed 0" in capsys.readouterr().out
     assert not (tmp_path / "new").exists()
+
+
+def test_the_time_estimate_against_hand_computation(tiny_store, tiny_grid_file, tmp_path):
+    from mmlesson.grid import load_grid
+    from mmlesson.runner import plan_grid
+    from mmlesson.store import estimate_seconds, load_metrics
+
+    def measured(arm):  # (seconds per epoch, seconds outside the epochs) of the store's run of ``arm``
+        [run] = [r for r in plan_grid(load_grid(tiny_grid_file), tiny_store) if r.tags["arm"] == arm]
+        metrics = load_metrics(run.run_dir)
+        epochs = sum(entry["seconds"] for entry in metrics["history"])
+        return epochs / len(metrics["history"]), metrics["env"]["wall_seconds"] - epochs
+
+    grid = load_grid(tiny_grid_file)
+    grid.seeds = [1]
+    [audio_seed1, _] = plan_grid(grid, tiny_store)  # its seed-0 sibling is measured: that run's time
+    per_epoch, rest = measured("audio")
+    assert estimate_seconds([audio_seed1], tiny_store) == (pytest.approx(per_epoch * 1 + rest), 0)
+    grid = load_grid(tiny_grid_file)
+    grid.arms["audio"]["epochs"] = 5  # no sibling: the store's audio-only runs on SynthAV, per epoch
+    [audio_longer, _] = plan_grid(grid, tiny_store)
+    assert estimate_seconds([audio_longer], tiny_store) == (pytest.approx(per_epoch * 5 + rest), 0)
+    grid.arms["ogm"] = {"method": "ogm_ge"}  # a method the store never ran: the median of every run
+    ogm = [r for r in plan_grid(grid, tiny_store) if r.tags["arm"] == "ogm"]
+    both = [measured("audio"), measured("joint")]
+    expected = (both[0][0] + both[1][0]) / 2 * 1 + (both[0][1] + both[1][1]) / 2
+    assert estimate_seconds(ogm, tiny_store) == (pytest.approx(expected), 0)
+    assert estimate_seconds(ogm, tmp_path / "empty") == (0.0, 1)
 
 
 def test_the_debug_flag_after_the_command(capsys):
@@ -518,3 +534,67 @@ def test_a_timed_out_run_leaves_no_temporary_file(finished_run, tmp_path):
     with pytest.raises(RunFailed, match="timed out after 0 s; it resumes from its checkpoint"):
         train_in_subprocess(str(run_dir), 0.01, None, 1)
     assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_a_diverged_attempt_with_a_checkpoint_is_replaced_but_a_timed_out_one_is_not(finished_run, tmp_path, capsys):
+    def attempt(name, error):  # an attempt of the finished run, stopped after its checkpoint
+        run_dir = tmp_path / name
+        shutil.copytree(finished_run, run_dir)
+        for kept in ("metrics.json", "model.pt"):
+            (run_dir / kept).unlink()
+        (run_dir / "failed.json").write_text(json.dumps({"error": error, "attempts": 1, "time": 0}))
+        return run_dir
+
+    diverged = attempt("diverged", "TrainingDiverged: loss became nan at epoch 3, step 9; the checkpoint of ...")
+    assert main(["train", *FAST, "--lr", "0.02", "--out", str(diverged)]) == 0
+    assert "this run replaces it" in capsys.readouterr().err
+    assert mmlesson.load_metrics(diverged)["config"]["lr"] == 0.02 and not (diverged / "failed.json").exists()
+    timed_out = attempt("timed-out", "RunFailed: timed out after 60 s; it resumes from its checkpoint when run again")
+    check_cli(["train", *FAST, "--lr", "0.02", "--out", str(timed_out)], 2, "holds another run (train.lr differ)",
+              capsys, keep=timed_out)
+
+
+def test_an_attempt_is_kept_when_its_replacement_is_refused(finished_run, tmp_path, capsys):
+    out = tmp_path / "x"
+    check_cli(["train", *FAST, "--lr", "1e6", "--out", str(out)], 1, "loss became nan", capsys)
+    declared = [tmp_path / "audio", tmp_path / "visual"]  # encoder runs that never finished
+    for run_dir in declared:
+        run_dir.mkdir()
+        shutil.copy(finished_run / "run.json", run_dir / "run.json")
+    check_cli(["train", *FAST, "--method", "frozen_encoders", "--encoders-from", *map(str, declared), "--out",
+               str(out)], 2, "holds no finished run; train it first", capsys, keep=out)
+
+
+def test_only_a_runs_own_temporary_files_are_removed(tmp_path):
+    mine = tmp_path / ".notes.txt.draft.tmp"
+    mine.write_text("the user's own file")
+    assert main(["train", *FAST, "--out", str(tmp_path)]) == 0
+    assert mine.read_text() == "the user's own file"
+
+
+def test_a_read_only_directory_is_read_back_but_not_trained_into(finished_run, tmp_path, monkeypatch, capsys):
+    import mmlesson.paths
+
+    monkeypatch.setattr(mmlesson.paths.os, "access", lambda path, mode: False)  # as if every directory were read-only
+    before = snapshot(finished_run)
+    assert main(["train", *FAST, "--out", str(finished_run)]) == 0  # complete: read back, nothing written
+    assert "read back from" in capsys.readouterr().out and snapshot(finished_run) == before
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    check_cli(["train", *FAST, "--out", str(unfinished)], 2, f"--out {unfinished} is not writable", capsys,
+              keep=unfinished)
+
+
+def test_unreadable_store_entries_of_every_kind(tiny_store, tmp_path, capsys):
+    store = tmp_path / "store"
+    shutil.copytree(tiny_store, store)
+    run_dir = damage(store)
+    (run_dir / "metrics.json").unlink()
+    (run_dir / "metrics.json").mkdir()  # a directory where the file should be
+    (store / "grids" / "broken.json").write_text("[1, 2]")  # a damaged grid record beside the good one
+    assert main(["report", str(store), "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert "audio," in captured.out and "Traceback" not in captured.err
+    assert "broken.json is not a readable grid record" in captured.err and "1 runs unreadable" in captured.err
+    check_cli(["report", "a" * 300], 2, "holds no grid results", capsys)
+    check_cli(["report", ""], 2, "RESULTS is empty (an unset shell variable?)", capsys)
