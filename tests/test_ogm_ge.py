@@ -71,6 +71,21 @@ def plain_gradients(model, batch):
     return {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
+def test_the_logged_ratio_stays_finite_when_a_float32_score_underflows():
+    from mmlesson.methods.joint import modality_ratios
+
+    labels = torch.tensor([0, 1])
+    audio = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    visual = torch.tensor([[-150.0, 0.0, 0.0], [0.0, -120.0, 0.0]])  # true-class probabilities below float32's range
+    assert true_class_scores({"visual": visual}, labels)["visual"] == 0.0
+    ratio = modality_ratios({"audio": audio, "visual": visual}, labels)["ratio/audio_over_visual"]
+    log_p = {m: torch.log_softmax(x.double(), 1)[[0, 1], labels] for m, x in (("audio", audio), ("visual", visual))}
+    by_hand = math.exp(math.log(log_p["audio"].exp().sum()) - torch.logsumexp(log_p["visual"], 0).item())
+    assert math.isfinite(ratio) and ratio == pytest.approx(by_hand, rel=1e-9)
+    finite = modality_ratios({"audio": audio, "visual": audio.flip(1)}, labels)["ratio/audio_over_visual"]
+    assert finite == discrepancy_ratio(*true_class_scores({"a": audio, "v": audio.flip(1)}, labels).values())
+
+
 @pytest.mark.parametrize("which", ["conv", "all"])
 def test_modulated_gradients_are_k_times_the_plain_ones_on_chosen_parameters_only(which, tiny_batch):
     torch.manual_seed(0)

@@ -19,6 +19,15 @@ def true_class_scores(logits_per_modality: dict[str, torch.Tensor], labels: torc
     return scores
 
 
+def log_true_class_scores(logits_per_modality: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, float]:
+    """``log s_m`` from log-probabilities in float64: finite where float32 ``s_m`` underflows to 0."""
+    scores = {}
+    for m, logits in logits_per_modality.items():
+        log_p = logits.detach().double().log_softmax(dim=1).gather(1, labels[:, None])
+        scores[m] = float(torch.logsumexp(log_p.flatten(), dim=0))
+    return scores
+
+
 def discrepancy_ratio(score: float, other: float) -> float:
     """``score / other``, with 0/0 = 1 (no information either way) and x/0 = inf for x > 0."""
     if other == 0.0:

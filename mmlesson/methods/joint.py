@@ -7,13 +7,17 @@ Fig. 1(b) experiment, Chapter 3); at its default (1, 1) nothing is scaled.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from ..analysis.discrepancy import discrepancy_ratio, true_class_scores, variance_proxy
+from ..analysis.discrepancy import discrepancy_ratio, log_true_class_scores, true_class_scores, variance_proxy
 from ..options import option
 from .base import Method, batch_accuracies, encoder_grad_norms, register, scale_gradient
+
+
+MAX_LOG_RATIO = 700.0  # |log(s_a / s_v)| beyond this would overflow a float: the logged ratio stays finite
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ def modality_ratios(logits_per_modality, labels) -> dict[str, float]:
     """``ratio/audio_over_visual``: OGM-GE's s_a / s_v, which is also ARL's dependency ratio d_a / d_v
     (Eq. 4 with batch means); ``ratio/inverse_variance``: ARL's q_a / q_v (Eq. 17)."""
     scores = true_class_scores(logits_per_modality, labels)
-    return {"ratio/audio_over_visual": discrepancy_ratio(scores["audio"], scores["visual"]),
+    ratio = discrepancy_ratio(scores["audio"], scores["visual"])
+    if min(scores.values()) == 0.0:  # a float32 score underflowed (a hopeless branch): the ratio from log-scores
+        logs = log_true_class_scores(logits_per_modality, labels)
+        ratio = math.exp(max(-MAX_LOG_RATIO, min(logs["audio"] - logs["visual"], MAX_LOG_RATIO)))
+    return {"ratio/audio_over_visual": ratio,
             "ratio/inverse_variance": variance_proxy(logits_per_modality["audio"])
             / variance_proxy(logits_per_modality["visual"])}
