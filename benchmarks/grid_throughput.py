@@ -26,7 +26,7 @@ import torch
 
 from mmlesson import Grid, TrainConfig, fit, run_grid
 from mmlesson.cli import parse_knob
-from mmlesson.report import load_metrics
+from mmlesson.rundir import load_metrics
 from mmlesson.runner import cuda_devices
 
 

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "TrainConfig": "config", "evaluate": "engine", "fit": "engine", "load_run": "engine", "train": "engine",
     "ConfigError": "errors", "IncompleteRun": "errors", "MMLessonError": "errors", "TrainingDiverged": "errors",
-    "Grid": "grid", "load_grid": "grid", "RECIPES": "recipes", "load_metrics": "report", "run_grid": "runner",
+    "Grid": "grid", "load_grid": "grid", "RECIPES": "recipes", "load_metrics": "rundir", "run_grid": "runner",
     "diagnose": "signature",
 }
 # Subpackages and modules a user reaches as attributes (``mmlesson.data.load(...)``), imported on first use too.

@@ -20,7 +20,7 @@ from .experiment import metric
 from .grid import Grid
 from .paths import env_int
 from .recipes import RECIPES
-from .report import load_metrics
+from .rundir import load_metrics
 
 RESULTS_ENV = "MMLESSON_RESULTS"
 
@@ -539,7 +539,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from .report import atomic_write
+    from .files import atomic_write
 
     parser = argparse.ArgumentParser(prog="python -m mmlesson.book", description=main.__doc__.split(":")[0])
     parser.add_argument("study", choices=["learning-rates", "at-a-glance", "side-studies"])

@@ -300,15 +300,36 @@ def run_train(args) -> int:
     return 0
 
 
+def recalibrate_run(run_dir, root=None, progress: str = "off") -> dict:
+    """``mmlesson recalibrate --run DIR [--root CACHE]``: recalibrate a finished run and write
+    ``DIR/recalibrated.json`` (atomically) beside its metrics.json. ``root``: where the run's data
+    cache is now (the run is found by the data's content, not by the path it was trained from)."""
+    from .analysis.recalibration import recalibrate
+    from .data import load
+    from .engine import load_run
+    from .files import atomic_write_json
+    from .rundir import RunDirectory
+
+    config = RunDirectory(run_dir).read_metrics()["config"]
+    if config["method"] == "unimodal":
+        raise ConfigError(f"{run_dir} is a unimodal run; recalibration needs a model with both modalities")
+    dataset = load(config["data"], root=root or config["data_root"], **config["data_knobs"])
+    result = load_run(run_dir, dataset)
+    report = recalibrate(result.model, dataset, next(result.model.parameters()).device, progress)
+    report["run"] = {"method": config["method"], "fusion": config["fusion"], "seed": config["seed"]}
+    atomic_write_json(Path(run_dir) / RunDirectory.RECALIBRATED, report)
+    return report
+
+
 def run_recalibrate(args) -> int:
-    from .analysis.recalibration import RECALIBRATED_FILE, recalibrate_run
+    from .rundir import RunDirectory
 
     report = recalibrate_run(args.run, root=args.root, progress=args.progress)
     for variant, scores in report["test"].items():
         print(f"{variant:20s} test acc {scores['acc']:.3f}  macro-F1 {scores['macro_f1']:.3f}  NLL {scores['nll']:.3f}")
     temperatures = ", ".join(f"{m} {t:.3f}" for m, t in report["calibration"]["temperatures"].items())
     print(f"temperatures (fitted on val): {temperatures}")
-    print(f"written to {Path(args.run) / RECALIBRATED_FILE}")
+    print(f"written to {Path(args.run) / RunDirectory.RECALIBRATED}")
     return 0
 
 

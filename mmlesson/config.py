@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
 from .errors import ConfigError, check_choice
 from .options import check_fields, flag, option
-from .report import plain
+from .files import plain
 
 EXECUTION_FIELDS = ("device", "amp", "threads", "out", "progress")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,24 +23,17 @@ from .analysis.decision import decision_scores
 from .analysis.probe import extract_features, probe_accuracy
 from .analysis.scores import classification_scores
 from .config import TrainConfig
-from .errors import ConfigError, IncompleteRun, MMLessonError, TrainingDiverged
-from .identity import (RUN_FILE, check_same_run, flat_differences, identity_hash, read_json_file, run_identity,
-                       write_run_file)
+from .errors import ConfigError, IncompleteRun, TrainingDiverged
+from .identity import check_same_run, flat_differences, identity_hash, run_identity
 from .methods import METHODS, StepState
 from .models import MultimodalModel
-from .paths import (check_directory_target, check_writable_directory, env_int, made_for_this_command,
-                    remove_unfinished_writes)
+from .paths import check_directory_target, check_writable_directory, env_int, made_for_this_command
 from .progress import RunProgress, warn
-from .report import METRICS_FILE, METRICS_FORMAT, atomic_torch_save, environment, load_metrics, plain, run_lock, write_metrics
-from .store import FAILED_FILE, clear_failure, failure_message, record_failure
+from .files import plain
+from .rundir import METRICS_FORMAT, RunDirectory
 
-CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_SECONDS = 30.0  # training time between checkpoints after the first one
-MODEL_FILE = "model.pt"
-
-
-CHECKPOINT_KEYS = ("identity", "epoch", "model", "optimizer", "scheduler", "shuffle_rng", "torch_rng", "history",
-                   "best", "method_state", "elapsed")
+PACKAGES = ("mmlesson", "torch", "torchvision", "torchaudio", "numpy")  # versions recorded in metrics.json
 
 
 @dataclass
@@ -177,29 +170,20 @@ def mean_stats(step_stats: list[dict]) -> dict:
     return means
 
 
-def read_checkpoint(path: Path) -> dict:
-    """Load a checkpoint, turning an unreadable or foreign file into a one-line error that names the fix."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a truncated or foreign file: pickle, zip and torch errors alike
-        raise MMLessonError(f"{path} is unreadable ({type(error).__name__}); delete it to restart the run "
-                            f"from epoch 0") from error
-    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in CHECKPOINT_KEYS):
-        raise MMLessonError(f"{path} is not an mmlesson checkpoint; delete it to restart the run from epoch 0")
-    return checkpoint
+def environment(device) -> dict:
+    """Package versions, interpreter, machine and device, for metrics.json's ``env`` block."""
+    import platform
+    from importlib import metadata
 
-
-def read_model_weights(out: Path) -> dict:
-    """The selected model's weights of a finished run, or a one-line error that names the fix."""
-    try:
-        state = torch.load(out / MODEL_FILE, map_location="cpu")
-    except Exception as error:  # truncated, foreign or corrupt file
-        raise MMLessonError(f"{out / MODEL_FILE} is unreadable ({type(error).__name__}); delete it and "
-                            f"{out / METRICS_FILE}, then run again: the run finishes from its checkpoint") from error
-    if not isinstance(state, dict):
-        raise MMLessonError(f"{out / MODEL_FILE} holds no model weights; delete it and {out / METRICS_FILE}, then "
-                            f"run again: the run finishes from its checkpoint")
-    return state
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {"packages": versions, "python": platform.python_version(), "platform": platform.platform(),
+            "device": str(device), "device_name": device_name, "torch_threads": torch.get_num_threads()}
 
 
 def check_split_sizes(dataset) -> None:
@@ -222,32 +206,31 @@ def check_dataset_matches(dataset, config: TrainConfig) -> None:
                           f"({', '.join(differing)} differ); pass the same knobs to both")
 
 
-def check_stored_runs(out: Path, identity: dict) -> str | None:
-    """Whatever ``out`` already holds (a finished run, a checkpoint, a planned run) must be this run,
+def check_stored_runs(run: RunDirectory, identity: dict) -> str | None:
+    """Whatever ``run`` already holds (a finished run, a checkpoint, a planned run) must be this run,
     except an attempt of another run that left nothing to resume (a request only) or that diverged:
     a corrected command (a lower --lr) may replace it. Returns why it may be replaced, or None. Nothing
     is deleted here: ``discard_attempt`` does that once the new run has really started."""
-    if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
-        check_same_run(load_metrics(out).get("identity"), identity, out, "finished run")
+    if run.complete:
+        check_same_run(run.read_metrics().get("identity"), identity, run.path, "finished run")
         return None
-    if not (out / RUN_FILE).exists():
+    if not run.has(run.RUN):
         return None
-    saved = read_json_file(out / RUN_FILE).get("identity")
-    failure = failure_message(out) or ""
+    saved = run.read_request().get("identity")
+    failure = run.failure_message() or ""
     if saved is not None and flat_differences(plain(saved), plain(identity)):
         if failure.startswith(TrainingDiverged.__name__):
             return f"it failed: {failure}"
-        if not (out / CHECKPOINT_FILE).exists():
+        if not run.has(run.CHECKPOINT):
             return "it never got past its first epoch"
-    check_same_run(saved, identity, out, "run")  # a resumable checkpoint of another run is never replaced
+    check_same_run(saved, identity, run.path, "run")  # a resumable checkpoint of another run is never replaced
     return None
 
 
-def discard_attempt(out: Path, reason: str) -> None:
+def discard_attempt(run: RunDirectory, reason: str) -> None:
     """Remove the files of the attempt ``check_stored_runs`` allowed this run to replace."""
-    warn(f"{out} held an attempt of another run ({reason}); this run replaces it")
-    for name in (RUN_FILE, CHECKPOINT_FILE, FAILED_FILE):
-        (out / name).unlink(missing_ok=True)
+    warn(f"{run.path} held an attempt of another run ({reason}); this run replaces it")
+    run.discard(run.RUN, run.CHECKPOINT, run.FAILED)
 
 
 def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, out: Path | None,
@@ -301,30 +284,29 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
         method.check_data(dataset.identity)
         identity = run_identity(config, method, dataset.identity)
         check_stages(method, config)
-        with made_for_this_command(out, "--out"), run_lock(out):
-            replacing = None
-            if out is not None:
-                remove_unfinished_writes(out, locked_by_caller=True)  # a killed writer's: no live one's
-                replacing = check_stored_runs(out, identity)
-                if (out / METRICS_FILE).exists() and (out / MODEL_FILE).exists():
+        run = RunDirectory(out) if out is not None else None
+        with made_for_this_command(out, "--out"), (run.lock() if run else contextlib.nullcontext()):
+            replacing, checkpoint = None, None
+            if run is not None:
+                run.remove_unfinished_writes(locked_by_caller=True)  # a killed writer's: no live one's
+                replacing = check_stored_runs(run, identity)
+                if run.complete:
                     model = build_model(method, dataset, stage=len(method.stages()) - 1)
-                    model.load_state_dict(read_model_weights(out))
-                    metrics = load_metrics(out)
+                    model.load_state_dict(run.read_weights())
+                    metrics = run.read_metrics()
                     RunProgress(run_label(method, config), config.epochs, config.epochs, 0, config.progress).note(
                         f"{out} is complete: read back (test acc {metrics['final']['test']['acc']:.3f}), nothing trained")
                     return RunResult(model.to(device), metrics, out, status="read back")
-            checkpoint = None
-            if out is not None and not replacing and (out / CHECKPOINT_FILE).exists():
-                checkpoint = read_checkpoint(out / CHECKPOINT_FILE)  # refused before anything is written
-                check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
-            if out is not None:
+                if not replacing and run.has(run.CHECKPOINT):
+                    checkpoint = run.read_checkpoint()  # refused before anything is written
+                    check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
                 check_writable_directory(out, "--out")
             check_split_sizes(dataset)
             try:
-                return train_run(config, method, dataset, identity, device, out, stop_after, checkpoint, replacing)
+                return train_run(config, method, dataset, identity, device, run, stop_after, checkpoint, replacing)
             except TrainingDiverged as error:
-                if out is not None:  # the store says why; a corrected command replaces this attempt
-                    record_failure(out, f"TrainingDiverged: {error}", attempts=1)
+                if run is not None:  # the store says why; a corrected command replaces this attempt
+                    run.record_failure(f"TrainingDiverged: {error}", attempts=1)
                 raise
 
 
@@ -332,116 +314,159 @@ def run_label(method, config) -> str:
     return f"{method.label()} seed {config.seed}"
 
 
-def train_run(config: TrainConfig, method, dataset, identity: dict, device, out: Path | None,
-              stop_after: int | None, checkpoint: dict | None = None, replacing: str | None = None) -> RunResult:
-    """The training loop of ``fit`` (resuming from ``checkpoint``; replacing a failed attempt of another
-    run in ``out`` if ``replacing`` says why it may), then the final evaluation."""
-    started = time.perf_counter()
-    stages = method.stages()
+@dataclass
+class Training:
+    """What an interrupted run resumes from (the checkpoint holds it, with the run's identity): the model,
+    the current stage's optimiser and schedule, the batch-order generator, the history, the best epoch
+    so far and the seconds trained in earlier calls. The method's own state is the method's."""
+
+    model: MultimodalModel
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    shuffle: torch.Generator
+    stage: int = 0
+    history: list = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"val_acc": -1.0, "epoch": -1, "state": None})
+    elapsed: float = 0.0
+
+    def checkpoint(self, identity: dict, method, seconds: float) -> dict:
+        return {"identity": identity, "epoch": self.history[-1]["epoch"], "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "shuffle_rng": self.shuffle.get_state(), "torch_rng": torch.get_rng_state(), "history": self.history,
+                "best": self.best, "method_state": method.state_dict(), "stage": self.stage,
+                "elapsed": self.elapsed + seconds}
+
+    def restore(self, checkpoint: dict, method, device) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.shuffle.set_state(checkpoint["shuffle_rng"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        self.history, self.best, self.elapsed = checkpoint["history"], checkpoint["best"], checkpoint["elapsed"]
+        method.load_state_dict(checkpoint["method_state"], device)
+
+
+def start_training(config: TrainConfig, method, dataset, device, checkpoint: dict | None) -> Training:
+    """A fresh run's model (initialised by the method) and optimiser, or an interrupted one's, restored."""
     torch.manual_seed(config.seed)
-    stage = checkpoint.get("stage", 0) if checkpoint is not None else 0
+    stage = checkpoint["stage"] if checkpoint is not None else 0
     model = build_model(method, dataset, stage)  # the structure of the stage the run is in
     if checkpoint is None:
         method.initialise(model)
-    if out is not None:  # the run has started for real: validated, built and initialised
-        if replacing:
-            discard_attempt(out, replacing)
-        write_run_file(out, identity, config.to_dict())
     model = model.to(device)
     optimizer, scheduler = make_optimizer(config, method, model, stage)
-    shuffle = torch.Generator().manual_seed(config.seed)  # batch order, restored on resume
-    history, best, method_state, elapsed_before = [], {"val_acc": -1.0, "epoch": -1, "state": None}, {}, 0.0
-    status = "trained"
+    training = Training(model, optimizer, scheduler, torch.Generator().manual_seed(config.seed), stage)
     if checkpoint is not None:
-        status = "resumed"
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        shuffle.set_state(checkpoint["shuffle_rng"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        history, best, method_state = checkpoint["history"], checkpoint["best"], checkpoint["method_state"]
-        elapsed_before = checkpoint["elapsed"]
+        training.restore(checkpoint, method, device)
+    return training
 
-    start_epoch = len(history)
+
+def enter_stage(training: Training, config: TrainConfig, method, device, index: int) -> None:
+    """Stage ``index`` begins: its structure, its optimiser and, for the last stage, its own model selection."""
+    training.stage = index
+    method.enter_stage(training.model, index)
+    training.model.to(device)
+    training.optimizer, training.scheduler = make_optimizer(config, method, training.model, index)
+    if index == len(method.stages()) - 1:
+        training.best = {"val_acc": -1.0, "epoch": -1, "state": None}
+
+
+def train_run(config: TrainConfig, method, dataset, identity: dict, device, run: RunDirectory | None,
+              stop_after: int | None, checkpoint: dict | None = None, replacing: str | None = None) -> RunResult:
+    """The training loop of ``fit`` (resuming from ``checkpoint``; replacing a failed attempt of another
+    run in ``run`` if ``replacing`` says why it may), then the final evaluation."""
+    started = time.perf_counter()
+    stages, out = method.stages(), run.path if run is not None else None
+    training = start_training(config, method, dataset, device, checkpoint)
+    if run is not None:  # the run has started for real: validated, built and initialised
+        if replacing:
+            discard_attempt(run, replacing)
+        run.write_request(identity, identity_hash(identity), config.to_dict())
+    status, start_epoch = ("resumed" if checkpoint else "trained"), len(training.history)
     steps_per_epoch = dataset.train.num_batches(config.batch_size)
-    state = StepState(epoch=start_epoch, step=start_epoch * steps_per_epoch, stage=stage, device=device,
-                      amp=config.amp, extras=method_state, steps_per_epoch=steps_per_epoch)
+    state = StepState(epoch=start_epoch, step=start_epoch * steps_per_epoch, stage=training.stage, device=device,
+                      amp=config.amp, steps_per_epoch=steps_per_epoch)
     with RunProgress(run_label(method, config), config.epochs, start_epoch, steps_per_epoch, config.progress) as bar:
-        if status == "resumed":
+        if checkpoint:
             bar.note(f"resuming {out} from epoch {start_epoch + 1} of {config.epochs}")
-        saved_epoch, saved_at = (history[-1]["epoch"] if history else None), time.perf_counter()
+        saved_epoch = training.history[-1]["epoch"] if training.history else None
+        saved_at = time.perf_counter()
         for epoch in range(start_epoch, config.epochs):
             if stop_after is not None and epoch - start_epoch >= stop_after:
-                return RunResult(model, {"config": config.to_dict(), "history": history, "final": None}, out, status)
-            epoch_start = time.perf_counter()
-            state.epoch = epoch
-            if stage_of(epoch, stages) != stage:  # a new stage: its structure, its optimiser, its selection
-                stage = stage_of(epoch, stages)
-                method.enter_stage(model, stage)
-                model.to(device)
-                optimizer, scheduler = make_optimizer(config, method, model, stage)
-                state.stage = stage
-                if stage == len(stages) - 1:
-                    best = {"val_acc": -1.0, "epoch": -1, "state": None}
-            batches = dataset.train.batches(config.batch_size, shuffle=True, generator=shuffle, device=device)
-            step_stats = train_one_epoch(method, model, optimizer, batches, state, bar, out, saved_epoch)
-            scheduler.step()
-            val_scores = evaluate(model, dataset.val, device, dataset.num_classes)
-            history.append({"epoch": epoch, "stage": stages[stage].name, "lr": optimizer.param_groups[0]["lr"],
-                            "train": mean_stats(step_stats),
-                            "val": {k: val_scores[k] for k in ("acc", "macro_f1", "branch_acc", "contribution")
-                                    if k in val_scores},
-                            "seconds": time.perf_counter() - epoch_start})
-            if val_scores["acc"] > best["val_acc"]:  # model selection on validation, never on test
-                best = {"val_acc": val_scores["acc"], "epoch": epoch,
-                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-            bar.end_epoch(epoch, val_scores["acc"], history[-1]["seconds"])
+                return RunResult(training.model, {"config": config.to_dict(), "history": training.history,
+                                                  "final": None}, out, status)
+            epoch_start, state.epoch = time.perf_counter(), epoch
+            if stage_of(epoch, stages) != training.stage:
+                enter_stage(training, config, method, device, stage_of(epoch, stages))
+                state.stage = training.stage
+            train_epoch(config, method, dataset, training, state, bar, out, saved_epoch, device)
+            training.history[-1]["seconds"] = time.perf_counter() - epoch_start
+            bar.end_epoch(epoch, training.history[-1]["val"]["acc"], training.history[-1]["seconds"])
             stopping = stop_after is not None and epoch + 1 - start_epoch >= stop_after
-            due = saved_epoch is None or time.perf_counter() - saved_at >= CHECKPOINT_SECONDS or stopping
-            if out is not None and due:
+            if run is not None and (saved_epoch is None or stopping
+                                    or time.perf_counter() - saved_at >= CHECKPOINT_SECONDS):
                 saved_epoch, saved_at = epoch, time.perf_counter()
-                atomic_torch_save(out / CHECKPOINT_FILE, {
-                    "identity": identity, "epoch": epoch, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "shuffle_rng": shuffle.get_state(),
-                    "torch_rng": torch.get_rng_state(), "history": history, "best": best, "method_state": state.extras,
-                    "stage": stage,
-                    "elapsed": elapsed_before + time.perf_counter() - started})
+                run.write_checkpoint(training.checkpoint(identity, method, time.perf_counter() - started))
+        metrics = final_metrics(config, dataset, training, identity, device, bar)
+    metrics["env"]["wall_seconds"] = training.elapsed + time.perf_counter() - started
+    if run is not None:
+        run.write_weights(training.best["state"])
+        run.write_metrics(metrics)
+        run.clear_failure()
+    return RunResult(training.model, metrics, out, status)
 
-        model.load_state_dict(best["state"])
-        if config.probe:
-            bar.note("fitting linear probes on the frozen features")
-        test = evaluate(model, dataset.test, device, dataset.num_classes,
-                        probe_split=dataset.train if config.probe else None)
+
+def train_epoch(config: TrainConfig, method, dataset, training: Training, state: StepState, bar, out, saved_epoch,
+                device) -> None:
+    """One epoch: the method's epoch hook, its steps over the shuffled training split, the schedule,
+    validation, the history row and model selection on validation (never on test)."""
+    method.on_epoch_start(training.model, dataset.train, state)
+    batches = dataset.train.batches(config.batch_size, shuffle=True, generator=training.shuffle, device=device)
+    step_stats = train_one_epoch(method, training.model, training.optimizer, batches, state, bar, out, saved_epoch)
+    training.scheduler.step()
+    val_scores = evaluate(training.model, dataset.val, device, dataset.num_classes)
+    training.history.append({"epoch": state.epoch, "stage": method.stages()[training.stage].name,
+                             "lr": training.optimizer.param_groups[0]["lr"], "train": mean_stats(step_stats),
+                             "val": {k: val_scores[k] for k in ("acc", "macro_f1", "branch_acc", "contribution")
+                                     if k in val_scores}})
+    if val_scores["acc"] > training.best["val_acc"]:
+        training.best = {"val_acc": val_scores["acc"], "epoch": state.epoch,
+                         "state": {k: v.detach().cpu().clone() for k, v in training.model.state_dict().items()}}
+
+
+def final_metrics(config: TrainConfig, dataset, training: Training, identity: dict, device, bar) -> dict:
+    """metrics.json of the epoch selected on validation: test scores (with probes), the decision layer,
+    the executed config, the data, the history and the environment (its ``wall_seconds`` set by the caller)."""
+    model = training.model
+    model.load_state_dict(training.best["state"])
+    if config.probe:
+        bar.note("fitting linear probes on the frozen features")
+    test = evaluate(model, dataset.test, device, dataset.num_classes,
+                    probe_split=dataset.train if config.probe else None)
     test.setdefault("probe_acc", None)
     test["decision"] = decision_scores(model, dataset.test, device)  # decision-layer paper, Table 1
-    final = {"test": test, "val": history[best["epoch"]]["val"], "best_epoch": best["epoch"]}
-    env = environment(device)
-    env["wall_seconds"] = elapsed_before + time.perf_counter() - started
+    best_epoch = training.best["epoch"]
+    final = {"test": test, "val": training.history[best_epoch]["val"], "best_epoch": best_epoch}
     executed = {**config.to_dict(), "device": str(device), "amp": bool(config.amp and device.type == "cuda"),
                 "threads": torch.get_num_threads(), "data_knobs": dataset.meta.get("knobs", config.data_knobs),
                 "data_root": str(Path(config.data_root).resolve()) if config.data_root else None}  # what was used
-    metrics = plain({"format": METRICS_FORMAT, "config": executed, "identity": identity,
-                     "identity_hash": identity_hash(identity), "data": dataset.meta, "history": history,
-                     "final": final, "env": env})
-    if out is not None:
-        atomic_torch_save(out / MODEL_FILE, best["state"])
-        write_metrics(out, metrics)
-        clear_failure(out)
-    return RunResult(model, metrics, out, status)
+    return plain({"format": METRICS_FORMAT, "config": executed, "identity": identity,
+                  "identity_hash": identity_hash(identity), "data": dataset.meta, "history": training.history,
+                  "final": final, "env": environment(device)})
 
 
 def load_run(run_dir, dataset=None, root=None) -> RunResult:
     """A finished run's selected model and metrics, read back from ``run_dir`` (nothing is trained).
     ``dataset``: the run's data set if already loaded (else it is loaded from the run's config, from
     the cache at ``root`` if given: the data's content, not its path, identifies the run)."""
-    metrics = load_metrics(run_dir)
+    run = RunDirectory(run_dir)
+    metrics = run.read_metrics()
     real = metrics["config"]["data"] in data_module.REAL_DATASETS  # SynthAV is generated: it has no cache
     root = (root or metrics["config"].get("data_root")) if real else None
     overrides = {"out": str(run_dir), "device": "auto", "progress": "off", "data_root": str(root) if root else None}
     config = TrainConfig(**{**metrics["config"], **overrides})
-    if not (Path(run_dir) / MODEL_FILE).exists():
-        raise IncompleteRun(f"{run_dir} has metrics.json but no {MODEL_FILE}; run `mmlesson train ... --out "
+    if not run.has(run.MODEL):
+        raise IncompleteRun(f"{run_dir} has {run.METRICS} but no {run.MODEL}; run `mmlesson train ... --out "
                             f"{run_dir}` again to finish it")
     return fit(config, dataset=dataset)
 

@@ -22,11 +22,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from .errors import ConfigError, IncompleteRun, MMLessonError
-from .report import METRICS_FILE, atomic_write_json, plain
+from .errors import ConfigError
+from .files import plain
+from .rundir import RunDirectory
 
 IDENTITY_FORMAT = 1
-RUN_FILE = "run.json"  # the request: identity, its hash and the full config; written before training
 TRAINING_FIELDS = ("fusion", "width", "feature_scale", "epochs", "batch_size", "lr", "momentum", "weight_decay",
                    "lr_milestones", "lr_decay", "probe", "seed")
 
@@ -82,22 +82,6 @@ def check_same_run(saved: dict | None, identity: dict, where: Path, what: str) -
         raise ConfigError(f"{where} holds another run ({shown} differ); give another --out or delete {where}")
 
 
-def write_run_file(run_dir: Path, identity: dict, config: dict) -> None:
-    atomic_write_json(Path(run_dir) / RUN_FILE, {"identity": identity, "hash": identity_hash(identity),
-                                                 "config": config})
-
-
-def read_json_file(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise MMLessonError(f"{path} is unreadable ({type(error).__name__}); delete it and train the run "
-                            f"again") from error
-    if not isinstance(data, dict):
-        raise MMLessonError(f"{path} does not hold a run record; delete it and train the run again")
-    return data
-
-
 PLANNED = contextvars.ContextVar("planned_identities", default={})
 
 
@@ -121,14 +105,6 @@ def is_planned(run_dir) -> bool:
 def stored_identity(run_dir) -> dict:
     """The identity recorded in a run directory (metrics.json of a finished run, else run.json), or
     the one a plan in progress gives it (``planned_identities``)."""
-    run_dir = Path(run_dir)
     if is_planned(run_dir):
-        return PLANNED.get()[run_dir.absolute()]
-    for name in (METRICS_FILE, RUN_FILE):
-        if (run_dir / name).exists():
-            record = read_json_file(run_dir / name)
-            if "identity" not in record:
-                raise ConfigError(f"{run_dir} holds a run written by an older mmlesson (no run identity); train it "
-                                  f"again with this version")
-            return record["identity"]
-    raise IncompleteRun(f"{run_dir} holds no run (no {METRICS_FILE} or {RUN_FILE}); train it first")
+        return PLANNED.get()[Path(run_dir).absolute()]
+    return RunDirectory(run_dir).stored_identity()

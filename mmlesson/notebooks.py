@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from .errors import MMLessonError, exit_with_one_line
-from .report import current_umask
+from .files import current_umask
 
 
 def tidy_notebook(path) -> None:

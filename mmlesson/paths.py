@@ -108,12 +108,8 @@ def env_int(name: str, minimum: int = 0) -> int | None:
     return value
 
 
-# The files of a run directory that are written atomically (``report.atomic_write``: ``.NAME.*.tmp`` first).
-RUN_DIRECTORY_FILES = ("run.json", "checkpoint.pt", "model.pt", "metrics.json", "failed.json", "recalibrated.json")
-
-
 def locked_by_another(directory: Path) -> bool:
-    """Whether another process holds the run lock on ``directory`` (``report.run_lock``) now."""
+    """Whether another process holds the run lock on ``directory`` (``files.run_lock``) now."""
     try:
         import fcntl
     except ImportError:  # no advisory locks (Windows): nobody can be seen holding one
@@ -126,15 +122,3 @@ def locked_by_another(directory: Path) -> bool:
         return True
     finally:
         os.close(descriptor)  # releases the lock if it was taken
-
-
-def remove_unfinished_writes(directory: Path, locked_by_caller: bool = False) -> None:
-    """Delete the temporary files a killed writer left in the run directory ``directory``
-    (``.checkpoint.pt.*.tmp``), and nothing else; unless the caller holds the run's lock, only when
-    nobody does (a live writer's temporary file is its next checkpoint)."""
-    directory = Path(directory)
-    if not directory.is_dir() or not locked_by_caller and locked_by_another(directory):
-        return
-    for name in RUN_DIRECTORY_FILES:
-        for path in directory.glob(f".{name}.*.tmp"):
-            path.unlink(missing_ok=True)

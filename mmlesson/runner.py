@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from .errors import ConfigError, MMLessonError
-from .paths import remove_unfinished_writes
+from .rundir import RunDirectory
 
 # Dask workers import this module to run ``train_in_subprocess``; what they need is imported above, and
 # torch only in the fork server (``forkserver``), so a worker starts in a fraction of a second.
@@ -100,7 +100,7 @@ def record_grid(grid, results, roots) -> None:
     """Keep the grid's definition in ``RESULTS/grids/<name>.json`` so ``mmlesson report`` can rebuild its table."""
     from dataclasses import asdict
 
-    from .report import atomic_write_json, plain
+    from .files import atomic_write_json, plain
 
     roots = {k: str(v) for k, v in roots.items()} if isinstance(roots, dict) else (str(roots) if roots else None)
     atomic_write_json(Path(results) / GRIDS_RECORD / f"{grid.name}.json", plain({"grid": asdict(grid), "roots": roots}))
@@ -109,7 +109,7 @@ def record_grid(grid, results, roots) -> None:
 def recorded_grids(results) -> list[tuple]:
     """``(Grid, roots)`` of every grid run into ``results``."""
     from .grid import Grid
-    from .identity import read_json_file
+    from .files import read_json_file
     from .paths import exists
     from .progress import warn
 
@@ -145,8 +145,7 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     Dask cluster; ``retries``: further attempts of a failing run; ``timeout``: seconds per run;
     ``roots``: prepared caches of real data sets; ``dry_run``: plan and report, train nothing."""
     from .paths import check_directory_target, check_writable_directory, env_int, make_directory
-    from .store import (clear_failure, declare, describe_estimate, describe_plan, record_failure, results_table,
-                        unreadable_runs_line, write_index)
+    from .store import declare, describe_estimate, describe_plan, results_table, unreadable_runs_line, write_index
 
     started = time.perf_counter()
     env_int("MMLESSON_WORKERS", minimum=1)  # bad settings are refused before anything is planned
@@ -188,9 +187,9 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
         for run in pending:
             error, attempts = outcomes.get(run.hash, (None, 0))
             if error is None:
-                clear_failure(run.run_dir)
+                RunDirectory(run.run_dir).clear_failure()
             else:
-                record_failure(run.run_dir, error, attempts)
+                RunDirectory(run.run_dir).record_failure(error, attempts)
     write_index(results)
     table = results_table(runs)
     failed = table[~table["status"].isin(["complete", "unreadable"])] if len(table) else table
@@ -392,7 +391,7 @@ def train_in_subprocess(run_dir: str, timeout: float | None, gpus: list[str] | N
     if process.is_alive():
         process.kill()
         process.join()
-        remove_unfinished_writes(run_dir)  # a checkpoint it was writing when killed
+        RunDirectory(run_dir).remove_unfinished_writes()  # a checkpoint it was writing when killed
         raise RunFailed(f"timed out after {timeout:.0f} s; it resumes from its checkpoint when run again")
     if process.exitcode != 0:
         message = receiver.recv() if receiver.poll() else f"its process ended with exit code {process.exitcode}"
@@ -420,7 +419,7 @@ def train_in_interpreter(run_dir: str, timeout: float | None, gpu: str | None) -
     try:
         run_isolated([sys.executable, "-m", "mmlesson.runner", "train", run_dir], env, timeout, "")
     finally:
-        remove_unfinished_writes(run_dir)  # the process has ended: nothing live owns them
+        RunDirectory(run_dir).remove_unfinished_writes()  # the process has ended: nothing live owns them
     return run_dir
 
 
@@ -494,9 +493,7 @@ def train_declared_run(run_dir) -> int:
     """``python -m mmlesson.runner train RUN_DIR``: train the run its run.json declares."""
     from .engine import fit
     from .config import TrainConfig
-    from .identity import RUN_FILE, read_json_file
-
-    record = read_json_file(Path(run_dir) / RUN_FILE)
+    record = RunDirectory(run_dir).read_request()
     config = TrainConfig(**{**record["config"], "out": str(run_dir), "progress": "off"})
     fit(config)
     return 0

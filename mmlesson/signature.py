@@ -230,7 +230,7 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
     the data set is drawn anew with each seed (the recipe's ``seed = "run"``) and ``data_knobs`` change
     the regime; ``root`` is a real data set's prepared cache; ``train`` overrides training fields."""
     from .grid import Grid
-    from .report import load_metrics
+    from .rundir import load_metrics
     from .runner import run_grid
 
     recipe = recipe or default_recipe(data)

@@ -9,20 +9,17 @@ grid run again trains only what is missing. ``RESULTS/index.csv`` lists every ru
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import data as data_module
 from .config import TrainConfig
 from .errors import ConfigError, MMLessonError
-from .identity import RUN_FILE, identity_hash, read_json_file, run_directory, run_identity, write_run_file
-from .report import METRICS_FILE, atomic_write, atomic_write_json, load_metrics
+from .files import atomic_write
+from .identity import identity_hash, run_directory, run_identity
+from .rundir import RunDirectory, load_metrics
 
-FAILED_FILE = "failed.json"
 INDEX_FILE = "index.csv"
-MODEL_FILE = "model.pt"
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 @dataclass
@@ -58,34 +55,14 @@ def plan(config: TrainConfig, results, tags: dict | None = None, depends_on=()) 
 def declare(run: PlannedRun) -> None:
     """Write the run's ``run.json`` (the request) unless it is there already; a stale ``failed.json``
     is kept until the run succeeds."""
-    if not (run.run_dir / RUN_FILE).exists():
-        write_run_file(run.run_dir, run.identity, run.config.to_dict())
+    directory = RunDirectory(run.run_dir)
+    if not directory.has(RunDirectory.RUN):
+        directory.write_request(run.identity, run.hash, run.config.to_dict())
 
 
 def run_status(run_dir) -> str:
-    """``complete`` (metrics.json and model.pt), ``failed`` (the runner gave up), ``partial`` (a
-    checkpoint), ``planned`` (run.json only) or ``missing``."""
-    run_dir = Path(run_dir)
-    if (run_dir / METRICS_FILE).exists() and (run_dir / MODEL_FILE).exists():
-        return "complete"
-    if (run_dir / FAILED_FILE).exists():
-        return "failed"
-    if (run_dir / CHECKPOINT_FILE).exists():
-        return "partial"
-    return "planned" if (run_dir / RUN_FILE).exists() else "missing"
-
-
-def record_failure(run_dir, error: str, attempts: int) -> None:
-    atomic_write_json(Path(run_dir) / FAILED_FILE, {"error": error, "attempts": attempts, "time": time.time()})
-
-
-def clear_failure(run_dir) -> None:
-    (Path(run_dir) / FAILED_FILE).unlink(missing_ok=True)
-
-
-def failure_message(run_dir) -> str | None:
-    path = Path(run_dir) / FAILED_FILE
-    return read_json_file(path).get("error") if path.exists() else None
+    """``complete``, ``failed``, ``partial``, ``planned`` or ``missing`` (``RunDirectory.status``)."""
+    return RunDirectory(run_dir).status
 
 
 def run_summary(run_dir) -> dict:
@@ -103,8 +80,9 @@ def run_summary(run_dir) -> dict:
 
 
 def read_run_summary(run_dir: Path) -> dict:
-    status = run_status(run_dir)
-    record = read_json_file(run_dir / RUN_FILE) if (run_dir / RUN_FILE).exists() else {}
+    directory = RunDirectory(run_dir)
+    status = directory.status
+    record = directory.read_request() if directory.has(RunDirectory.RUN) else {}
     row = {"status": status, "run_dir": str(run_dir), "hash": record.get("hash")}
     config = record.get("config", {})
     row.update({"dataset": config.get("data"), "method": config.get("method"), "fusion": config.get("fusion"),
@@ -121,7 +99,7 @@ def read_run_summary(run_dir: Path) -> dict:
     else:
         row["final"] = None
         row["wall_seconds"] = None
-        row["error"] = failure_message(run_dir) if status == "failed" else None
+        row["error"] = directory.failure_message() if status == "failed" else None
     return row
 
 
@@ -156,7 +134,7 @@ def results_table(runs: list[PlannedRun]):
 
 def scan(results) -> list[Path]:
     """Every run directory under ``results`` (those holding a run.json)."""
-    return sorted(path.parent for path in Path(results).glob(f"*/*/seed*/{RUN_FILE}"))
+    return sorted(path.parent for path in Path(results).glob(f"*/*/seed*/{RunDirectory.RUN}"))
 
 
 def index(results):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .report import atomic_write
+from .files import atomic_write
 from .stats import summarise
 
 DEFAULT_METRICS = ("acc", "macro_f1")

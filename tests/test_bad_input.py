@@ -164,7 +164,8 @@ def test_a_run_directory_of_an_older_layout(tmp_path, capsys):
     old.mkdir()
     (old / "metrics.json").write_text(json.dumps({"config": {"method": "joint"}, "history": [], "final": {}}))
     (old / "model.pt").write_bytes(b"")
-    check_cli(["train", *FAST, "--out", str(old)], 2, "written by an older mmlesson (no run identity)", capsys, keep=old)
+    check_cli(["train", *FAST, "--out", str(old)], 1, "was written by an older mmlesson (metrics format 1); delete",
+              capsys, keep=old)
 
 
 def test_recalibrate(unimodal_run, tmp_path, capsys):

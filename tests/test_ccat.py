@@ -183,7 +183,7 @@ def test_mla_updates_each_encoder_only_with_its_own_loss(tiny_dataset, tiny_batc
     stats = method.training_step(model, tiny_batch, optimizer, state)
     assert seen == ["audio", "visual"]  # one modality after the other, each its own forward
     assert stats["loss"] == pytest.approx(stats["loss_unimodal/audio"] + stats["loss_unimodal/visual"])
-    assert state.extras["projector"].shape == (model.fusion.head.in_features,) * 2
+    assert method.state_dict()["projector"].shape == (model.fusion.head.in_features,) * 2
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert any(k.startswith("encoders.audio") for k in changed) and any(k.startswith("encoders.visual") for k in changed)
     assert "fusion.head.weight" in changed

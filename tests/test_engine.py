@@ -7,7 +7,8 @@ import mmlesson
 from mmlesson import TrainConfig, fit
 from mmlesson.analysis.probe import fit_linear_probe
 from mmlesson.analysis.scores import classification_scores
-from mmlesson.engine import CHECKPOINT_FILE, evaluate
+from mmlesson.engine import evaluate
+from mmlesson.rundir import RunDirectory
 from mmlesson.errors import ConfigError, IncompleteRun, TrainingDiverged
 from mmlesson.methods import METHODS, JointTraining
 
@@ -98,13 +99,13 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_dataset, tmp_pat
     config = tiny_config(method="diverges", out=str(tmp_path))  # 96 / 16 = 6 steps per epoch
     with pytest.raises(TrainingDiverged, match="epoch 0, step 5.*no checkpoint"):
         fit(config, dataset=tiny_dataset)
-    assert not (tmp_path / CHECKPOINT_FILE).exists()
+    assert not (tmp_path / RunDirectory.CHECKPOINT).exists()
     monkeypatch.setattr(DivergesAtStepFive, "training_step",
                         lambda self, m, b, o, s: dict(JointTraining.training_step(self, m, b, o, s),
                                                       loss=float("nan") if s.step == 8 else 1.0))
     with pytest.raises(TrainingDiverged, match=r"epoch 1, step 8; the checkpoint of epoch 0 is kept"):
         fit(config, dataset=tiny_dataset)
-    checkpoint = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)
+    checkpoint = torch.load(tmp_path / RunDirectory.CHECKPOINT, weights_only=False)
     assert checkpoint["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
 
@@ -129,15 +130,12 @@ def test_metrics_json_layout(tiny_dataset, tmp_path):
     assert metrics["config"]["method"] == "joint" and metrics["config"]["options"] == {"encoder_grad_scale": [1.0, 1.0]}
 
 
-def test_a_metrics_json_of_the_first_layout_is_read_in_this_one(tmp_path):
-    old = {"config": {"method": "unimodal", "modality": "audio", "alpha": 0.8, "gamma": 4.0, "seed": 2, "width": 4},
-           "history": [], "env": {},
+def test_a_metrics_json_of_the_first_layout_is_refused_with_the_fix(tmp_path):
+    old = {"config": {"method": "unimodal", "modality": "audio", "seed": 2, "width": 4}, "history": [], "env": {},
            "final": {"acc": 0.5, "macro_f1": 0.4, "branch_acc": {"audio": 0.5}, "best_epoch": 3, "val_acc": 0.6}}
     (tmp_path / "metrics.json").write_text(json.dumps(old))
-    metrics = mmlesson.load_metrics(tmp_path)
-    assert metrics["final"] == {"test": {"acc": 0.5, "macro_f1": 0.4, "branch_acc": {"audio": 0.5}},
-                                "val": {"acc": 0.6}, "best_epoch": 3}
-    assert metrics["config"] == {"method": "unimodal", "seed": 2, "width": 4, "options": {"modality": "audio"}}
+    with pytest.raises(mmlesson.MMLessonError, match="written by an older mmlesson .metrics format 1.; delete"):
+        mmlesson.load_metrics(tmp_path)
 
 
 def test_branch_accuracy_is_the_zeroed_decision_layer(tiny_dataset):
@@ -229,7 +227,7 @@ def test_a_killed_training_process_resumes_to_the_same_result(tmp_path):
 
     subprocess.run(command(tmp_path / "whole"), check=True, capture_output=True, timeout=300)
     process = subprocess.Popen(command(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "killed" / CHECKPOINT_FILE
+    checkpoint = tmp_path / "killed" / RunDirectory.CHECKPOINT
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -247,7 +245,7 @@ def test_a_corrupt_checkpoint_or_metrics_file_gives_a_one_line_error(tiny_datase
 
     config = tiny_config(out=str(tmp_path))
     fit(config, dataset=tiny_dataset, stop_after=1)
-    (tmp_path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
+    (tmp_path / RunDirectory.CHECKPOINT).write_bytes(b"not a checkpoint")
     with pytest.raises(MMLessonError, match="is unreadable.*delete it to restart"):
         fit(config, dataset=tiny_dataset)
     (tmp_path / "metrics.json").write_text("{truncated")

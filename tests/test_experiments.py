@@ -104,7 +104,11 @@ def test_a_run_directory_of_an_older_layout_is_refused_with_what_to_do(tmp_path)
     old.mkdir()
     (old / "metrics.json").write_text(json.dumps({"config": {"method": "joint"}, "history": [], "final": {}, "env": {}}))
     (old / "model.pt").write_bytes(b"")
-    with pytest.raises(ConfigError, match="written by an older mmlesson .*delete .* or give another --out"):
+    with pytest.raises(mmlesson.MMLessonError, match="written by an older mmlesson .metrics format 1.; delete"):
+        fit(TrainConfig.build(data_knobs=TINY_KNOBS, out=str(old), **TRAIN))
+    (old / "metrics.json").write_text(json.dumps({"config": {"method": "joint"}, "history": [], "final": {}, "env": {},
+                                                  "format": 2}))  # this layout, without a run identity
+    with pytest.raises(ConfigError, match="written by an older mmlesson .no run identity.; delete .* or give another"):
         fit(TrainConfig.build(data_knobs=TINY_KNOBS, out=str(old), **TRAIN))
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mmlesson import TrainConfig, fit
-from mmlesson.engine import CHECKPOINT_FILE
+from mmlesson.rundir import RunDirectory
 from mmlesson.methods import METHODS, JointTraining, StepState
 from mmlesson.models import MultimodalModel
 
@@ -61,7 +61,7 @@ def test_frozen_encoders_train_on_cuda_from_unimodal_cuda_runs(tmp_path, tiny_da
 def test_an_interrupted_cuda_run_resumes_from_its_checkpoint(tmp_path, tiny_dataset):
     config = cuda_config(tmp_path, epochs=3)
     partial = fit(config, dataset=tiny_dataset, stop_after=1)
-    assert partial.metrics["final"] is None and (tmp_path / CHECKPOINT_FILE).exists()
+    assert partial.metrics["final"] is None and (tmp_path / RunDirectory.CHECKPOINT).exists()
     resumed = fit(config, dataset=tiny_dataset)
     assert resumed.status == "resumed" and len(resumed.metrics["history"]) == 3
     assert resumed.metrics["history"][0] == partial.metrics["history"][0]  # the first epoch is not trained again

@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from mmlesson import TrainConfig, fit
-from mmlesson.analysis.recalibration import (RECALIBRATED_FILE, Recalibration, centre, collect_logits,
+from mmlesson.analysis.recalibration import (Recalibration, centre, collect_logits,
                                              fit_recalibration, fit_temperature, recalibrate, shared_bias,
                                              uniform_weights)
 from mmlesson.cli import main
 from mmlesson.experiment import pearson
+from mmlesson.rundir import RunDirectory
 
 from .conftest import TINY_KNOBS
 
@@ -104,7 +105,7 @@ def test_recalibrate_command_writes_its_report_beside_the_metrics(joint_run, tin
     _, out = joint_run
     assert main(["recalibrate", "--run", str(out)]) == 0
     printed = capsys.readouterr().out
-    report = json.loads((out / RECALIBRATED_FILE).read_text())
+    report = json.loads((out / RunDirectory.RECALIBRATED).read_text())
     assert set(report["test"]) == {"plain", "calibrated", "capability_weighted"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert report["test"]["plain"]["acc"] == pytest.approx(metrics["final"]["test"]["acc"])  # the same model, read back

@@ -27,14 +27,10 @@ a per-class weight would also act as a per-class bias. Everything is fitted on v
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..data import load as load_dataset
-from ..errors import ConfigError
-from ..report import atomic_write_json, load_metrics
 from .scores import classification_scores
 
 
@@ -156,7 +152,6 @@ def logit_scores(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     return scores
 
 
-RECALIBRATED_FILE = "recalibrated.json"
 
 
 def recalibrate(model, dataset, device, progress: str = "off") -> dict:
@@ -192,21 +187,4 @@ def recalibrate(model, dataset, device, progress: str = "off") -> dict:
                 for m in test_logits},
         }
         bar.update(1)
-    return report
-
-
-def recalibrate_run(run_dir, root=None, progress: str = "off") -> dict:
-    """``mmlesson recalibrate --run DIR [--root CACHE]``: recalibrate a finished run and write
-    ``DIR/recalibrated.json`` (atomically) beside its metrics.json. ``root``: where the run's data
-    cache is now (the run is found by the data's content, not by the path it was trained from)."""
-    from ..engine import load_run
-
-    config = load_metrics(run_dir)["config"]
-    if config["method"] == "unimodal":
-        raise ConfigError(f"{run_dir} is a unimodal run; recalibration needs a model with both modalities")
-    dataset = load_dataset(config["data"], root=root or config["data_root"], **config["data_knobs"])
-    result = load_run(run_dir, dataset)
-    report = recalibrate(result.model, dataset, next(result.model.parameters()).device, progress)
-    report["run"] = {"method": config["method"], "fusion": config["fusion"], "seed": config["seed"]}
-    atomic_write_json(Path(run_dir) / RECALIBRATED_FILE, report)
     return report

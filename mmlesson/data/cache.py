@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, MMLessonError
-from ..report import atomic_write, file_sha256
+from ..files import atomic_write, file_sha256
 
 FORMAT_VERSION = 1
 META_FILE, BUILD_FILE, CLIPS_FILE, REJECTED_FILE, MISSING_FILE = (

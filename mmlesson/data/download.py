@@ -22,7 +22,7 @@ from http.client import HTTPException
 from pathlib import Path
 
 from ..progress import make_progress, progress_enabled
-from ..report import atomic_write, file_sha256
+from ..files import atomic_write, file_sha256
 
 FAILED_FILE = "download_failed.csv"
 FINAL_HTTP_ERRORS = (403, 404, 410)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..progress import make_progress, progress_enabled
-from ..report import atomic_write
+from ..files import atomic_write
 from .audio import fixed_length_spectrogram, load_waveform
 from .cache import MISSING_FILE, CacheParams, CacheWriter
 from .descriptor import ClipMedia, RealDataset

@@ -17,7 +17,9 @@ epoch axis). Two hooks change the model, kept apart on purpose:
 * ``initialise`` loads weights from other runs (e.g. frozen encoders); it runs for fresh runs only.
 
 Model selection on validation only considers the epochs of the final stage; the checkpoint records
-the stage, and each history row names it.
+the stage, and each history row names it. State a method keeps across steps (MLA's projector) lives on
+the method and goes into each checkpoint through ``state_dict`` / ``load_state_dict(state, device)``;
+``on_epoch_start`` sees the training split before each epoch.
 
 Each method declares its own options as a dataclass (``Options``, fields made with
 ``options.option``) and is registered by name with ``@register``. A run's identity holds the shared
@@ -27,11 +29,11 @@ option never changes the identity, and so the directory, of another method's run
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 
-from ..report import plain
+from ..files import plain
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -57,7 +59,6 @@ class StepState:
     amp: bool = False  # bf16 autocast (CUDA only)
     stage: int = 0  # index into the method's stages()
     steps_per_epoch: int = 1
-    extras: dict = field(default_factory=dict)  # method-owned state that lives across steps
 
     def autocast(self):
         if self.amp and self.device.type == "cuda":
@@ -127,6 +128,17 @@ class Method:
     def trainable(self, model, index: int) -> list:
         """The parameters stage ``index``'s optimiser updates (default: all of them)."""
         return list(model.parameters())
+
+    def on_epoch_start(self, model, train_split, state: StepState) -> None:
+        """Called before each epoch's steps with the training split (``TensorSplit`` or ``CachedSplit``),
+        for methods that need a pass over it (class prototypes, sample valuation); nothing by default."""
+
+    def state_dict(self) -> dict:
+        """The method's own state that lives across steps (tensors, numbers), saved in each checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict, device) -> None:
+        """Restore ``state_dict()``'s content from a checkpoint (read on the CPU), moved to ``device``."""
 
     def training_step(self, model, batch: dict, optimizer, state: StepState) -> dict[str, float]:
         raise NotImplementedError

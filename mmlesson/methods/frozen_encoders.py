@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from ..errors import ConfigError
-from ..identity import RUN_FILE, flat_differences, identity_hash, is_planned, stored_identity
+from ..files import plain
+from ..identity import flat_differences, identity_hash, is_planned, stored_identity
 from ..options import option
-from ..report import METRICS_FILE, load_metrics, plain
+from ..rundir import RunDirectory
 from .base import Method, register
 from .joint import joint_step
 
@@ -35,18 +35,14 @@ class FrozenEncodersOptions:
                               "(two finished unimodal runs)")
 
 
-def unimodal_run_modality(config: dict) -> str | None:
-    """The modality of a unimodal run's stored config (this layout or the one before method options)."""
-    return config.get("options", {}).get("modality", config.get("modality"))
-
-
 def check_encoder_run(run_dir: Path, modality: str, width: int) -> None:
-    if not ((run_dir / METRICS_FILE).exists() and (run_dir / "model.pt").exists()):
+    if not RunDirectory(run_dir).complete:
         raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method unimodal "
                           f"--modality {modality} --out {run_dir}`")
-    config = load_metrics(run_dir)["config"]
-    if config["method"] != "unimodal" or unimodal_run_modality(config) != modality or config["width"] != width:
-        raise ConfigError(f"{run_dir} is a {config['method']} run (modality {unimodal_run_modality(config)}, width "
+    config = RunDirectory(run_dir).read_metrics()["config"]
+    trained = config["options"].get("modality")
+    if config["method"] != "unimodal" or trained != modality or config["width"] != width:
+        raise ConfigError(f"{run_dir} is a {config['method']} run (modality {trained}, width "
                           f"{config['width']}); --encoders-from needs a unimodal {modality} run of width {width}")
 
 
@@ -54,7 +50,7 @@ def load_unimodal_encoder(model, modality: str, run_dir, width: int) -> None:
     """Copy the encoder of a finished unimodal run of ``modality`` into ``model.encoders[modality]``."""
     run_dir = Path(run_dir)
     check_encoder_run(run_dir, modality, width)
-    state = torch.load(run_dir / "model.pt", map_location="cpu")
+    state = RunDirectory(run_dir).read_weights()
     prefix = f"encoders.{modality}."
     model.encoders[modality].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
@@ -72,7 +68,7 @@ class FrozenEncoders(Method):
         identities = []
         for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
             run_dir = Path(run_dir)
-            if not ((run_dir / METRICS_FILE).exists() or (run_dir / RUN_FILE).exists() or is_planned(run_dir)):
+            if RunDirectory(run_dir).status == "missing" and not is_planned(run_dir):
                 raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method "
                                   f"unimodal --modality {modality} --out {run_dir}`")
             identities.append(stored_identity(run_dir))

@@ -1,6 +1,6 @@
 """MLA: multimodal learning with alternating unimodal adaptation (Chapter 4).
 
-Zhang, Latham and Yao, "Multimodal Representation Learning by Alternating Unimodal Adaptation",
+Zhang, Yoon, Bansal and Yao, "Multimodal Representation Learning by Alternating Unimodal Adaptation",
 CVPR 2024. The model has one linear head shared by the modalities (``fusion="shared"``). For each
 batch, modality by modality in turn: that modality's encoder and the shared head, its own
 cross-entropy, backward, the head-gradient projection below, one optimiser step (M steps per batch;
@@ -71,10 +71,21 @@ class MLA(Method):
         model.fusion.weights = {"audio": self.options.audio_weight, "visual": 1.0 - self.options.audio_weight}
         return model
 
+    def __init__(self, config):
+        super().__init__(config)
+        self.projector = None  # P, created at the first step on the run's device
+
+    def state_dict(self) -> dict:
+        return {"projector": self.projector}
+
+    def load_state_dict(self, state: dict, device) -> None:
+        projector = state.get("projector")
+        self.projector = projector.to(device) if projector is not None else None
+
     def training_step(self, model, batch, optimizer, state):
         labels, head = batch["label"], model.fusion.head
         dim = head.weight.shape[1]
-        projector = state.extras.get("projector")
+        projector = self.projector
         if projector is None:
             projector = torch.eye(dim, device=state.device)
         alpha = projection_alpha(state.step % state.steps_per_epoch, state.steps_per_epoch)
@@ -93,6 +104,6 @@ class MLA(Method):
             total += loss.item()
             stats[f"loss_unimodal/{m}"] = loss.item()
             stats[f"branch_acc/{m}"] = float((logits.argmax(1) == labels).float().mean())
-        state.extras["projector"] = projector
+        self.projector = projector
         stats["loss"] = total
         return stats
