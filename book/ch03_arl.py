@@ -312,7 +312,7 @@ fig.tight_layout()
 # which is why each method's learning rate is chosen on validation (Chapter 1's rule; the rates are
 # printed above the table below) rather than shared.
 #
-# **What the released code does instead** (the project's reference notes): it measures dependency as
+# **What the released code does instead** ([appendix](released_code.md)): it measures dependency as
 # the mean absolute logit rather than the true-class probability, normalises and clamps the
 # entropies, warms up for 5 epochs without the coefficients and clips gradient norms at 40, and,
 # most importantly, never assigns the coefficients it computes, so after warm-up both encoders'

@@ -21,10 +21,11 @@
 # ![GPU: CREMA-D several hours](https://img.shields.io/badge/GPU%20(CREMA--D%2C%20150%20epochs%20x%207%20methods)-hours-green)
 #
 # Chapters 1-3 changed how much gradient each encoder receives while both learn together. Two newer
-# remedies stop them learning together at all. **MLA** (Zhang, Latham and Yao, CVPR 2024) trains one
-# modality at a time against a head the modalities share, so no encoder ever learns from the other
-# modality's error. **CCAT** ("Classifier-Constrained Alternating Training", under review) argues
-# that this still leaves the shared head to whichever modality converges first, and fixes the head
+# remedies stop them learning together at all. **MLA** (Zhang, Yoon, Bansal and Yao, CVPR 2024) trains
+# one modality at a time against a head the modalities share, so no encoder ever learns from the other
+# modality's error. **CCAT** ("Classifier-Constrained Alternating Training: Mitigating Modality
+# Imbalance in Multimodal Learning", anonymous, under double-blind review) argues that this still
+# leaves the shared head to whichever modality converges first, and fixes the head
 # instead: it pre-trains a classifier on a cross-attention fusion with a regulariser that keeps the
 # two modalities' contributions equal, freezes it, and then alternates unimodal updates through
 # per-modality low-rank adapters (LoRA) on the frozen classifier, with extra updates for the samples
@@ -155,7 +156,7 @@ print(f"joint models: per-sample ||dL/dW_audio|| / ||dL/dW_visual|| = ||z_a|| / 
 # moves along $r$ any more). At test time the two unimodal predictions are fused per sample by their
 # entropy, $w_m = \mathrm{softmax}_m(-H_m)$.
 #
-# **What the released code does instead** (the project's reference notes): the projection never runs
+# **What the released code does instead** ([appendix](released_code.md)): the projection never runs
 # (a parameter-name check never matches), the entropy weights are a softmax over the *batch* axis (one
 # weight per test batch), the CREMA-D split is its own random 90/10 split, and a fixed 0.55 audio +
 # 0.45 visual fusion is the other inference option. Our MLA is the paper's; `projection=False` and

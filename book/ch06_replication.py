@@ -169,7 +169,7 @@ print((GRIDS_DIR / "arl-cremad.toml").read_text())
 #                        job_extra_directives=["--gres=gpu:1"])
 # cluster.scale(jobs=8)                       # eight GPU jobs, one Dask worker each
 # runs = mmlesson.run_grid(mmlesson.load_grid("arl-cremad"), "results", scheduler=cluster.scheduler_address,
-#                          roots="/shared/data/cremad")
+#                          roots="/scratch/data/cremad")
 # ```
 #
 # or from the shell, `mmlesson replicate arl-cremad --scheduler tcp://HOST:8786 --root ...`. The

@@ -39,8 +39,9 @@ def element_type(hint):
     return {int: int, float: float}.get(inner, str)
 
 
-def add_field_flag(parser, f, hint, default, choices=None) -> None:
-    """One flag for the declared field ``f`` (``--name``; booleans get ``--no-name`` too)."""
+def add_field_flag(parser, f, hint, default, choices=None, described: str | None = None) -> None:
+    """One flag for the declared field ``f`` (``--name``; booleans get ``--no-name`` too); its help is
+    the field's, with its choices and default, or ``described`` as given."""
     flag = "--" + f.name.replace("_", "-")
     help_text = f.metadata.get("help", "")
     shown = f.default
@@ -49,15 +50,15 @@ def add_field_flag(parser, f, hint, default, choices=None) -> None:
         help_text += f" (choices: {', '.join(map(str, choices))})"
     if hint is bool:
         parser.add_argument(flag, default=default, action=argparse.BooleanOptionalAction,
-                            help=help_text + f" (default: {'on' if shown else 'off'})")
+                            help=described or help_text + f" (default: {'on' if shown else 'off'})")
     elif "nargs" in f.metadata:
         text = " ".join(str(v) for v in shown) if shown else "none"
         parser.add_argument(flag, default=default, type=element_type(hint), nargs=f.metadata["nargs"],
-                            metavar=f.metadata["metavar"], help=help_text + f" (default: {text})")
+                            metavar=f.metadata["metavar"], help=described or help_text + f" (default: {text})")
     else:
         aliases = ["--root"] if f.name == "data_root" else []  # `mmlesson train --data cremad --root ROOT`
         parser.add_argument(flag, *aliases, default=default, type=element_type(hint),
-                            help=help_text + f" (default: {shown})")
+                            help=described or help_text + f" (default: {shown})")
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -79,16 +80,28 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         default = f.default if f.default is not MISSING else f.default_factory()
         add_field_flag(parser, f, hints[f.name], list(default) if isinstance(default, tuple) else default,
                        choices=sorted(registries[f.name]) if f.name in registries else None)
+    declared: dict[str, list] = {}  # option name -> [(method, field, type hint)] of every method declaring it
     for method, cls in sorted(METHODS.items()):
-        option_fields = [f for f in dataclasses.fields(cls.Options)]
-        if not option_fields:
-            continue
-        group = parser.add_argument_group(f"options of --method {method}")
-        option_hints = typing.get_type_hints(cls.Options)
-        for f in option_fields:
-            if any(action.dest == f.name for action in parser._actions):
-                continue  # declared by an earlier method too: one flag serves both
-            add_field_flag(group, f, option_hints[f.name], argparse.SUPPRESS)
+        hints = typing.get_type_hints(cls.Options)
+        for f in dataclasses.fields(cls.Options):
+            declared.setdefault(f.name, []).append((method, f, hints[f.name]))
+    for method, cls in sorted(METHODS.items()):
+        own = [(f, hint) for m, f, hint in (d[0] for d in declared.values() if len(d) == 1) if m == method]
+        if own:
+            group = parser.add_argument_group(f"options of --method {method}")
+            for f, hint in own:
+                add_field_flag(group, f, hint, argparse.SUPPRESS)
+    shared = {name: d for name, d in declared.items() if len(d) > 1}
+    if shared:  # one flag, each method's meaning, choices and default in its help
+        group = parser.add_argument_group("options of several methods (each method checks its own values)")
+        for name, declarations in shared.items():
+            parts = []
+            for method, f, _ in declarations:
+                choices = f.metadata.get("choices")
+                parts.append(f"{method}: {f.metadata.get('help', '')}" + (f" (choices: {', '.join(map(str, choices))})"
+                                                                         if choices else "") + f" (default: {f.default})")
+            _, first, hint = declarations[0]
+            add_field_flag(group, first, hint, argparse.SUPPRESS, described="; ".join(parts))
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -17,8 +17,8 @@ from .errors import check_choice
 OGM_GE = ("Peng, Wei, Deng, Wang and Hu, \"Balanced Multimodal Learning via On-the-fly Gradient Modulation\", "
           "CVPR 2022")
 ARL = "Wei, Luo and Luo, \"Improving Multimodal Learning via Imbalanced Learning\", ICCV 2025"
-CCAT = ("\"Classifier-Constrained Alternating Training: Mitigating Modality Imbalance in Multimodal Learning\" "
-        "(under review)")
+CCAT = ("anonymous, \"Classifier-Constrained Alternating Training: Mitigating Modality Imbalance in Multimodal "
+        "Learning\", under double-blind review")
 DECISION_LAYER = "Ma and Chen, \"Revisit Modality Imbalance at the Decision Layer\", arXiv:2510.14411, 2025"
 BOOK = "this book (SynthAV regime)"
 

@@ -37,7 +37,8 @@ FIT_LEVELS = (0.95, 0.80)
 # CREMA-D with concatenation fusion, as published (test accuracy, 6 classes): the unimodal and the joint
 # model from one table, Wei, Luo and Luo, "Improving Multimodal Learning via Imbalanced Learning", ICCV
 # 2025, Table 1 (audio-only 57.27, visual-only 62.17, concatenation 58.83); the joint model's branches from
-# "Classifier-Constrained Alternating Training" (under review), Table 1 (its concatenation model: 61.56,
+# "Classifier-Constrained Alternating Training: Mitigating Modality Imbalance in Multimodal Learning"
+# (anonymous, under double-blind review), Table 1 (its concatenation model: 61.56,
 # audio branch 55.65, visual branch 18.68), the only source that reports them.
 CREMAD_SIGNATURE = {
     "chance": 1 / 6, "audio alone": 0.5727, "visual alone": 0.6217, "joint fused": 0.5883,

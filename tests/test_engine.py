@@ -253,18 +253,6 @@ def test_a_corrupt_checkpoint_or_metrics_file_gives_a_one_line_error(tiny_datase
         mmlesson.load_metrics(tmp_path)
 
 
-def test_improvement_verdicts_by_hand():
-    from mmlesson.experiment import improvement_verdict, paired_difference
-
-    mean, error = paired_difference([0.9, 0.8, 0.7], [0.8, 0.7, 0.7])  # differences 0.1, 0.1, 0.0
-    assert mean == pytest.approx(0.2 / 3) and error == pytest.approx(((1 / 3) ** 0.5 * 0.1) / 3 ** 0.5)
-    # differences 0.10, 0.10, 0.05: mean 0.083, standard error 0.017
-    assert improvement_verdict([0.9, 0.8, 0.75], [0.8, 0.7, 0.7])[0] == "holds"
-    assert improvement_verdict([0.8, 0.7, 0.7], [0.9, 0.8, 0.75])[0] == "does NOT hold"
-    assert improvement_verdict([0.9, 0.7, 0.8], [0.8, 0.8, 0.8])[0] == "inconclusive"
-    assert improvement_verdict([0.9], [0.1])[0] == "inconclusive"
-
-
 def test_a_path_is_accepted_wherever_a_path_is_given(tmp_path):
     """`mmlesson.train(out=Path(...))` as `out="..."` (pathlib paths are the Python way to name a folder)."""
     metrics = mmlesson.train(data_knobs=TINY_KNOBS, epochs=1, width=4, probe=False, progress="off", out=tmp_path / "run")

@@ -2,7 +2,6 @@
 fitted on validation only, and the `mmlesson recalibrate` command."""
 import dataclasses
 import json
-import math
 
 import pytest
 import torch
@@ -13,7 +12,6 @@ from mmlesson.analysis.recalibration import (Recalibration, centre, collect_logi
                                              fit_recalibration, fit_temperature, recalibrate, shared_bias,
                                              uniform_weights)
 from mmlesson.cli import main
-from mmlesson.experiment import pearson
 from mmlesson.rundir import RunDirectory
 
 from .conftest import TINY_KNOBS
@@ -122,21 +120,6 @@ def test_recalibrate_refuses_what_it_cannot_use(tmp_path, tiny_dataset, capsys):
     assert main(["recalibrate", "--run", str(out)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "unimodal run" in error
-
-
-def test_pearson_against_hand_computation():
-    x, y = [1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 1.0, 4.0, 3.0, 5.0]
-    # by hand: deviations (-2,-1,0,1,2) and (-1,-2,1,0,2); sum of products 8; sums of squares 10 and 10
-    r, low, high = pearson(x, y)
-    assert r == pytest.approx(0.8)
-    half_width = 1.959963984540054 / math.sqrt(2)  # the 97.5% normal quantile, over sqrt(n - 3)
-    assert low == pytest.approx(math.tanh(math.atanh(0.8) - half_width))
-    assert high == pytest.approx(math.tanh(math.atanh(0.8) + half_width))
-    assert pearson(x, [-v for v in x])[0] == pytest.approx(-1.0)
-    with pytest.raises(ValueError, match="at least 4 pairs"):
-        pearson([1, 2, 3], [1, 2, 3])
-    with pytest.raises(ValueError, match="constant"):
-        pearson(x, [1.0] * 5)
 
 
 def test_the_bias_is_counted_once_so_unit_settings_reproduce_the_model(tiny_dataset):

@@ -1,7 +1,7 @@
 """The audio front-end of the real data sets: a clip's waveform to the log-magnitude spectrogram the
 encoders read (``prepare.py`` applies it to every clip of CREMA-D, Kinetics-Sounds and AVE).
 
-OGM-GE's CREMA-D protocol (Peng et al., CVPR 2022, as released; the project's reference notes):
+OGM-GE's CREMA-D protocol (Peng et al., CVPR 2022, as released; the book's appendix "What the released code does"):
 resample to 22,050 Hz mono, repeat the clip until it fills exactly 3 s (then cut), clip the samples to
 [-1, 1], STFT with a 512-point centred Hann window and hop 353, and take ``log(|S| + 1e-7)``: a
 257 x 188 array (1 + 512/2 frequency bins, 1 + 66150 // 353 frames), without normalisation.

@@ -153,11 +153,16 @@ def encoder_grad_norms(model) -> dict[str, float]:
     return norms
 
 
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The fraction of a batch whose highest logit is its label."""
+    return float((logits.argmax(1) == labels).float().mean())
+
+
 def batch_accuracies(output, labels) -> dict[str, float]:
     """Training-batch accuracy of the fused and per-modality predictions."""
-    stats = {"acc": float((output.logits.argmax(1) == labels).float().mean())}
+    stats = {"acc": accuracy(output.logits, labels)}
     for m, logits in output.logits_per_modality.items():
-        stats[f"branch_acc/{m}"] = float((logits.argmax(1) == labels).float().mean())
+        stats[f"branch_acc/{m}"] = accuracy(logits, labels)
     return stats
 
 

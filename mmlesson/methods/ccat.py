@@ -54,7 +54,7 @@ from ..models import ENCODERS
 from ..models.ccat import RESIDUALS, CCATModel
 from ..models.fusion import decision_level_fusion
 from ..options import option
-from .base import Method, Stage, register
+from .base import Method, Stage, accuracy, register
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ class CCAT(Method):
         loss.backward()
         optimizer.step()
         stats = {"loss": loss.item(), "loss_cls": loss_cls.item(), "loss_reg": loss_reg.item(),
-                 "acc": float((logits.argmax(1) == labels).float().mean())}
+                 "acc": accuracy(logits, labels)}
         stats.update({f"contribution/{m}": float(c.detach().mean()) for m, c in shares.items()})
         return stats
 
@@ -175,13 +175,13 @@ class CCAT(Method):
                 loss, logits = self.unimodal_loss(model, batch, m, state)
                 total += cross_entropy_step(optimizer, loss)
                 stats[f"loss_unimodal/{m}"] = loss.item()
-                stats[f"branch_acc/{m}"] = float((logits.argmax(1) == labels).float().mean())
+                stats[f"branch_acc/{m}"] = accuracy(logits, labels)
         else:  # no alternation: one step on the fused prediction (Table 2, without Alt)
             branches = {m: self.unimodal_loss(model, batch, m, state)[1] for m in model.modalities}
             fused = decision_level_fusion(branches, options.inference)
             total = cross_entropy_step(optimizer, F.cross_entropy(fused.float(), labels))
             for m, logits in branches.items():
-                stats[f"branch_acc/{m}"] = float((logits.argmax(1) == labels).float().mean())
+                stats[f"branch_acc/{m}"] = accuracy(logits, labels)
         with torch.no_grad():
             branches = {m: self.unimodal_loss(model, batch, m, state)[1].float() for m in model.modalities}
             shares = contributions(branches, decision_level_fusion(branches, options.inference))

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from ..models.fusion import FUSION_RULES
 from ..options import option
-from .base import Method, register
+from .base import Method, accuracy, register
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class MLA(Method):
             projector = update_projector(projector, features.detach().float().mean(0), alpha)
             total += loss.item()
             stats[f"loss_unimodal/{m}"] = loss.item()
-            stats[f"branch_acc/{m}"] = float((logits.argmax(1) == labels).float().mean())
+            stats[f"branch_acc/{m}"] = accuracy(logits, labels)
         self.projector = projector
         stats["loss"] = total
         return stats

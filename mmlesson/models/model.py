@@ -85,6 +85,3 @@ class MultimodalModel(nn.Module):
             return self.modalities
         has_branch = getattr(self.fusion, "has_branch", lambda m: True)
         return tuple(m for m in self.modalities if has_branch(m))
-
-    def encoder_parameters(self, modality: str):
-        return self.encoders[modality].parameters()
