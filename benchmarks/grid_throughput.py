@@ -27,7 +27,7 @@ import torch
 from mmlesson import Grid, TrainConfig, fit, run_grid
 from mmlesson.cli import parse_knob
 from mmlesson.rundir import load_metrics
-from mmlesson.runner import cuda_devices
+from mmlesson.cluster import cuda_devices
 
 
 def grid_of(runs: int, epochs: int, knobs: dict | None = None) -> Grid:

@@ -57,7 +57,7 @@ from mmlesson.book import (CORE_ARMS, MAP_AUDIO, MAP_SEEDS, MAP_VISUAL, SIDE_FIL
                            learning_rate_table, metric, models_and_data, oracle, protocol_learning_rates, recipe_data,
                            recipe_for, run_arms, setup, stored_runs, summary, with_learning_rates)
 from mmlesson.data import load
-from mmlesson.experiment import per_epoch
+from mmlesson.readouts import per_epoch
 from mmlesson.models import MultimodalModel
 from mmlesson.plots import plot_over_epochs, show_synthav_classes
 

@@ -58,7 +58,7 @@ from mmlesson import stats
 from mmlesson.book import (CORE_ARMS, FEW_SEEDS, GLANCE_FILE, OGM_ALPHAS, SIDE_FILE, checked, claims, glance_table, judge, metric,
                            models_and_data, oracle, protocol_learning_rates, recipe_for, run_arms, setup, stored_runs,
                            summary, with_learning_rates)
-from mmlesson.experiment import per_epoch
+from mmlesson.readouts import per_epoch
 from mmlesson.methods.ogm_ge import coefficient, coefficients, modulate_gradients
 from mmlesson.plots import plot_over_epochs
 from mmlesson.recipes import RECIPES

@@ -60,7 +60,7 @@ from mmlesson import stats
 from mmlesson.analysis.recalibration import collect_logits
 from mmlesson.book import (CORE_ARMS, GLANCE_FILE, checked, claims, glance_table, judge, metric, models_and_data,
                            oracle, protocol_learning_rates, recipe_for, run_arms, setup, summary, with_learning_rates)
-from mmlesson.experiment import per_epoch
+from mmlesson.readouts import per_epoch
 from mmlesson.methods.arl import coefficients_from_ratios, variance_proxy
 from mmlesson.plots import plot_over_epochs
 from mmlesson.recipes import RECIPES

@@ -63,7 +63,7 @@ from mmlesson.book import (CCAT_BETAS, CCAT_DEFAULT_BETA, CCAT_RANKS, CHAPTER4_A
                            SEC_BETA, SIDE_FILE, SYNTHAV_ARMS, checked, claims, glance_table, judge, learning_rate_table,
                            metric, models_and_data, oracle, protocol_learning_rates, recipe_for, run_arms, setup,
                            stored_runs, summary, with_learning_rates)
-from mmlesson.experiment import per_epoch
+from mmlesson.readouts import per_epoch
 from mmlesson.grid import load_grid
 from mmlesson.plots import plot_over_epochs
 

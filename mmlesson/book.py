@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from .errors import ConfigError, MMLessonError
-from .experiment import metric
+from .readouts import metric
 from .grid import Grid
 from .paths import env_int
 from .recipes import RECIPES
@@ -220,7 +220,7 @@ def learning_rate_table(study=None, arms=None, recipe: str = "synthav"):
     (``arms``: only those rows)."""
     import pandas as pd
 
-    from .experiment import fmt
+    from .readouts import fmt
 
     study = pd.read_csv(study_file(recipe)) if study is None else study
     if arms is not None:
@@ -245,7 +245,7 @@ def summary(runs: dict[str, list[dict]], columns: dict[str, tuple], oracle_row: 
     (``{title: value}``) adds the oracle's accuracies as a last row."""
     import pandas as pd
 
-    from .experiment import fmt
+    from .readouts import fmt
 
     rows = {}
     for arm, group in runs.items():

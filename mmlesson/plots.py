@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from .experiment import mean_std, per_epoch
+from .readouts import mean_std, per_epoch
 
 
 def plot_over_epochs(ax, runs: list[dict], keys: tuple, label: str, **style):

@@ -1,5 +1,6 @@
 """Fabricated raw layouts of CREMA-D, Kinetics-Sounds and AVE, shared by the data-pipeline tests."""
 from mmlesson.data import REAL_DATASETS
+from mmlesson.data.audio import CLIP_SECONDS, SAMPLE_RATE, fixed_length_spectrogram, load_waveform
 
 CREMAD = REAL_DATASETS["cremad"]
 KS = REAL_DATASETS["kinetics_sounds"]
@@ -42,3 +43,9 @@ def ave_rows() -> list[dict]:
         chosen += mine[:3]
         chosen += [r for r in mine if 0 < r["start"] and r["end"] - r["start"] <= 3][:1]
     return chosen
+
+
+def clip_spectrogram(path, sample_rate: int = SAMPLE_RATE, seconds: float = CLIP_SECONDS):
+    """The audio protocol for one file, as preparation applies it: load, tile to ``seconds``, clip to
+    [-1, 1], log spectrogram (the reference the tests compare the cache against)."""
+    return fixed_length_spectrogram(load_waveform(path, sample_rate), sample_rate, seconds)

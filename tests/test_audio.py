@@ -6,8 +6,9 @@ import pytest
 librosa = pytest.importorskip("librosa")
 soundfile = pytest.importorskip("soundfile")
 
-from mmlesson.data.audio import (HOP_LENGTH, LOG_FLOOR, N_FFT, SAMPLE_RATE, clip_spectrogram, load_waveform,
-                                 log_spectrogram, tile_to_length)
+from mmlesson.data.audio import HOP_LENGTH, LOG_FLOOR, N_FFT, SAMPLE_RATE, load_waveform, log_spectrogram, tile_to_length
+
+from .data_fixtures import clip_spectrogram
 
 
 def tone(frequency: float, seconds: float, sample_rate: int, amplitude: float = 0.5) -> np.ndarray:

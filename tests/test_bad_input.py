@@ -526,7 +526,7 @@ def test_a_killed_writers_temporary_files_are_removed(finished_run, tmp_path):
 
 
 def test_a_timed_out_run_leaves_no_temporary_file(finished_run, tmp_path):
-    from mmlesson.runner import RunFailed, train_in_subprocess
+    from mmlesson.cluster import RunFailed, train_in_subprocess
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from mmlesson.data import load
-from mmlesson.data.audio import clip_spectrogram, fixed_length_spectrogram
+from mmlesson.data.audio import fixed_length_spectrogram
 from mmlesson.data.cache import (ARRAY_FILES, BUILD_FILE, META_FILE, CacheError, CacheWriter, open_cache)
 from mmlesson.data.fabricate import class_frames, fabricate_cremad, fabricate_videos, write_video
 from mmlesson.data.media import DecoderMissing, read_audio_track, read_frames
 from mmlesson.data.prepare import prepare
 from mmlesson.engine import fit
 
-from .data_fixtures import AVE, CREMAD, FRAME_SIZE, KS, ave_rows, cremad_clip_ids, ks_clips
+from .data_fixtures import AVE, CREMAD, FRAME_SIZE, KS, ave_rows, clip_spectrogram, cremad_clip_ids, ks_clips
 
 BROKEN = {"corrupt_audio": "1005_DFA_ANG_XX", "no_video": "1005_DFA_DIS_XX", "truncated_video": "1005_DFA_FEA_XX",
           "truncated_audio": "1005_DFA_HAP_XX"}

@@ -17,7 +17,7 @@ from mmlesson.errors import ConfigError
 from mmlesson.grid import load_grid, shipped_grids
 from mmlesson.methods import METHODS, JointTraining, register
 from mmlesson.recipes import RECIPES
-from mmlesson.runner import local_client
+from mmlesson.cluster import local_client
 from mmlesson.store import plan, run_status
 
 from .conftest import TINY_KNOBS

@@ -5,12 +5,23 @@ import torch
 from torch import nn
 
 from mmlesson import TrainConfig, fit
-from mmlesson.analysis.discrepancy import discrepancy_ratio, split_discrepancy, true_class_scores
+from mmlesson.analysis.discrepancy import discrepancy_ratio, true_class_scores
 from mmlesson.methods import StepState
 from mmlesson.methods.ogm_ge import OGMGE, coefficient, coefficients, modulate_gradients
 from mmlesson.models import FUSIONS, MultimodalModel
 
 LOG3 = math.log(3.0)
+
+
+@torch.no_grad()
+def split_discrepancy(model, split, device, batch_size: int = 256) -> dict:
+    """``{"scores": {m: s_m}, "ratio": s_audio / s_visual}`` over every sample of ``split``."""
+    model.eval()
+    totals: dict[str, float] = {}
+    for batch in split.batches(batch_size, device=device):
+        for m, s in true_class_scores(model(batch).logits_per_modality, batch["label"]).items():
+            totals[m] = totals.get(m, 0.0) + s
+    return {"scores": totals, "ratio": discrepancy_ratio(totals["audio"], totals["visual"])}
 
 
 def test_coefficients_by_hand_both_forms():

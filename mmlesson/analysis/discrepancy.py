@@ -1,6 +1,6 @@
 """How much more confident one modality is than the other (Chapters 1-3): OGM-GE's scores
 ``s_m = sum_i softmax(logits_m(x_i))[y_i]`` and their discrepancy ratio ``rho = s_audio / s_visual``
-(Peng et al., CVPR 2022, Eq. 8-9), on a batch or on a whole split; and ARL's two per-modality
+(Peng et al., CVPR 2022, Eq. 8-9) on a batch; and ARL's two per-modality
 measures (ICCV 2025, Eq. 4 and 17): the dependency ``d_m`` (batch mean of the true-class
 probability) and the variance proxy ``q_m`` (inverse of the mean prediction entropy)."""
 from __future__ import annotations
@@ -33,17 +33,6 @@ def discrepancy_ratio(score: float, other: float) -> float:
     if other == 0.0:
         return 1.0 if score == 0.0 else math.inf
     return score / other
-
-
-@torch.no_grad()
-def split_discrepancy(model, split, device, batch_size: int = 256) -> dict:
-    """``{"scores": {m: s_m}, "ratio": s_audio / s_visual}`` over every sample of ``split``."""
-    model.eval()
-    totals: dict[str, float] = {}
-    for batch in split.batches(batch_size, device=device):
-        for m, s in true_class_scores(model(batch).logits_per_modality, batch["label"]).items():
-            totals[m] = totals.get(m, 0.0) + s
-    return {"scores": totals, "ratio": discrepancy_ratio(totals["audio"], totals["visual"])}
 
 
 # Floors that keep ARL's ratios finite for one-hot predictions (entropy 0) or hopeless ones (d = 0).

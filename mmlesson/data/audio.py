@@ -75,9 +75,3 @@ def fixed_length_spectrogram(waveform: np.ndarray, sample_rate: int = SAMPLE_RAT
     """Tile ``waveform`` (already at ``sample_rate``) to ``seconds``, clip to [-1, 1], log spectrogram."""
     waveform = tile_to_length(waveform, int(round(seconds * sample_rate)))
     return log_spectrogram(np.clip(waveform, -1.0, 1.0), n_fft, hop_length)
-
-
-def clip_spectrogram(path, sample_rate: int = SAMPLE_RATE, seconds: float = CLIP_SECONDS, n_fft: int = N_FFT,
-                     hop_length: int = HOP_LENGTH) -> np.ndarray:
-    """The whole protocol for one audio file: load, tile to ``seconds``, clip to [-1, 1], log spectrogram."""
-    return fixed_length_spectrogram(load_waveform(path, sample_rate), sample_rate, seconds, n_fft, hop_length)

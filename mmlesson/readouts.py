@@ -1,5 +1,5 @@
-"""Reading runs in the chapters: one final metric over seeds, one history entry over epochs, and
-short summaries (the statistics and verdicts are ``stats.py``'s, on scipy)."""
+"""Readouts of runs' metrics.json for the chapters: one final metric over seeds, one history entry
+over epochs, and mean ± std summaries (statistics and verdicts are ``stats.py``'s, on scipy)."""
 from __future__ import annotations
 
 from .stats import summarise
