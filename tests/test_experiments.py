@@ -313,15 +313,20 @@ def test_planning_a_real_data_grid_without_its_cache_names_the_fix(tmp_path, cap
     assert run_status(tmp_path / "nothing") == "missing"
 
 
-def test_register_makes_a_method_available(monkeypatch):
+def test_register_makes_a_method_available(tiny_dataset):
     class Another(JointTraining):
+        """A new method: joint training under another name."""
         name = "another"
 
-    monkeypatch.setattr("mmlesson.methods.base.METHODS", dict(METHODS))
     register(Another)
-    from mmlesson.methods import base
-
-    assert base.METHODS["another"] is Another
+    try:
+        run = fit(TrainConfig.build(method="another", data_knobs=TINY_KNOBS, epochs=1, **TRAIN), dataset=tiny_dataset)
+        assert run.metrics["config"]["method"] == "another" and len(run.metrics["history"]) == 1
+        parser = mmlesson.cli.build_parser()._subparsers._group_actions[0].choices["train"]
+        assert "another" in next(a for a in parser._actions if a.dest == "method").help  # its choices
+        assert mmlesson.methods.METHODS["another"] is Another
+    finally:
+        METHODS.pop("another")
 
 
 def test_a_unimodal_run_ignores_the_other_modalitys_feature_scale(tmp_path):
