@@ -520,3 +520,22 @@ checked({"joint fused accuracy": np.mean(acc["joint (concat)"]),
 # more than 0.08, whichever is easier to learn. The severe regime reproduces CREMA-D's signature on
 # six of its seven preregistered targets; the visual branch sits 0.10 above chance where the target
 # asked for 0.08. Chapter 2 modulates the gradients to give the slow modality its share back.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Cure the patient by the knob.** Predict, from the race argument of 1.1, how strong the visual
+#    pattern must be before the visual branch stops starving, then measure it:
+#    `mmlesson diagnose --data-knob visual_strength=1.0 --seeds 100 101 102` (then 1.5 and 2.0; the
+#    severe regime's other knobs stay; its own is 0.6). At which strength does the visual starvation
+#    fall below the 0.20 the preregistration demands of a severe regime, and does the joint model then
+#    beat both unimodal models?
+# 2. **Another fusion, another gradient.** Section 1.2 checks Eq. 1 against autograd for concatenation.
+#    For FiLM fusion (`fusion="film"`) the visual features scale and shift the audio ones. Write the
+#    gradient that reaches $z_a$ by the chain rule: does it still depend on the visual modality only
+#    through the fused residual $\mathrm{softmax}(f) - e_y$? Check your answer with autograd on one batch.
+# 3. **Seeds after the fact.** The claim "the fused model falls below audio alone" was undetermined with
+#    about 30 seeds needed. Size that study with `mmlesson replicate synthav-combined --seeds $(seq 10 39)
+#    --dry-run` (it trains nothing and estimates the time from the runs already in your store). Why
+#    would adding seeds until the interval excludes zero, and only then stopping, not give a valid 95%
+#    verdict? What would you write in the preregistration first?

@@ -430,3 +430,18 @@ if DATASET == "synthav":
 # is mild or absent, OGM-GE costs accuracy: -0.055 in the mild regime (-0.037 against joint training
 # at its own rate) and -0.123 in regime B. The paper's +9.6 points on CREMA-D is not reproduced as a
 # verdict here, though its direction is. Chapter 3 asks what balance should mean in the first place.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **The coefficient by hand.** For $\rho = 2$ and $\alpha = 0.8$ compute the dominant modality's
+#    coefficient under the released rule, $1 - \tanh(\alpha\rho)$, and the continuous one,
+#    $1 - \tanh(\alpha(\rho - 1))$; check both with `mmlesson.methods.ogm_ge.coefficient(2.0, 0.8, "jump")`
+#    and `"continuous"`. How large is the jump of the released rule as $\rho$ crosses 1?
+# 2. **Jump or continuous.** Train OGM-GE on the severe regime for seeds 0-2 with each form
+#    (`mmlesson.train(**mmlesson.RECIPES["synthav-severe"].config("ogm_ge", seed=0, ogm_form="continuous"))`)
+#    and plot the audio-over-visual ratio per epoch (`mmlesson.readouts.per_epoch(metrics, "train",
+#    "ratio", "audio_over_visual")`). Predict first which form slows audio more when the ratio is near 1.
+# 3. **Where the remedy costs.** In regime B the visual modality adds nothing a perfect observer could
+#    use. Explain, from the coefficient's definition, why OGM-GE must cost accuracy there, and what a
+#    modulation rule would need to know to avoid it.

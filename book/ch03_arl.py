@@ -547,3 +547,18 @@ if DATASET == "synthav":
 # re-weighting a trained model by Eq. 14 lowers its accuracy. In the mild regime ARL neither helps
 # nor is shown to hurt (+0.009, undetermined). Chapter 4 stops the modalities learning together at
 # all.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Eq. 18 by hand.** With $q_a/q_v = 2$, $d_a/d_v = 1$ and $T = 4$, compute ARL's two coefficients and
+#    check them with `mmlesson.methods.arl.coefficients_from_ratios({"inverse_variance": 2.0,
+#    "audio_over_visual": 1.0}, 4.0)`. How large must $q_a/q_v - d_a/d_v$ be before the audio coefficient
+#    exceeds 0.99?
+# 2. **Which part does the work?** The chapter found that ARL helps through its unimodal losses, not
+#    through its balancing rule. Test it on the severe regime for seeds 0-2: `--no-asymmetric` keeps the
+#    unimodal losses and drops the coefficients; `--no-unimodal-loss` does the opposite. Predict the
+#    visual branch accuracy of each before you train.
+# 3. **A better proxy.** The entropy of a modality that fits its training clips goes to zero, so its
+#    inverse grows without bound. Propose a variance proxy that stays finite and still orders the two
+#    modalities by reliability, and say on which split you would measure it.

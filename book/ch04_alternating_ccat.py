@@ -507,3 +507,18 @@ if DATASET == "synthav":
 # keep finer feature maps than the other methods' (section 4.4), part of what its comparisons carry.
 # In the mild regime CCAT still gains a little (+0.013) and MLA loses a little (-0.017). Chapter 5
 # looks at the decision layer of the models trained jointly, where CCAT's frozen classifier sits.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **The projection the release never ran.** Train MLA with and without its head-gradient projection
+#    (`projection=False`) on the severe regime for seeds 0-2. Does the visual branch change? Relate your
+#    answer to what the projector remembers after the audio step of each batch.
+# 2. **Fusing at test time.** MLA's three inference rules (`inference="entropy"`, `"fixed"` with
+#    `audio_weight=0.55`, `"mean"`) use the same trained encoders and head. Which one should win when one
+#    branch is much more confident than the other on most clips, and why can a per-sample rule beat any
+#    fixed weight?
+# 3. **CCAT's adapter size.** The LoRA rank sets how much each modality may bend the frozen classifier.
+#    Train CCAT with `lora_rank=1` and `lora_rank=8` for seed 0 and compare the contribution gap
+#    $|c_a - c_v|$ and the visual branch. What would a rank as large as the head itself make of the
+#    frozen classifier?

@@ -440,3 +440,17 @@ checked({"joint concat accuracy": np.mean(metric(runs["joint (concat)"], "test",
 # on the frozen-encoder ensemble it gains +0.024 (undetermined, near its boundary). A model's
 # decision layer can be re-weighted after training; what the starved encoder did not learn cannot be
 # re-weighted back.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Scale is not weight.** Train joint concatenation with `feature_scale=(1.0, 4.0)` and with
+#    `(4.0, 1.0)` for seed 0 and read `final.test.decision` in each `metrics.json` (mean $|W_m|$ and
+#    mean $|W_m z_m|$). If the head simply undid a fixed scale, by what factor would the weight ratio
+#    change? By what factor does it change, and what else in training responds to the scale?
+# 2. **Recalibrate a run.** Run `mmlesson recalibrate --run DIR` on a finished joint run of the severe
+#    regime and compare the test accuracy and log-loss of the calibrated and class-weighted models in
+#    `recalibrated.json`. Why can recalibration lower the log-loss so much and the error so little?
+# 3. **Where Insight 3 could be judged.** SynthAV's capability is flat across classes by design. Which
+#    knob would make one modality better on some classes than on others
+#    (`mmlesson.data.SynthAVConfig`'s fields), and what correlation would then test the insight?
