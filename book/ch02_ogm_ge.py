@@ -132,6 +132,19 @@ print("package:", coefficients(demo, labels, alpha=0.8), " by hand: audio", roun
 print(f"alpha 0.8, jump form: k = {coefficient(1 + 1e-6, 0.8):.3f} just above rho = 1, "
       f"{coefficient(1.3, 0.8):.3f} at rho = 1.3, {coefficient(2.0, 0.8):.3f} at rho = 2")
 
+# %% [markdown]
+# **OGM-GE's own code.** This is the step `mmlesson` runs for every OGM-GE batch (from
+# `mmlesson/methods/ogm_ge.py`, shown as it is, not a copy): the fused cross-entropy is back-propagated
+# as in joint training, the coefficients are computed from the two branches' true-class scores, and
+# inside the modulation window each encoder's convolution gradients are multiplied by its coefficient
+# and given GE's noise before the optimiser steps.
+
+# %%
+from mmlesson.book import show_code
+from mmlesson.methods.ogm_ge import OGMGE
+
+show_code(OGMGE.training_step, coefficients, modulate_gradients)
+
 # %% [markdown] tags=[]
 # ## 2.2 The severe regime: the easy modality fits its training clips first
 #

@@ -337,6 +337,17 @@ print(summary(runs, COLUMNS, {"fused": ORACLE.get("fused"), "audio branch": ORAC
 # branch keeps 0.538. Its fused accuracy, 0.580, is +0.098 [+0.046, +0.151] above joint training's.
 
 # %% [markdown]
+# **ARL's own code.** The step `mmlesson` runs for every ARL batch (`mmlesson/methods/arl.py`, shown as
+# it is): the coefficients of Eq. 18 from the batch's two ratios, each encoder's features passed through
+# a gradient scale of $1 + a_m$ (Eq. 19-20, the residual form), and the loss of Eq. 22.
+
+# %%
+from mmlesson.book import show_code
+from mmlesson.methods.arl import ARL, gradient_factor, ratios
+
+show_code(ARL.training_step, ratios, gradient_factor)
+
+# %% [markdown]
 # ## 3.6 How ARL steers training (Fig. 3)
 #
 # Left: the dependency ratio $d_a/d_v$ and the inverse-variance ratio $q_a/q_v$ of ARL's training

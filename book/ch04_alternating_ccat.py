@@ -186,6 +186,17 @@ print(summary({name: runs[name] for name in ("audio only", "visual only", "joint
 # is closer to OGM-GE's (0.561).
 
 # %% [markdown]
+# **MLA's own code.** The step `mmlesson` runs for every MLA batch (`mmlesson/methods/mla.py`, shown as
+# it is): one modality after the other, its encoder and the shared head, its own cross-entropy, the
+# head's gradient projected by $P$, one optimiser step, then the projector's update.
+
+# %%
+from mmlesson.book import show_code
+from mmlesson.methods.mla import MLA, update_projector
+
+show_code(MLA.training_step, update_projector)
+
+# %% [markdown]
 # ## 4.3 Contributions over training (the paper's Fig. 1)
 #
 # CCAT measures how much each modality contributes to a prediction with a mutual-information estimate
@@ -270,6 +281,17 @@ print("stages:", {s: stage_of.count(s) for s in dict.fromkeys(stage_of)}, "epoch
 # %% [markdown]
 # Stage 1 takes 8 epochs and stage 2 the other 16; every seed selects an epoch of stage 2 (epochs 10
 # to 24), and at the default $\beta = 0.15$ the secondary updates find almost no sample to act on.
+
+# %% [markdown]
+# **CCAT's own code.** The two stages as `mmlesson` runs them (`mmlesson/methods/ccat.py`, shown as it
+# is): stage 1 trains the cross-attention classifier with the contribution regulariser (Eq. 8); stage 2
+# alternates the unimodal losses through the frozen classifier and its LoRA (Eq. 11), then gives the
+# samples whose contribution falls below $\beta$ a second update (Eq. 12).
+
+# %%
+from mmlesson.methods.ccat import CCAT
+
+show_code(CCAT.pretraining_step, CCAT.alternating_step)
 
 # %% [markdown]
 # ## 4.5 The paper's Table 1 on SynthAV

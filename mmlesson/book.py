@@ -118,6 +118,26 @@ STUDY_FILE = Path(__file__).parent / "grids" / "synthav-learning-rates.csv"
 PREREGISTRATION = Path(__file__).with_name("preregistration.toml")  # the severe regime, its targets, every claim
 
 
+def method_source(*objects) -> str:
+    """The source of package functions or methods, one after the other, dedented."""
+    import inspect
+    import textwrap
+
+    return "\n\n".join(textwrap.dedent(inspect.getsource(obj)).rstrip() for obj in objects)
+
+
+def show_code(*objects) -> None:
+    """Show a method's own code on the page, as the package runs it (not a copy that could drift):
+    a highlighted Python block in a notebook, plain text elsewhere."""
+    text = method_source(*objects)
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:  # outside Jupyter without IPython installed
+        print(text)
+        return
+    display(Markdown(f"```python\n{text}\n```"))
+
+
 def preregistration() -> dict:
     """The book's preregistration (``PREREGISTRATION``), committed before any remedy ran on the severe regime."""
     import tomllib

@@ -118,3 +118,19 @@ def test_the_stored_side_studies_come_from_the_code(tmp_path, monkeypatch):
         assert row["lr"] == theirs["lr"]
         for column in ("test acc", "val acc", "branch audio", "branch visual"):
             assert abs(row[column] - theirs[column]) <= 0.03, (row["regime"], row["arm"], column)
+
+
+def test_show_code_shows_the_methods_own_source(monkeypatch):
+    import IPython.display
+
+    from mmlesson.book import method_source, show_code
+    from mmlesson.methods.ogm_ge import OGMGE, coefficients
+
+    text = method_source(OGMGE.training_step, coefficients)
+    assert text.startswith("def training_step(self, model, batch, optimizer, state):")
+    assert "\n\ndef coefficients(" in text and "modulate_gradients(model, factors" in text
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    show_code(OGMGE.training_step)
+    [markdown] = shown
+    assert markdown.data == f"```python\n{method_source(OGMGE.training_step)}\n```"
