@@ -388,18 +388,21 @@ print("paper, CREMA-D (multi / audio / video):", "; ".join(f"{k} {v[0]} / {v[1]}
 # %%
 sweep = side[side["regime"] == "CCAT tuning sweep"].set_index("arm")  # a stored side study, one run per value
 sweep.loc[f"beta {CCAT_DEFAULT_BETA}"] = sweep.loc["rank 2"]  # the default beta's run is the default rank's
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 axes[0].plot(CCAT_RANKS, [sweep.loc[f"rank {r}", "val acc"] for r in CCAT_RANKS], "o-")
 axes[0].set_xscale("log", base=2)
 axes[0].set_xlabel("LoRA rank r")
 axes[1].plot(CCAT_BETAS, [sweep.loc[f"beta {b}", "val acc"] for b in CCAT_BETAS], "o-", label="validation accuracy")
 selected = [sweep.loc[f"beta {b}", "secondary visual"] for b in CCAT_BETAS]
 twin = axes[1].twinx()
-twin.plot(CCAT_BETAS, selected, "s--", color="tab:blue", label="visual samples under beta")
-twin.set_ylabel("fraction under beta")
+twin.plot(CCAT_BETAS, selected, "s--", color="tab:orange", label="visual training samples under beta")
+twin.set_ylabel("fraction of visual samples under beta")
 axes[1].set_xlabel("beta")
 for ax in axes:
     ax.set_ylabel("validation accuracy (seed 100)")
+lines = axes[1].get_lines() + twin.get_lines()
+axes[1].legend(lines, [line.get_label() for line in lines], loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+               fontsize=8)
 fig.tight_layout()
 for b, fraction in zip(CCAT_BETAS, selected):
     print(f"beta {b:.2f}: validation accuracy {sweep.loc[f'beta {b}', 'val acc']:.3f}, "
