@@ -451,8 +451,8 @@ def run_report(args) -> int:
         print(caption(grid) + "\n")
         print(render(paper_table(runs, grid), args.format))
         print()
-        if unreadable_runs_line(runs):
-            print(f"mmlesson: warning: grid {grid.name}: {unreadable_runs_line(runs)}", file=sys.stderr)
+        if unreadable := unreadable_runs_line(runs):
+            print(f"mmlesson: warning: grid {grid.name}: {unreadable}", file=sys.stderr)
     return 0
 
 

@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from .errors import IncompleteRun, MMLessonError
+from .errors import ConfigError, IncompleteRun, MMLessonError
 from .files import atomic_torch_save, atomic_write_json, read_json_file, run_lock
 from .paths import locked_by_another
 
@@ -43,9 +43,6 @@ class RunDirectory:
 
     def __repr__(self) -> str:
         return f"RunDirectory({str(self.path)!r})"
-
-    def __truediv__(self, name: str) -> Path:
-        return self.path / name
 
     def has(self, name: str) -> bool:
         return (self.path / name).exists()
@@ -96,8 +93,6 @@ class RunDirectory:
 
     def stored_identity(self) -> dict:
         """The identity recorded here (metrics.json of a finished run, else run.json)."""
-        from .errors import ConfigError
-
         for name in (self.METRICS, self.RUN):
             if self.has(name):
                 record = read_json_file(self.path / name)

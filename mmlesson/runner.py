@@ -147,18 +147,18 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
             if pending:
                 print(f"grid {grid.name}: {describe_estimate(pending, results, parallel_runs(workers, scheduler, per_gpu))}",
                       file=sys.stderr)
-            if unreadable_runs_line(table):
-                print(f"mmlesson: warning: {unreadable_runs_line(table)}", file=sys.stderr)
+            if unreadable := unreadable_runs_line(table):
+                print(f"mmlesson: warning: {unreadable}", file=sys.stderr)
         return table
     if pending:
         check_writable_directory(results, "--results")
-    for run in pending:
-        declare(run)
-    if pending:
-        if scheduler is None and (workers or default_workers(per_gpu)) > 1 and not dask_installed():
+        for run in pending:
+            declare(run)
+        requested = workers or default_workers(per_gpu)
+        workers = parallel_runs(requested, scheduler, per_gpu)
+        if workers < requested:
             print("mmlesson: Dask is not installed (pip install 'mmlesson[batch]'); training one run at a time",
                   file=sys.stderr)
-        workers = parallel_runs(workers, scheduler, per_gpu)
         if workers == 1 and scheduler is None:
             outcomes = run_in_process(pending, progress)
         else:
@@ -178,8 +178,8 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
         for _, row in failed.iterrows():
             print(f"  failed: {row['arm']} / {row['data']} / seed {row['seed']}: {row['error']} ({row['run_dir']})",
                   file=sys.stderr)
-        if unreadable_runs_line(table):
-            print(f"mmlesson: warning: {unreadable_runs_line(table)}", file=sys.stderr)
+        if unreadable := unreadable_runs_line(table):
+            print(f"mmlesson: warning: {unreadable}", file=sys.stderr)
     return table
 
 
