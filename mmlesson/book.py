@@ -290,13 +290,16 @@ def checked(values: dict[str, float], tolerance: float, digits: int = 3) -> None
 
 
 def judge(comparisons: list) -> list:
-    """Holm-correct one chapter's paired comparisons (``stats.compare``), print each claim with its
-    mean difference, 95% interval, seeds, smallest effect of interest and verdict, and return them."""
+    """Holm-correct one family of paired comparisons (``stats.compare``) and print each claim once, with
+    its verdict in words (``Comparison.verdict_text``: the difference and its 95% interval); returns them."""
     from .stats import holm
 
     corrected = holm(comparisons)
+    if corrected:
+        seeds = " or ".join(str(n) for n in sorted({c.n for c in corrected}))
+        print(f"{seeds} paired seeds per claim, 95% intervals, Holm-corrected over these {len(corrected)} claims:")
     for c in corrected:
-        print(f"- {c.claim}\n    {c.evidence()}: {c.verdict_text()}")
+        print(f"- {c.claim}: {c.verdict_text()} (smallest effect of interest {c.sesoi:.3g})")
     return corrected
 
 

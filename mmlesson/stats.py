@@ -66,18 +66,29 @@ class Comparison:
         return self.p_difference > high and self.p_equivalence > high
 
     def evidence(self, digits: int = 3) -> str:
-        """``+0.012 [+0.004, +0.020] (10 seeds, SESOI 0.01)``."""
+        """``+0.012 [+0.004, +0.020] (10 seeds, smallest effect of interest 0.01)``."""
         return (f"{self.mean:+.{digits}f} [{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}] "
                 f"({self.n} seeds, smallest effect of interest {self.sesoi:g})")
 
-    def verdict_text(self) -> str:
-        """The verdict, with the seeds needed when undetermined."""
-        if self.verdict != "undetermined":
-            return self.verdict
+    def verdict_text(self, digits: int = 3) -> str:
+        """The verdict in words a reader takes at face value, with the difference and its 95% interval:
+        ``better by 0.153 [0.113, 0.194]`` (``worse by``: the size of the loss and its interval); an
+        equivalence whose difference is significant too is ``a real but negligible difference`` (not
+        "no difference"); undetermined says how many seeds would decide."""
+        interval = f"[{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]"
+        if self.verdict in ("better", "worse"):  # the size of the difference, with its interval
+            low, high = (self.ci_low, self.ci_high) if self.verdict == "better" else (-self.ci_high, -self.ci_low)
+            return f"{self.verdict} by {abs(self.mean):.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+        if self.verdict == "equivalent":
+            within = f"within ±{self.sesoi:.{digits}g}"
+            if self.p_difference < ALPHA:
+                return f"a real but negligible difference: {self.mean:+.{digits}f} {interval}, {within}"
+            return f"no difference that matters: {self.mean:+.{digits}f} {interval}, {within}"
+        found = f"undetermined: {self.mean:+.{digits}f} {interval}" if self.n >= 2 else "undetermined"
         if self.seeds_needed is None:
-            return "undetermined"
+            return found
         more = f"more than {MAX_SEEDS}" if self.seeds_needed >= MAX_SEEDS else f"about {self.seeds_needed}"
-        return f"undetermined, needs {more} seeds"
+        return f"{found}; {more} seeds would decide"
 
 
 def paired_values(treatment, control) -> tuple[np.ndarray, np.ndarray]:

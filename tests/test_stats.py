@@ -43,7 +43,9 @@ def test_worse_undetermined_and_seeds_needed():
     assert worse.verdict == "worse" and worse.ci_high < 0
     noisy = stats.compare(control + rng.normal(0.01, 0.03, 10), control, sesoi=0.01)
     assert noisy.verdict == "undetermined" and noisy.ci_low < 0 < noisy.ci_high
-    assert noisy.seeds_needed > 10 and noisy.verdict_text().startswith("undetermined, needs about")
+    assert noisy.seeds_needed > 10
+    assert noisy.verdict_text() == (f"undetermined: {noisy.mean:+.3f} [{noisy.ci_low:+.3f}, {noisy.ci_high:+.3f}]; "
+                                    f"about {noisy.seeds_needed} seeds would decide")
     from statsmodels.stats.power import TTestPower
 
     by_hand = TTestPower().solve_power(effect_size=abs(noisy.mean) / noisy.sd, alpha=0.05, power=0.8)
@@ -122,7 +124,9 @@ def test_book_judge_corrects_the_family_and_summary_adds_the_oracle(capsys):
     assert [c.corrected for c in corrected] == [True, True]
     assert [c.p_difference for c in corrected] == list(stats.holm(raw)[i].p_difference for i in range(2))
     printed = capsys.readouterr().out
-    assert "- a\n" in printed and "smallest effect of interest 0.01" in printed
+    lines = printed.splitlines()
+    assert lines[0] == "10 paired seeds per claim, 95% intervals, Holm-corrected over these 2 claims:"
+    assert lines[1:] == [f"- {c.claim}: {c.verdict_text()} (smallest effect of interest 0.01)" for c in corrected]
     runs = {"joint": [{"final": {"test": {"acc": a}}} for a in (0.7, 0.8)]}
     table = summary(runs, {"acc": ("test", "acc"), "missing": ("test", "nope")}, oracle_row={"acc": 0.9})
     assert table.loc["joint", "acc"] == "0.750 ± 0.071" and table.loc["joint", "missing"] == "-"
@@ -158,3 +162,22 @@ def test_the_stored_study_covers_every_arm_rate_and_tuning_seed():
     assert set(rates) == set(STUDY_ARMS) and set(rates.values()) <= set(LEARNING_RATES)
     arms = with_learning_rates({"joint (concat)": {"method": "joint"}, "other": {"method": "joint"}}, rates)
     assert arms == {"joint (concat)": {"method": "joint", "lr": rates["joint (concat)"]}, "other": {"method": "joint"}}
+
+
+def test_verdicts_read_as_what_they_mean():
+    """A reader takes the words at face value: the size and interval of a difference; an equivalence whose
+    difference is significant too is not "no difference"; undetermined says how many seeds would decide."""
+    def comparison(verdict, mean, low, high, p_difference=0.5, needed=None, n=10):
+        return stats.Comparison("c", n, mean, 0.01, low, high, 0.02, p_difference, 0.001, verdict, needed)
+
+    assert comparison("better", 0.05, 0.03, 0.07).verdict_text() == "better by 0.050 [0.030, 0.070]"
+    assert comparison("worse", -0.05, -0.07, -0.03).verdict_text() == "worse by 0.050 [0.030, 0.070]"
+    assert comparison("equivalent", 0.004, 0.003, 0.005, p_difference=0.001).verdict_text() == (
+        "a real but negligible difference: +0.004 [+0.003, +0.005], within ±0.02")
+    assert comparison("equivalent", 0.0, -0.001, 0.001).verdict_text() == (
+        "no difference that matters: +0.000 [-0.001, +0.001], within ±0.02")
+    assert comparison("undetermined", 0.01, -0.01, 0.03, needed=40).verdict_text() == (
+        "undetermined: +0.010 [-0.010, +0.030]; about 40 seeds would decide")
+    assert comparison("undetermined", 0.0, -0.1, 0.1, needed=stats.MAX_SEEDS).verdict_text().endswith(
+        f"more than {stats.MAX_SEEDS} seeds would decide")
+    assert comparison("undetermined", 0.3, float("nan"), float("nan"), n=1).verdict_text() == "undetermined"

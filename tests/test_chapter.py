@@ -1,0 +1,61 @@
+"""The chapters' one setting object: what setup decides, which rates and data a run gets, one Holm family."""
+import numpy as np
+import pytest
+
+from mmlesson import chapter as chapter_module
+from mmlesson import stats
+from mmlesson.book import protocol_learning_rates
+from mmlesson.chapter import SEVERE, SMOKE_DATA, Chapter
+from mmlesson.errors import ConfigError
+
+
+def test_setup_on_synthav_takes_the_severe_regime_and_its_protocol_rates(capsys):
+    chapter = Chapter.setup("ogm_ge", "synthav", seeds=range(3), device="cpu")
+    assert chapter.recipe == SEVERE and chapter.seeds == [0, 1, 2] and str(chapter.device) == "cpu"
+    assert chapter.rates == protocol_learning_rates(SEVERE) and chapter.data_knobs == {}
+    assert chapter.train == {"device": "cpu"}
+    assert "device: cpu" in capsys.readouterr().out
+
+
+def test_smoke_is_two_seeds_small_data_and_few_epochs():
+    chapter = Chapter.setup("ccat", "synthav", device="cpu", smoke=True, smoke_epochs=2)
+    assert chapter.seeds == [0, 1] and chapter.data_knobs == SMOKE_DATA
+    assert chapter.train == {"epochs": 2, "device": "cpu"}
+
+
+def test_real_data_takes_the_papers_recipe_and_rate():
+    chapter = Chapter.setup("arl", "cremad", device="cpu", data_dir="somewhere")
+    assert chapter.recipe == "arl-cremad" and chapter.rates == {} and chapter.oracle() == {}
+    with pytest.raises(ConfigError, match="no arl protocol for DATASET='nope'"):
+        Chapter.setup("arl", "nope", device="cpu")
+
+
+def test_run_gives_each_arm_its_protocol_rate_unless_it_has_its_own(monkeypatch):
+    seen = {}
+
+    def fake_run_arms(arms, seeds, recipe, data_knobs, train, results, data_dir, name, **options):
+        seen.update(arms=arms, seeds=seeds, recipe=recipe, data_knobs=data_knobs, train=train, name=name)
+        return {}
+
+    monkeypatch.setattr(chapter_module, "run_arms", fake_run_arms)
+    chapter = Chapter.setup("ogm_ge", "synthav", device="cpu", smoke=True)
+    chapter.run({"joint (concat)": dict(method="joint"), "mine": dict(method="joint", lr=0.5),
+                 "unknown arm": dict(method="arl")}, name="g", seeds=[7])
+    assert seen["arms"]["joint (concat)"]["lr"] == chapter.rates["joint (concat)"]
+    assert seen["arms"]["mine"]["lr"] == 0.5 and "lr" not in seen["arms"]["unknown arm"]
+    assert seen["seeds"] == [7] and seen["recipe"] == SEVERE and seen["data_knobs"] == SMOKE_DATA
+    assert seen["train"] == {"epochs": 1, "device": "cpu"} and seen["name"] == "g"
+
+
+def test_judge_is_one_holm_family_printed_once(capsys):
+    chapter = Chapter.setup("ogm_ge", "synthav", device="cpu")
+    capsys.readouterr()
+    rng = np.random.default_rng(1)
+    control = rng.normal(0.6, 0.01, 10)
+    table = [("a gains", control + 0.05 + rng.normal(0, 0.01, 10), control, 0.01),
+             ("b ties", control + rng.normal(0, 0.002, 10), control, 0.02)]
+    verdicts = chapter.judge(table)
+    expected = stats.holm([stats.compare(t, c, sesoi, claim) for claim, t, c, sesoi in table])
+    assert verdicts == expected and [v.verdict for v in verdicts] == ["better", "equivalent"]
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 3 and printed[1] == f"- a gains: {verdicts[0].verdict_text()} (smallest effect of interest 0.01)"
