@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.patches import Arc, FancyBboxPatch, Patch
 import torch
 
 from .readouts import mean_std, per_epoch
@@ -91,3 +93,158 @@ def plot_per_class_capability(summary: dict, ax, class_names=None, accuracy_labe
     ax.legend(loc="upper left", fontsize=8)
     right.legend(loc="upper right", fontsize=8)
     return right
+
+
+FORWARD_COLOR, GRADIENT_COLOR = "black", "tab:red"
+ENCODER_FACE, TRAINED_FACE, FROZEN_FACE = "#dbe9f6", "#fde9d2", "#dde3ee"
+AUDIO_COLOR, VISUAL_COLOR, SECONDARY_COLOR = "tab:blue", "tab:green", "tab:purple"
+
+
+def _box(ax, x, y, text, width=1.6, height=0.8, face="white", edge="black", linewidth=1.2, fontsize=9):
+    """A rounded box centred on ``(x, y)`` (data units) with ``text`` in it."""
+    box = FancyBboxPatch((x - width / 2, y - height / 2), width, height, facecolor=face, edgecolor=edge,
+                         boxstyle="round,pad=0,rounding_size=0.15", linewidth=linewidth)
+    ax.add_patch(box)
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+    return box
+
+
+def _arrow(ax, *points, color=FORWARD_COLOR, dashed=False, label=None, label_at=None, fontsize=9):
+    """A polyline through ``points`` with a head at the last one, solid or dashed, optionally labelled."""
+    xs, ys = zip(*points)
+    ax.plot(xs, ys, color=color, linewidth=1.3, linestyle="--" if dashed else "-",
+            solid_capstyle="butt", dash_capstyle="butt")
+    ax.annotate("", xy=points[-1], xytext=points[-2], arrowprops=dict(arrowstyle="-|>", color=color, linewidth=0,
+                                                                       mutation_scale=14, shrinkA=0, shrinkB=0))
+    if label:
+        ax.text(*label_at, label, color=color, ha="center", va="center", fontsize=fontsize)
+
+
+def _diagram_axes(ax, width, height, figsize=None):
+    """``ax`` (or a new figure's only axes) set up as a ``width`` x ``height`` canvas without ticks."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99)
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.set_axis_off()
+    return ax
+
+
+def draw_concat_fusion(ax=None):
+    """Concatenation fusion and its gradient (Chapter 1): the forward pass in black, and the one residual
+    ``p - e_y`` flowing back to both encoders, through ``W_a^T`` and ``W_v^T``, in red dashes."""
+    ax = _diagram_axes(ax, 16, 8.9, figsize=(9, 5))
+    mid = 4.2  # height of the fused logits; audio above, visual below
+    for m, name, y in (("a", "audio", 6.3), ("v", "visual", 2.1)):
+        s = 1 if y > mid else -1  # the side of the row its gradient runs on: audio above, visual below
+        _box(ax, 1.0, y, f"{name}\n$x_{m}$", width=1.4, height=1.0)
+        _box(ax, 3.6, y, f"{name} encoder\nResNet-18, $\\theta_{m}$", width=2.4, height=1.0, face=ENCODER_FACE)
+        _box(ax, 6.0, y, f"$z_{m}$", width=0.9)
+        _box(ax, 8.0, y, f"$W_{m} z_{m}$", width=1.4, face=TRAINED_FACE)
+        _arrow(ax, (1.7, y), (2.4, y))
+        _arrow(ax, (4.8, y), (5.55, y))
+        _arrow(ax, (6.45, y), (7.3, y))
+        _arrow(ax, (8.7, y), (9.6, mid + 0.3 * s))
+        lane = y + 1.25 * s
+        back = dict(color=GRADIENT_COLOR, dashed=True)
+        _arrow(ax, (10.3, mid + 0.6 * s), (10.3, lane), (6.15, lane), (6.15, y + 0.4 * s), **back,
+               label=f"$W_{m}^\\top (p - e_y)$", label_at=(8.3, lane + 0.3 * s))
+        _arrow(ax, (5.85, y + 0.4 * s), (5.85, lane), (3.6, lane), (3.6, y + 0.5 * s), **back,
+               label=f"$(\\partial z_{m} / \\partial \\theta_{m})^\\top W_{m}^\\top (p - e_y)$",
+               label_at=(4.3, lane + 0.3 * s))
+    ax.add_patch(plt.Rectangle((6.95, 1.45), 2.1, 5.5, fill=False, linestyle=":", edgecolor="grey"))
+    ax.text(8.0, mid, "linear layer\n$W = [W_a,\\ W_v]$,\nbias $b$", ha="center", va="center", fontsize=8,
+            color="dimgrey")
+    _box(ax, 10.7, mid, "$f = W_a z_a$\n$+\\ W_v z_v + b$", width=2.1, height=1.2, face=TRAINED_FACE)
+    _box(ax, 12.9, mid, "softmax\n$p$", width=1.3, height=1.0)
+    _box(ax, 14.95, mid, "loss\n$-\\log p_y$", width=1.5, height=1.0)
+    _box(ax, 14.95, 6.3, "label $y$", width=1.3, height=0.7)
+    _arrow(ax, (11.75, mid), (12.25, mid))
+    _arrow(ax, (13.55, mid), (14.2, mid))
+    _arrow(ax, (14.95, 5.95), (14.95, mid + 0.5))
+    _arrow(ax, (14.95, mid - 0.5), (14.95, mid - 1.0), (11.3, mid - 1.0), (11.3, mid - 0.6), color=GRADIENT_COLOR,
+           dashed=True, label="$\\partial L / \\partial f = p - e_y$", label_at=(13.1, mid - 1.3))
+    ax.text(8, 8.55, "one residual $p - e_y$ reaches both encoders, each through its own block $W_m^\\top$",
+            ha="center", va="center", fontsize=10)
+    ax.legend(handles=[Line2D([], [], color=FORWARD_COLOR, label="forward pass"),
+                       Line2D([], [], color=GRADIENT_COLOR, linestyle="--", label="gradient (backward pass)")],
+              loc="lower right", fontsize=8, frameon=False)
+    return ax.figure
+
+
+def _lock(ax, x, y, size=0.45):
+    """A padlock drawn at ``(x, y)``, the centre of its body."""
+    ax.add_patch(plt.Rectangle((x - size / 2, y - size / 2), size, size * 0.8, facecolor="dimgrey"))
+    ax.add_patch(Arc((x, y + size * 0.3), size * 0.65, size * 1.0, theta1=0, theta2=180, color="dimgrey",
+                     linewidth=2))
+
+
+def _draw_ccat_stage1(ax):
+    """Encoders -> cross-attention -> classifier, all trained on ``L_cls + lambda L_reg``."""
+    ax.set_title("Stage 1: classifier pre-training\n(everything trained jointly)", fontsize=10)
+    for m, name, y in (("a", "audio", 7.4), ("v", "visual", 3.2)):
+        s = 1 if y > 5.3 else -1
+        _box(ax, 0.8, y, f"{name}\n$x_{m}$", width=1.3, height=1.0)
+        _box(ax, 3.0, y, f"{name}\nencoder $\\theta_{m}$", width=2.0, height=1.0, face=TRAINED_FACE)
+        _arrow(ax, (1.45, y), (2.0, y))
+        _arrow(ax, (4.0, y), (4.5, 5.3 + 0.6 * s))
+        ax.text(4.15, 6.3 if s > 0 else 4.3, "tokens", ha="right", va="center", fontsize=8)
+    _box(ax, 5.6, 5.3, "bi-directional\ncross-\nattention", width=2.3, height=2.4, face=TRAINED_FACE)
+    _box(ax, 8.7, 5.3, "classifier\nCls", width=1.5, height=1.2, face=TRAINED_FACE)
+    _arrow(ax, (6.75, 5.3), (7.95, 5.3), label="$f$", label_at=(7.35, 5.65))
+    _box(ax, 5.0, 0.9, "$\\mathcal{L}_{cls} + \\lambda\\, \\mathcal{L}_{reg}$\n"
+                       "$\\mathcal{L}_{reg} = |c_a - c_v|$: equal contributions", width=9.4, height=1.4)
+    _arrow(ax, (8.7, 4.7), (8.7, 1.6), label="$\\mathcal{L}_{cls}$", label_at=(9.35, 3.2))
+    _arrow(ax, (5.6, 4.1), (5.6, 1.6), dashed=True, color="dimgrey",
+           label="$c_m$: share of\n$z_m$ in $f$", label_at=(6.85, 2.9), fontsize=8)
+
+
+def _draw_ccat_stage2(ax):
+    """Per batch: the audio step, the visual step (each through its LoRA onto the frozen classifier), Sec."""
+    ax.set_title("Stage 2: alternating training\n(classifier frozen, one modality per step)", fontsize=10)
+    rows = (("a", "audio", 7.6, AUDIO_COLOR, 1), ("v", "visual", 3.0, VISUAL_COLOR, 2))
+    mid = 5.3  # height of the shared classifier
+    for m, name, y, color, step in rows:
+        s = 1 if y > mid else -1
+        _box(ax, 0.75, y, f"{name}\n$x_{m}$", width=1.3, height=1.0)
+        _box(ax, 2.75, y, f"{name}\nencoder $\\theta_{m}$", width=2.0, height=1.0, face=TRAINED_FACE)
+        _box(ax, 4.45, y, f"$z_{m}$", width=0.8)
+        _box(ax, 6.3, y, f"LoRA$_{m}$\nrank $r$", width=1.6, height=1.0, face=TRAINED_FACE)
+        ax.add_patch(plt.Circle((8.0, y), 0.3, facecolor="white", edgecolor="black"))
+        ax.text(8.0, y, "+", ha="center", va="center", fontsize=11)
+        _box(ax, 10.35, y, f"step {step}: {name}\nCE, update\n$\\theta_{m}$ and LoRA$_{m}$", width=2.9, height=1.4,
+             edge=color, linewidth=2)
+        _arrow(ax, (1.4, y), (1.75, y), color=color)
+        _arrow(ax, (3.75, y), (4.05, y), color=color)
+        _arrow(ax, (4.85, y), (5.5, y), color=color)
+        _arrow(ax, (7.1, y), (7.7, y), color=color)
+        _arrow(ax, (4.45, y - 0.4 * s), (5.3, mid + 0.5 * s), color=color)
+        _arrow(ax, (7.3, mid + 0.5 * s), (8.0, y - 0.3 * s), color=color,
+               label=f"Cls$(z_{m})$", label_at=(8.25, mid + 1.1 * s), fontsize=8)
+        _arrow(ax, (8.3, y), (8.9, y), color=color)
+        _arrow(ax, (10.35, y - 0.7 * s), (10.35, mid + 0.75 * s), color="dimgrey")
+    _box(ax, 6.3, mid, "", width=2.6, height=1.0, face=FROZEN_FACE)
+    _lock(ax, 5.4, mid - 0.05, size=0.4)
+    ax.text(6.65, mid, "classifier\nCls, frozen", ha="center", va="center", fontsize=9)
+    _box(ax, 10.35, mid, "mean of the logits\n$\\to$ contributions\n$c_a$, $c_v$", width=2.9, height=1.5)
+    _box(ax, 6.0, 0.9, "step 3, Sec: samples with $c_m < \\beta$ get one more\nstep on modality $m$ "
+                       "($\\theta_m$ and LoRA$_m$)", width=8.6, height=1.2, edge=SECONDARY_COLOR, linewidth=2)
+    _arrow(ax, (11.8, mid), (12.1, mid), (12.1, 0.9), (10.3, 0.9), color=SECONDARY_COLOR)
+
+
+def draw_ccat_pipeline():
+    """CCAT's two stages side by side (Chapter 4): stage 1 trains encoders, cross-attention and classifier
+    on ``L_cls + lambda L_reg``; stage 2 freezes the classifier and trains one modality at a time through
+    its own LoRA, with secondary steps on the samples whose contribution is below ``beta``."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw=dict(width_ratios=[10, 12.5]))
+    _draw_ccat_stage1(_diagram_axes(left, 10, 8.3))
+    _draw_ccat_stage2(_diagram_axes(right, 12.5, 8.3))
+    fig.legend(handles=[Patch(facecolor=TRAINED_FACE, edgecolor="black", label="trained"),
+                        Patch(facecolor=FROZEN_FACE, edgecolor="black", label="frozen"),
+                        Line2D([], [], color=AUDIO_COLOR, label="audio step"),
+                        Line2D([], [], color=VISUAL_COLOR, label="visual step"),
+                        Line2D([], [], color=SECONDARY_COLOR, label="secondary update (Sec)")],
+               loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.09, top=0.88, wspace=0.06)
+    return fig

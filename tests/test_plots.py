@@ -1,0 +1,71 @@
+"""The schematic figures of ``mmlesson.plots``: what they say, and that they leave pyplot as they found it."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from mmlesson.plots import draw_ccat_pipeline, draw_concat_fusion  # noqa: E402
+
+
+def texts(artist) -> str:
+    """Every text of a figure or axes (titles, labels, box contents, legend entries), one per line."""
+    return "\n".join(t.get_text() for t in artist.findobj(matplotlib.text.Text))
+
+
+def legend_labels(fig) -> list[str]:
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    return [t.get_text() for legend in legends for t in legend.get_texts()]
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    plt.close("all")
+    yield
+    plt.close("all")
+
+
+def test_concat_fusion_shows_the_shared_residual_reaching_both_encoders():
+    fig = draw_concat_fusion()
+    assert isinstance(fig, matplotlib.figure.Figure) and plt.get_fignums() == [fig.number]
+    text = texts(fig)
+    for label in ("$z_a$", "$z_v$", "\\theta_a", "\\theta_v", "W = [W_a,\\ W_v]", "f = W_a z_a",
+                  "p - e_y", "$W_a^\\top (p - e_y)$", "$W_v^\\top (p - e_y)$",
+                  "(\\partial z_a / \\partial \\theta_a)^\\top W_a^\\top (p - e_y)", "softmax", "label $y$"):
+        assert label in text, label
+    assert legend_labels(fig) == ["forward pass", "gradient (backward pass)"]
+
+
+def test_concat_fusion_draws_gradients_dashed_in_their_own_colour():
+    fig = draw_concat_fusion()
+    styles = {(line.get_color(), line.get_linestyle()) for line in fig.axes[0].lines}
+    assert styles == {("black", "-"), ("tab:red", "--")}
+
+
+def test_concat_fusion_gradient_ends_on_each_encoder():
+    ax = draw_concat_fusion().axes[0]
+    ends = [line.get_xydata()[-1] for line in ax.lines if line.get_linestyle() == "--"]
+    for name in ("audio encoder", "visual encoder"):
+        x, y = next(t.get_position() for t in ax.texts if t.get_text().startswith(name))
+        assert any(abs(end_x - x) < 0.01 and abs(end_y - y) < 0.6 for end_x, end_y in ends), name
+
+
+def test_concat_fusion_draws_into_a_given_axes():
+    fig, axes = plt.subplots(1, 2)
+    assert draw_concat_fusion(axes[1]) is fig
+    assert plt.get_fignums() == [fig.number]
+    assert axes[1].get_legend() is not None and not axes[0].has_data()
+    assert "p - e_y" in texts(fig)
+
+
+def test_ccat_pipeline_shows_both_stages():
+    fig = draw_ccat_pipeline()
+    assert isinstance(fig, matplotlib.figure.Figure) and plt.get_fignums() == [fig.number]
+    left, right = fig.axes
+    assert "Stage 1" in left.get_title() and "Stage 2" in right.get_title()
+    stage1, stage2 = texts(left), texts(right)
+    assert "cross-" in stage1 and "\\mathcal{L}_{cls} + \\lambda" in stage1 and "equal contributions" in stage1
+    for label in ("frozen", "LoRA$_a$", "LoRA$_v$", "step 1: audio", "step 2: visual", "Sec", "c_m < \\beta"):
+        assert label in stage2, label
+    assert "LoRA" not in stage1 and "frozen" not in stage1
+    assert legend_labels(fig) == ["trained", "frozen", "audio step", "visual step", "secondary update (Sec)"]
