@@ -96,7 +96,7 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # chapters use it to ask whether a remedy costs anything where the disease is absent.
 #
 # Because the patterns are drawn from a known process, the best accuracy any model could reach, the
-# **oracle** (Bayes) accuracy of an observer that sees which pattern each modality shows (and, for
+# **oracle** (Bayes; see the [glossary](glossary.md)) accuracy of an observer that sees which pattern each modality shows (and, for
 # audio, hears a new speaker), is computed exactly (`oracle_accuracy`), from each modality and from
 # both. Here is one clip per class without noise (to see the signal) and as the models see them:
 
@@ -204,8 +204,9 @@ print("formula equals autograd to float32 precision (max difference < 1e-5):", l
 # comparison is *paired*: seed s of one method against seed s of another (the same data set; the
 # seed also sets initialisation and batch order).
 #
-# For the joint model we also read the **branch accuracy** of each modality: the same decision layer
-# applied with the other modality's features set to zero, i.e. the accuracy of $W^m z^m + b$ alone.
+# For the joint model we also read the **branch accuracy** of each modality ([glossary](glossary.md)):
+# the same decision layer applied with the other modality's features set to zero, i.e. the accuracy of
+# $W^m z^m + b$ alone.
 # The **probe** columns are explained in 1.6.
 
 # %%
@@ -225,17 +226,15 @@ print(summary(runs, COLUMNS, oracle_row={"test acc": ORACLE.get("fused"), "audio
                                          "visual branch": ORACLE.get("visual")} if ORACLE else None).to_string())
 
 # %% [markdown]
-# The curves show how it unfolds. Top left: training accuracy, the race of section 1.1 (which model
-# fits its training clips first), for each unimodal model and for each branch of the joint model. Top
-# right: the training loss, the size of the residual each encoder learns from; the joint model has
-# one, shared by both of its encoders. Bottom left: validation accuracy of each unimodal model and of
-# each branch of the joint model. Bottom right: the gradient norm that reaches each encoder, averaged
-# over the epoch's steps (mean over seeds, shaded: one standard deviation).
+# The curves show how it unfolds (mean over seeds, shaded: one standard deviation). Left: training
+# accuracy, the race of section 1.1 (which model fits its training clips first), for each unimodal
+# model and for each branch of the joint model. Right: the training loss, the size of the residual each
+# encoder learns from; the joint model has one, shared by both of its encoders.
 
 # %%
 from mmlesson.plots import plot_over_epochs
 
-fig, ((race, residual), (left, right)) = plt.subplots(2, 2, figsize=(12, 7.5))
+fig, (race, residual) = plt.subplots(1, 2, figsize=(12, 3.8))
 plot_over_epochs(race, runs["audio only"], ("train", "acc"), "audio only", color="tab:orange", linestyle="--")
 plot_over_epochs(race, runs["visual only"], ("train", "acc"), "visual only", color="tab:blue", linestyle="--")
 plot_over_epochs(race, joint, ("train", "branch_acc", "audio"), "joint: audio branch", color="tab:orange")
@@ -249,6 +248,18 @@ plot_over_epochs(residual, joint, ("train", "loss"), "joint: shared by both enco
 residual.set_ylabel("training cross-entropy (nats)")
 residual.set_yscale("log")
 residual.set_title("the residual each encoder learns from", fontsize=10)
+for ax in (race, residual):
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=7)
+fig.tight_layout()
+
+# %% [markdown]
+# What the race does to each branch. Left: validation accuracy of each unimodal model and of each
+# branch of the joint model. Right: the gradient norm that reaches each encoder, averaged over the
+# epoch's steps.
+
+# %%
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
 plot_over_epochs(left, runs["audio only"], ("val", "acc"), "audio only", color="tab:orange", linestyle="--")
 plot_over_epochs(left, runs["visual only"], ("val", "acc"), "visual only", color="tab:blue", linestyle="--")
 plot_over_epochs(left, joint, ("val", "branch_acc", "audio"), "joint: audio branch", color="tab:orange")
@@ -262,7 +273,7 @@ plot_over_epochs(right, joint, ("train", "grad_norm", "audio"), "joint: audio en
 plot_over_epochs(right, joint, ("train", "grad_norm", "visual"), "joint: visual encoder", color="tab:blue")
 right.set_ylabel("encoder gradient norm (L2, per step)")
 right.set_yscale("log")
-for ax in (race, residual, left, right):
+for ax in (left, right):
     ax.set_xlabel("epoch")
     ax.legend(fontsize=7)
 fig.tight_layout()
@@ -347,7 +358,8 @@ chapter.say(
 # ## 1.6 Is the encoder weak, or only the decision layer?
 #
 # Branch accuracy mixes two things: how much class information the visual *features* carry, and how
-# much weight the shared decision layer gives them. A **linear probe** separates the two: freeze the
+# much weight the shared decision layer gives them. A **linear probe** ([glossary](glossary.md))
+# separates the two: freeze the
 # encoder, fit a fresh logistic regression on its training-set features, and score it on test. If the
 # probe is much better than the branch, the information is there but the decision layer ignores it
 # (the question of Chapter 5). If the probe is as poor as the branch, the encoder itself has not
@@ -384,6 +396,10 @@ map_claims = judge([stats.compare(starvation[a, v]["visual"], starvation[a, v]["
                                   claim=f"audio {a}, visual {v}: the visual modality's starvation vs the audio one's")
                     for a in MAP_AUDIO for v in MAP_VISUAL])
 
+# %% [markdown]
+# Each cell: alone minus joint branch for each modality, with the modality's accuracy alone in brackets.
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
 for ax, modality in zip(axes, ("audio", "visual")):
     values = np.array([[np.mean(starvation[a, v][modality]) for v in MAP_VISUAL] for a in MAP_AUDIO])
@@ -614,3 +630,31 @@ more than 0.08. The severe regime reproduces CREMA-D's signature on six of its s
 #    --dry-run` (it trains nothing and estimates the time from the runs already in your store). Why
 #    would adding seeds until the interval excludes zero, and only then stopping, not give a valid 95%
 #    verdict? What would you write in the preregistration first?
+
+# %% [markdown]
+# 4. **Code it: the shared residual.** Write `shared_residual(logits, labels)`: the gradient of the
+#    batch-mean cross-entropy with respect to the fused logits (section 1.2), from the softmax and a
+#    one-hot encoding of the labels, without autograd. The hidden cell under it checks your function
+#    against autograd on three random batches (run it after yours; open it to see how).
+
+# %%
+def shared_residual(logits, labels):
+    """``logits`` [B, C], ``labels`` [B] -> dL/dlogits [B, C] for L the batch-mean cross-entropy."""
+    return None  # your code here
+
+
+# %% tags=["hide-input"]
+import torch.nn.functional as F
+
+from mmlesson.exercises import check
+
+
+def autograd_residual(logits, labels):
+    logits = logits.clone().requires_grad_(True)
+    return torch.autograd.grad(F.cross_entropy(logits, labels), logits)[0]
+
+
+exercise_generator = torch.Generator().manual_seed(1)
+check(shared_residual, autograd_residual,
+      [(torch.randn(b, 6, generator=exercise_generator), torch.randint(0, 6, (b,), generator=exercise_generator))
+       for b in (1, 4, 32)])

@@ -385,7 +385,7 @@ print("\nKinetics-Sounds, BalanceBenchmark: baseline 65.63, OGM 67.04; this book
 # The paper's claims against what this notebook measured: paired comparisons over the evaluation
 # seeds, 95% confidence intervals, a smallest effect of interest fixed in advance (0.01 for fused
 # accuracy, 0.02 for a branch or a probe, a factor 1.1 for the discrepancy ratio), Holm-corrected over
-# the chapter's claims.
+# the chapter's claims as one family. The verdicts read as the [glossary](glossary.md) defines them.
 
 # %% tags=[]
 import math
@@ -496,3 +496,22 @@ what balance should mean in the first place.""")
 # 3. **Where the remedy costs.** In regime B the visual modality adds nothing a perfect observer could
 #    use. Explain, from the coefficient's definition, why OGM-GE must cost accuracy there, and what a
 #    modulation rule would need to know to avoid it.
+
+# %% [markdown]
+# 4. **Code it: the released coefficient.** Write `jump_coefficient(rho, alpha)`: the coefficient of
+#    the modality whose discrepancy ratio is `rho`, $1 - \tanh(\alpha\rho)$ when it is ahead ($\rho > 1$)
+#    and 1 otherwise (section 2.1). The hidden cell under it checks it against the package's rule on
+#    six cases, the boundary $\rho = 1$ among them.
+
+# %%
+def jump_coefficient(rho, alpha):
+    """The gradient coefficient of a modality with discrepancy ratio ``rho`` (OGM-GE, the released form)."""
+    return None  # your code here
+
+
+# %% tags=["hide-input"]
+from mmlesson.exercises import check
+from mmlesson.methods.ogm_ge import coefficient
+
+check(jump_coefficient, lambda rho, alpha: coefficient(rho, alpha, "jump"),
+      [(0.5, 0.8), (1.0, 0.8), (1.0001, 0.8), (1.3, 0.8), (2.0, 0.1), (3.0, 2.6)])

@@ -105,6 +105,11 @@ formula = error.T @ fused_features  # Eq. 1, summed over the batch
 print(f"Eq. 1: max |autograd - (y_hat - e_y) f| = {float((autograd - formula).abs().max()):.1e} "
       f"(largest entry {float(formula.abs().max()):.1f})")
 
+# %% [markdown]
+# Eq. 3's split, measured: for each joint model and every test clip, the ratio of the two blocks'
+# gradient norms, which is the ratio of the two feature norms.
+
+# %%
 share = []
 for result, data in joint_models:
     with torch.no_grad():
@@ -470,6 +475,10 @@ def feature_matrix(result, data, limit=None):
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
+# %% [markdown]
+# The three scores for every seed, and the maps of the first:
+
+# %%
 SPACES = ("MLA", "CCAT without Fix", "CCAT")
 cluster = {name: {"CH": [], "SH": [], "DB": []} for name in SPACES}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -517,7 +526,8 @@ chapter.say(
 #
 # Paired comparisons over the ten seeds with 95% confidence intervals and a smallest effect of
 # interest fixed in advance (0.01 for multimodal accuracy, 0.02 for a branch, 0.05 for a contribution
-# gap, a factor 1.25 for the feature-norm ratio), Holm-corrected over the chapter's claims.
+# gap, a factor 1.25 for the feature-norm ratio), Holm-corrected over the chapter's claims as one
+# family (the [glossary](glossary.md) defines the verdicts).
 
 # %%
 acc = {name: metric(group, "test", "acc") for name, group in runs.items()}
@@ -610,3 +620,26 @@ classifier sits.""")
 #    Train CCAT with `lora_rank=1` and `lora_rank=8` for seed 0 and compare the contribution gap
 #    $|c_a - c_v|$ and the visual branch. What would a rank as large as the head itself make of the
 #    frozen classifier?
+
+# %% [markdown]
+# 4. **Code it: MLA's projector.** Write `projector_update(P, r, alpha)`: one recursive-least-squares
+#    step on the batch-mean feature $r$, $k = P r$, $P \leftarrow P - k k^\top / (\alpha + r^\top k)$,
+#    then divided by its Frobenius norm as the package does (section 4.2). The hidden cell under it
+#    checks it against the package on three cases.
+
+# %%
+def projector_update(P, r, alpha):
+    """``P`` [D, D], ``r`` [D] -> the updated projector [D, D]."""
+    return None  # your code here
+
+
+# %% tags=["hide-input"]
+from mmlesson.exercises import check
+from mmlesson.methods.mla import update_projector
+
+exercise_generator = torch.Generator().manual_seed(4)
+exercise_matrix = torch.randn(5, 5, generator=exercise_generator)
+check(projector_update, update_projector,
+      [(torch.eye(4), torch.randn(4, generator=exercise_generator), 0.1),
+       (exercise_matrix @ exercise_matrix.T, torch.randn(5, generator=exercise_generator), 0.05),
+       (torch.eye(3), torch.zeros(3), 0.01)], tolerance=1e-5)

@@ -138,7 +138,11 @@ for ax, name in zip(axes, ("joint (concat)", "frozen encoders")):
     fig.colorbar(image, ax=ax, fraction=0.04)
 fig.tight_layout()
 
+# %% [markdown]
+# The paper's Table 1 reads two numbers per modality off the decision layer: the mean $|W_m|$ of its
+# block and the mean $|W_m z_m|$ of its logits on test. Ours, for every model, beside the paper's:
 
+# %%
 def statistic(name, modality, key, source=None):
     """A decision-layer statistic of one modality of one model, over seeds."""
     return [s[modality][key] for s in (source or summaries)[name]]
@@ -292,6 +296,11 @@ ax.set_ylabel("accuracy (bars) / per-class mean |w| (lines)")
 ax.set_title(f"capability (bars) and joint model's weights (lines), seed {SEEDS[0]}", fontsize=10)
 fig.tight_layout()
 
+# %% [markdown]
+# Now the statistic, for each model: within each seed, the correlation over the six classes between the
+# visual share of a class's weights and that class's capability gap.
+
+# %%
 capability_gap = capability["visual"] - capability["audio"]  # [class, seed]
 
 
@@ -367,6 +376,10 @@ def fitted_share(name):
     return [[w[1] / sum(w) for w in r["capability_weights"]["class_weights"]] for r in recalibrated[name]]
 
 
+# %% [markdown]
+# Do the fitted per-class weights follow capability? Each point is one class of one seed:
+
+# %%
 fitted_tracking = {name: per_seed_z(fitted_share(name)) for name in recalibrated}
 for name, z in fitted_tracking.items():
     print(f"{name:16s} fitted visual share vs capability gap: mean r over seeds {np.tanh(np.mean(z)):+.2f}")
@@ -414,7 +427,8 @@ for name in ("decision_layer-cremad", "decision_layer-kinetics_sounds"):
 # Paired comparisons over the 10 seeds with 95% confidence intervals and a smallest effect of interest
 # fixed in advance: a factor 1.1 for a weight or logit ratio (compared on the log scale), a factor 1.5
 # around the predicted factor 4 of the knob, r = 0.3 for a correlation (on Fisher's z), 0.01 for
-# accuracy and for log-loss; Holm-corrected over the chapter's claims.
+# accuracy and for log-loss; Holm-corrected over the chapter's claims as one family (the
+# [glossary](glossary.md) defines the verdicts).
 
 # %%
 zero = [0.0] * len(SEEDS)
@@ -501,3 +515,30 @@ back. Chapter 6 replicates the papers' tables under one protocol.""")
 # 3. **Where Insight 3 could be judged.** SynthAV's capability is flat across classes by design. Which
 #    knob would make one modality better on some classes than on others
 #    (`mmlesson.data.SynthAVConfig`'s fields), and what correlation would then test the insight?
+
+# %% [markdown]
+# 4. **Code it: the visual share of a class's weights.** Write `visual_weight_share(W_audio, W_visual)`:
+#    for every class $c$, $\ell^v_c / (\ell^a_c + \ell^v_c)$ with $\ell^m_c$ the mean absolute weight of
+#    row $c$ of block $W_m$ (section 5.5; the mean, not the sum, so that modalities of different width
+#    compare). The hidden cell under it checks it against the package on three pairs of blocks.
+
+# %%
+def visual_weight_share(W_audio, W_visual):
+    """``W_audio`` [C, D_a], ``W_visual`` [C, D_v] -> the visual share of each class's weights [C]."""
+    return None  # your code here
+
+
+# %% tags=["hide-input"]
+from mmlesson.analysis.decision import weight_statistics
+from mmlesson.exercises import check
+
+
+def package_share(W_audio, W_visual):
+    rows = weight_statistics({"audio": W_audio, "visual": W_visual})
+    return [v / (a + v) for a, v in zip(rows["audio"]["per_class_l1"], rows["visual"]["per_class_l1"])]
+
+
+exercise_generator = torch.Generator().manual_seed(5)
+check(visual_weight_share, package_share,
+      [(torch.randn(6, d_a, generator=exercise_generator), torch.randn(6, d_v, generator=exercise_generator))
+       for d_a, d_v in ((64, 64), (32, 128), (8, 2))])

@@ -348,3 +348,44 @@ chapter.say(found + """
 Where ten seeds cannot separate two methods, the verdict says so and how many seeds it would take, instead of
 picking a winner. The real-data tables have not been run here (no GPU and no data set in this build);
 `mmlesson replicate` produces them where both exist.""")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **One more claim, one more correction.** Add "OGM-GE vs the frozen-encoder ensemble" to the claims
+#    of 6.5 and run the cell again. Predict first: can adding a claim change the verdict of a claim that
+#    was already there? Which of the six verdicts are nearest to changing, and why does Holm's
+#    correction make a family's verdicts depend on its size?
+# 2. **A smaller smallest effect.** Set `SESOI = 0.005` and judge the claims again. Which verdicts move,
+#    and in which direction? Why must the smallest effect of interest be written down before the runs,
+#    and what would it mean to lower it after seeing an "undetermined"?
+# 3. **Size a real replication.** `mmlesson replicate arl-cremad --root CACHE --dry-run` prints the grid
+#    and, where your store already holds finished runs, an estimate of the time it would take. How many
+#    seeds would the largest undetermined claim of 6.5 need, and how long would that grid take on the
+#    GPUs you have?
+# 4. **Code it: a paired interval.** Write `paired_interval(treatment, control)`: the 95% confidence
+#    interval `[low, high]` of the mean paired difference, from the t distribution with $n - 1$ degrees
+#    of freedom (`scipy.stats.t.ppf`). The hidden cell under it checks it against `mmlesson.stats` on
+#    three pairs of runs.
+
+# %%
+def paired_interval(treatment, control):
+    """Two equally long sequences of accuracies, paired by seed -> [low, high] of the 95% interval."""
+    return None  # your code here
+
+
+# %% tags=["hide-input"]
+import numpy as np
+
+from mmlesson.exercises import check
+from mmlesson.stats import compare
+
+
+def package_interval(treatment, control):
+    comparison = compare(treatment, control, sesoi=0.01)
+    return [comparison.ci_low, comparison.ci_high]
+
+
+exercise_random = np.random.default_rng(6)
+check(paired_interval, package_interval,
+      [(exercise_random.normal(0.6, 0.05, n), exercise_random.normal(0.55, 0.05, n)) for n in (3, 10, 30)])

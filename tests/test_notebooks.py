@@ -98,3 +98,51 @@ def test_verdicts_and_checked_numbers_go_through_the_tolerance_rules(chapter):
         tags = set(cell.metadata.get("tags", []))
         if "verdict: " in text or "numbers checked to within" in text or "nbval-check-numbers" in tags:
             assert {"nbval-check-output", "nbval-check-numbers"} <= tags, cell.source[:80]
+
+
+def code_cells(chapter):
+    return [c for c in nbformat.read(chapter, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_every_chapter_has_the_same_setup_cell_of_at_most_ten_lines():
+    """The chapter object owns the setting (mmlesson.chapter): the setup cell is the same few lines everywhere,
+    only the paper's name differs."""
+    import re
+
+    setups = []
+    for chapter in CHAPTERS:
+        cells = [c.source for c in code_cells(chapter) if "Chapter.setup(" in c.source]
+        assert len(cells) == 1, chapter.name
+        assert len(cells[0].splitlines()) <= 10, f"{chapter.name}: the setup cell has {len(cells[0].splitlines())} lines"
+        setups.append(re.sub(r'Chapter\.setup\("\w+"', 'Chapter.setup("PAPER"', re.sub(r", smoke_epochs=\d+", "", cells[0])))
+    assert len(set(setups)) == 1, "the chapters' setup cells differ"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_the_harness_stays_out_of_the_readers_view(chapter):
+    """Tolerance lines and verdict tags are for nbval: the cells that print them are removed from the page,
+    and no shown output carries them."""
+    for cell in code_cells(chapter):
+        tags = set(cell.metadata.get("tags", []))
+        text = "".join(o.get("text", "") for o in cell.get("outputs", []))
+        if "nbval-check-numbers" in tags:
+            assert "remove-cell" in tags, cell.source[:80]
+        elif "remove-cell" not in tags and "remove-output" not in tags:
+            for marker in ("numbers checked to within", "verdict: ", "(clear)", "near its boundary"):
+                assert marker not in text, f"{chapter.name}: shown output carries {marker!r}: {cell.source[:60]}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_a_chapter_closes_with_its_findings_and_exercises(chapter):
+    cells = nbformat.read(chapter, as_version=4).cells
+    headings = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## What we found")]
+    assert len(headings) == 1, chapter.name
+    findings = cells[headings[0] + 1]
+    assert findings.cell_type == "code" and "remove-input" in findings.metadata.get("tags", [])
+    shown = [o for o in findings.outputs if "text/markdown" in o.get("data", {})]
+    assert shown and "1. **" in shown[0]["data"]["text/markdown"], "the findings are a numbered list formatted by code"
+    exercises = [c for c in cells[headings[0]:] if c.cell_type == "markdown" and "**Code it:" in c.source]
+    assert exercises and "Exercises" in "".join(c.source for c in cells[headings[0]:] if c.cell_type == "markdown")
+    checks = [c for c in cells if c.cell_type == "code" and "hide-input" in c.metadata.get("tags", [])
+              and "check(" in c.source]
+    assert len(checks) == 1, f"{chapter.name}: one code exercise with a hidden check"
