@@ -73,11 +73,24 @@ class Chapter:
         """The oracle (Bayes) accuracy of the chapter's SynthAV data; empty on real data, where none is known."""
         return oracle(recipe or self.recipe, self.data_knobs) if self.dataset == "synthav" else {}
 
-    def judge(self, claims: list[tuple]) -> list:
-        """Judge a table of claims, one row ``(sentence, treatment, control, smallest effect of interest)``
+    def judge(self, claims):
+        """Judge a table of claims, each a row ``(sentence, treatment, control, smallest effect of interest)``
         with the treatment's and the control's values per seed (paired): one Holm family, each verdict
-        printed once in words (``Comparison.verdict_text``). Returns the corrected comparisons."""
+        printed once in words (``Comparison.verdict_text``). ``claims`` is a list of rows, or a dict of
+        named rows; the corrected comparisons come back in the same form."""
         from .stats import compare
 
-        return judge([compare(treatment, control, sesoi, sentence) for sentence, treatment, control, sesoi in claims])
+        rows = claims.values() if isinstance(claims, dict) else claims
+        verdicts = judge([compare(treatment, control, sesoi, sentence) for sentence, treatment, control, sesoi in rows])
+        return dict(zip(claims, verdicts)) if isinstance(claims, dict) else verdicts
 
+    @staticmethod
+    def say(text: str) -> None:
+        """Show a paragraph whose numbers the code formats in (a finding never goes stale): Markdown in a
+        notebook, plain text elsewhere."""
+        try:
+            from IPython.display import Markdown, display
+        except ImportError:
+            print(text)
+            return
+        display(Markdown(text))

@@ -59,3 +59,13 @@ def test_judge_is_one_holm_family_printed_once(capsys):
     assert verdicts == expected and [v.verdict for v in verdicts] == ["better", "equivalent"]
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 3 and printed[1] == f"- a gains: {verdicts[0].verdict_text()} (smallest effect of interest 0.01)"
+
+
+def test_named_claims_come_back_by_name(capsys):
+    chapter = Chapter.setup("ogm_ge", "synthav", device="cpu")
+    control = np.linspace(0.5, 0.6, 10)
+    verdicts = chapter.judge({"gain": ("a gains", control + 0.1, control, 0.01),
+                              "same": ("b ties", control, control, 0.01)})
+    assert list(verdicts) == ["gain", "same"]
+    assert verdicts["gain"].claim == "a gains" and verdicts["gain"].verdict == "better"
+    assert verdicts["same"].verdict == "equivalent" and verdicts["same"].corrected
