@@ -491,7 +491,10 @@ for ax, name in zip(axes, SPACES):
         if k == 0:
             x, y = x[:1000], y[:1000]
             embedded = TSNE(n_components=2, init="pca", perplexity=30, random_state=0).fit_transform(x)
-            ax.scatter(embedded[:, 0], embedded[:, 1], c=y, cmap="tab10", s=3)
+            points = ax.scatter(embedded[:, 0], embedded[:, 1], c=y, cmap="tab10", s=3)
+            ax.legend(*points.legend_elements(), title="class", fontsize=6, title_fontsize=7, loc="best")
+            ax.set_xlabel("t-SNE 1")
+            ax.set_ylabel("t-SNE 2")
             ax.set_title(f"{name}: CH {cluster[name]['CH'][0]:.0f}, SH {cluster[name]['SH'][0]:.2f}, "
                          f"DB {cluster[name]['DB'][0]:.2f}", fontsize=9)
             ax.set_xticks([])

@@ -135,7 +135,7 @@ summaries = {name: [decision_summary(r.model, d.test, device) for r, d in models
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
 for ax, name in zip(axes, ("joint (concat)", "frozen encoders")):
     image = plot_weight_heatmap(weight_blocks(models[name][0][0].model), ax, title=f"{name}, |W| (seed {SEEDS[0]})")
-    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.colorbar(image, ax=ax, fraction=0.04, label="|w|")
 fig.tight_layout()
 
 # %% [markdown]
@@ -292,7 +292,6 @@ seed0 = {m: {"per_class_acc": models[f"{m} only"][0][0].metrics["final"]["test"]
 fig, ax = plt.subplots(figsize=(7.5, 3.6))
 plot_per_class_capability(seed0, ax, accuracy_label="unimodal accuracy")
 ax.set_xlabel("class")
-ax.set_ylabel("accuracy (bars) / per-class mean |w| (lines)")
 ax.set_title(f"capability (bars) and joint model's weights (lines), seed {SEEDS[0]}", fontsize=10)
 fig.tight_layout()
 

@@ -58,6 +58,7 @@ def plot_weight_heatmap(blocks: dict, ax, class_names=None, title: str | None = 
         if start < matrix.shape[1]:
             ax.axvline(start - 0.5, color="white", linewidth=2)
     ax.set_xlabel("feature dimension")
+    ax.set_ylabel("class")
     ax.set_yticks(range(matrix.shape[0]), class_names or [str(c) for c in range(matrix.shape[0])])
     if title:
         ax.set_title(title, fontsize=10, pad=22)
