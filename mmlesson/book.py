@@ -297,7 +297,8 @@ def judge(comparisons: list) -> list:
     corrected = holm(comparisons)
     if corrected:
         seeds = " or ".join(str(n) for n in sorted({c.n for c in corrected}))
-        print(f"{seeds} paired seeds per claim, 95% intervals, Holm-corrected over these {len(corrected)} claims:")
+        family = f"these {len(corrected)} claims" if len(corrected) > 1 else "this one claim (no correction)"
+        print(f"{seeds} paired seeds per claim, 95% intervals, Holm-corrected over {family}:")
     for c in corrected:
         print(f"- {c.claim}: {c.verdict_text()} (smallest effect of interest {c.sesoi:.3g})")
     return corrected
