@@ -279,7 +279,11 @@ for ax in (left, right):
 fig.tight_layout()
 
 # %% tags=["remove-input"]
+import math
+
 from mmlesson.book import metric
+from mmlesson.readouts import per_epoch
+from mmlesson.signature import first_epoch_at
 
 chance = 1 / dataset.num_classes
 mean = {name: np.mean(metric(group, "test", *keys)) for name, group, keys in [
@@ -288,15 +292,10 @@ mean = {name: np.mean(metric(group, "test", *keys)) for name, group, keys in [
     ("visual probe", joint, ("probe_acc", "visual")), ("visual alone probe", runs["visual only"], ("probe_acc", "visual"))]}
 
 
-def epochs_to_fit(group, level=0.95):
-    """The first epoch (1-based) at which each seed's training accuracy reaches ``level``; None: never."""
-    return [next((e + 1 for e, epoch in enumerate(run["history"]) if epoch["train"].get("acc", 0) >= level), None)
-            for run in group]
-
-
 def fit_time(group):
-    epochs = epochs_to_fit(group)
-    reached = [e for e in epochs if e is not None]
+    """When each seed's training accuracy first reaches 95% (``signature.first_epoch_at``), in words."""
+    epochs = [first_epoch_at(per_epoch(run, "train", "acc"), 0.95) for run in group]
+    reached = [int(e) for e in epochs if not math.isnan(e)]
     if not reached:
         return "never does on any seed"
     return (f"passes 95% training accuracy on {len(reached)} of {len(epochs)} seeds, at epoch {min(reached)}"

@@ -581,13 +581,13 @@ checked({"Monte Carlo w0 minus Eq. 14 (sampling error about 0.002)": mc_mean - c
 # editions, each seed drawing its own data), each at its regime's protocol rate.
 
 # %%
-from mmlesson.book import GLANCE_FILE, glance_comparisons, glance_table
+from mmlesson.book import GLANCE_FILE, glance_table, glance_verdicts
 
 if DATASET == "synthav":
     glance_study = pd.read_csv(GLANCE_FILE)
     glance = glance_table(glance_study)
     print(glance.loc[["ARL", "OGM-GE", "frozen encoders"]].to_string())
-    mild = {c.claim: c for c in glance_comparisons(glance_study, "mild")}
+    mild = glance_verdicts(glance_study, "mild")
 
 # %% [markdown]
 # ## What we found
@@ -614,7 +614,7 @@ found = f"""
 if DATASET == "synthav":
     found += f"""
 7. **In the mild regime** (section 3.11, a stored study), ARL against joint training:
-   {mild['ARL minus joint (concat), mild'].verdict_text()}."""
+   {mild['ARL'].verdict_text()}."""
 chapter.say(found + """
 
 Chapter 6 judges ARL against joint training again, in a family of its own (see the [glossary](glossary.md)).

@@ -579,13 +579,13 @@ checked({"MLA multimodal accuracy": np.mean(acc["MLA"]), "CCAT multimodal accura
 # editions, each seed drawing its own data), each at its regime's protocol rate.
 
 # %%
-from mmlesson.book import GLANCE_FILE, glance_comparisons, glance_table
+from mmlesson.book import GLANCE_FILE, glance_table, glance_verdicts
 
 if DATASET == "synthav":
     glance_study = pd.read_csv(GLANCE_FILE)
     glance = glance_table(glance_study)
     print(glance.loc[["MLA", "CCAT", "frozen encoders"]].to_string())
-    mild = {c.claim: c for c in glance_comparisons(glance_study, "mild")}
+    mild = glance_verdicts(glance_study, "mild")
 
 # %% [markdown]
 # ## What we found
@@ -609,7 +609,7 @@ found = f"""
 if DATASET == "synthav":
     found += f"""
 7. **In the mild regime** (section 4.11, a stored study), against joint training: CCAT,
-   {mild['CCAT minus joint (concat), mild'].verdict_text()}; MLA, {mild['MLA minus joint (concat), mild'].verdict_text()}."""
+   {mild['CCAT'].verdict_text()}; MLA, {mild['MLA'].verdict_text()}."""
 chapter.say(found + """
 
 Chapter 6 judges MLA and CCAT against joint training again, in a family of its own (see the

@@ -148,6 +148,16 @@ def statistic(name, modality, key, source=None):
     return [s[modality][key] for s in (source or summaries)[name]]
 
 
+def log_ratio(name, key, source=None):
+    """log(audio / visual) of a decision-layer statistic, per seed."""
+    return [math.log(a / v) for a, v in zip(statistic(name, "audio", key, source), statistic(name, "visual", key, source))]
+
+
+def audio_over_visual(name, key):
+    """The geometric mean over seeds of a model's audio/visual ratio of a decision-layer statistic."""
+    return float(np.exp(np.mean(log_ratio(name, key))))
+
+
 ROWS = [("audio only", "audio", "Audio"), ("visual only", "visual", "Video"),
         ("joint (concat)", "audio", "Multi - Audio"), ("joint (concat)", "visual", "Multi - Video"),
         ("frozen encoders", "audio", "Frozen - Audio"), ("frozen encoders", "visual", "Frozen - Video"),
@@ -172,12 +182,6 @@ for name, m, row in ROWS:
 # (CREMA-D's joint model: 1.4 times in weights, 3.3 times in logits).
 
 # %% tags=["remove-input"]
-def audio_over_visual(name, key):
-    """The geometric mean over seeds of a model's audio/visual ratio of a decision-layer statistic."""
-    return float(np.exp(np.mean([math.log(a / v) for a, v in zip(statistic(name, "audio", key),
-                                                                   statistic(name, "visual", key))])))
-
-
 above = all(audio_over_visual(name, key) > 1 for name in ("joint (concat)", "frozen encoders", "OGM-GE", "ARL")
             for key in ("mean_abs", "mean_abs_logit"))
 chapter.say(
@@ -204,17 +208,11 @@ chapter.say(
 # %%
 from mmlesson.plots import plot_weight_distributions
 
-
-def log_ratio(name, key, source=None):
-    """log(audio / visual) of a decision-layer statistic, per seed."""
-    return [math.log(a / v) for a, v in zip(statistic(name, "audio", key, source), statistic(name, "visual", key, source))]
-
-
 unimodal = {key: [math.log(a / v) for a, v in zip(statistic("audio only", "audio", key), statistic("visual only", "visual", key))]
             for key in ("mean_abs", "mean_abs_logit")}
 for name in ("joint (concat)", "frozen encoders", "OGM-GE", "ARL"):
-    print(f"{name:16s} audio/visual mean |W|: {np.exp(np.mean(log_ratio(name, 'mean_abs'))):.2f}   "
-          f"mean |logit|: {np.exp(np.mean(log_ratio(name, 'mean_abs_logit'))):.2f}  (geometric mean over seeds)")
+    print(f"{name:16s} audio/visual mean |W|: {audio_over_visual(name, 'mean_abs'):.2f}   "
+          f"mean |logit|: {audio_over_visual(name, 'mean_abs_logit'):.2f}  (geometric mean over seeds)")
 print(f"{'unimodal models':16s} audio/visual mean |W|: {np.exp(np.mean(unimodal['mean_abs'])):.2f}   "
       f"mean |logit|: {np.exp(np.mean(unimodal['mean_abs_logit'])):.2f}")
 
@@ -253,16 +251,14 @@ scaled_runs = chapter.run(CHAPTER5_ARMS, name="ch05-feature-scale")
 print("learning rate:", {arm: RATES[arm] for arm in CHAPTER5_ARMS if arm in RATES})
 scaled_models = {name: models_and_data(group, chapter.data_dir) for name, group in scaled_runs.items()}
 scaled_summaries = {name: [decision_summary(r.model, d.test, device) for r, d in group] for name, group in scaled_models.items()}
-knob = {"joint": {key: log_ratio("joint (concat), visual features x4", key, scaled_summaries) for key in ("mean_abs", "mean_abs_logit")}}
-for family, baseline in (("joint", {k: log_ratio("joint (concat)", k) for k in ("mean_abs", "mean_abs_logit")}),):
-    for key, label in (("mean_abs", "mean |W|"), ("mean_abs_logit", "mean |logit|")):
-        factor = np.exp(np.mean(knob[family][key]) - np.mean(baseline[key]))
-        print(f"{family:9s} audio/visual {label:13s}: x{factor:.2f} with the visual features scaled by 4")
+knob = {key: log_ratio("joint (concat), visual features x4", key, scaled_summaries) for key in ("mean_abs", "mean_abs_logit")}
+joint_baseline = {key: log_ratio("joint (concat)", key) for key in knob}
+moved = {key: float(np.exp(np.mean(knob[key]) - np.mean(joint_baseline[key]))) for key in knob}  # factor on the ratio
+for key, label in (("mean_abs", "mean |W|"), ("mean_abs_logit", "mean |logit|")):
+    print(f"{'joint':9s} audio/visual {label:13s}: x{moved[key]:.2f} with the visual features scaled by 4")
 print(summary(scaled_runs, {"fused": ("test", "acc"), "visual branch": ("test", "branch_acc", "visual")}).to_string())
 
 # %% tags=["remove-input"]
-joint_baseline = {k: log_ratio("joint (concat)", k) for k in ("mean_abs", "mean_abs_logit")}
-moved = {key: float(np.exp(np.mean(knob["joint"][key]) - np.mean(joint_baseline[key]))) for key in joint_baseline}
 knob_branch = np.mean(metric(scaled_runs["joint (concat), visual features x4"], "test", "branch_acc", "visual"))
 chapter.say(
     f"Scaling the visual features by 4 multiplies the audio/visual weight ratio by {moved['mean_abs']:.2f} (the "
@@ -440,9 +436,9 @@ CLAIMS = {  # name: (claim, treatment per seed, control per seed, smallest effec
     "2 weights": ("Insight 2: unimodal audio vs visual weights (log ratio)", unimodal["mean_abs"], zero, RATIO),
     "2 logits": ("Insight 2: unimodal audio vs visual logits (log ratio)", unimodal["mean_abs_logit"], zero, RATIO),
     "knob weights": ("knob: visual features x4 multiply the joint model's audio/visual weight ratio by 4",
-                     knob["joint"]["mean_abs"], [b + math.log(4) for b in joint_baseline["mean_abs"]], math.log(1.5)),
+                     knob["mean_abs"], [b + math.log(4) for b in joint_baseline["mean_abs"]], math.log(1.5)),
     "knob logits": ("knob: visual features x4 vs x1, the joint model's audio/visual logit ratio",
-                    knob["joint"]["mean_abs_logit"], joint_baseline["mean_abs_logit"], RATIO),
+                    knob["mean_abs_logit"], joint_baseline["mean_abs_logit"], RATIO),
     "OGM-GE": ("OGM-GE brings the decision layer's logit ratio closer to 1 than joint training",
                [abs(x) for x in joint_baseline["mean_abs_logit"]], [abs(x) for x in log_ratio("OGM-GE", "mean_abs_logit")],
                RATIO),

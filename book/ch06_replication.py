@@ -285,7 +285,7 @@ chapter.say(
 # --results STORE` trains them, about 12 minutes on two cores, and rewrites the table's file).
 
 # %% tags=["nbval-check-output"]
-from mmlesson.book import GLANCE_FILE, glance_comparisons, glance_table
+from mmlesson.book import GLANCE_FILE, glance_comparisons, glance_table, glance_verdicts
 
 glance = pd.read_csv(GLANCE_FILE)
 glance_table(glance)
@@ -327,9 +327,9 @@ found = f"""
    {v['best unimodal']}. ARL against concatenation: {v['ARL']}. The frozen-encoder ensemble: {v['frozen']}.
    OGM-GE: {v['OGM-GE']}."""
 if DATASET == "synthav":
-    from mmlesson.book import RATE_MATCHED
+    from mmlesson.book import RATE_MATCHED_CLAIM
 
-    severe, mild = ({c.claim.split(" minus ")[0]: c for c in glance_comparisons(glance, regime) if RATE_MATCHED not in c.claim}
+    severe, mild = ({arm: c for arm, c in glance_verdicts(glance, regime).items() if arm != RATE_MATCHED_CLAIM}
                     for regime in ("severe", "mild"))
     gains = [name for name, c in severe.items() if c.verdict == "better"]
     costs = [name for name, c in mild.items() if c.verdict == "worse"]

@@ -126,16 +126,20 @@ def method_source(*objects) -> str:
     return "\n\n".join(textwrap.dedent(inspect.getsource(obj)).rstrip() for obj in objects)
 
 
-def show_code(*objects) -> None:
-    """Show a method's own code on the page, as the package runs it (not a copy that could drift):
-    a highlighted Python block in a notebook, plain text elsewhere."""
-    text = method_source(*objects)
+def show_markdown(text: str) -> None:
+    """Show Markdown on the page: rendered in a notebook, plain text elsewhere."""
     try:
         from IPython.display import Markdown, display
     except ImportError:  # outside Jupyter without IPython installed
         print(text)
         return
-    display(Markdown(f"```python\n{text}\n```"))
+    display(Markdown(text))
+
+
+def show_code(*objects) -> None:
+    """Show a method's own code on the page, as the package runs it (not a copy that could drift):
+    a highlighted Python block in a notebook."""
+    show_markdown(f"```python\n{method_source(*objects)}\n```")
 
 
 def preregistration() -> dict:
@@ -523,6 +527,16 @@ def glance_comparisons(study, regime: str, sesoi: float = 0.01) -> list:
     return comparisons
 
 
+RATE_MATCHED_CLAIM = "OGM-GE vs the rate-matched joint"  # glance_verdicts' name for Chapter 2's control
+
+
+def glance_verdicts(study, regime: str, sesoi: float = 0.01) -> dict:
+    """``glance_comparisons`` by name: each method's comparison with joint training under the method's arm
+    name, Chapter 2's rate-matched control (where the regime has one) under ``RATE_MATCHED_CLAIM``."""
+    return {RATE_MATCHED_CLAIM if RATE_MATCHED in c.claim else c.claim.split(" minus ")[0]: c
+            for c in glance_comparisons(study, regime, sesoi)}
+
+
 def glance_table(study, sesoi: float = 0.01):
     """The results at a glance: per method, its gain over joint training with the 95% CI and the verdict
     in the severe and in the mild regime, beside the gain its paper reports on CREMA-D."""
@@ -530,8 +544,7 @@ def glance_table(study, sesoi: float = 0.01):
 
     table = {}
     for regime in GLANCE_REGIMES:
-        for c in glance_comparisons(study, regime, sesoi):
-            arm = c.claim.split(" minus ")[0] if RATE_MATCHED not in c.claim else "OGM-GE vs the rate-matched joint"
+        for arm, c in glance_verdicts(study, regime, sesoi).items():
             table.setdefault(arm, {})[f"{regime}: gain [95% CI]"] = f"{c.mean:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
             table[arm][f"{regime}: verdict"] = c.verdict
     for arm in table:

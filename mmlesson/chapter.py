@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .book import (judge, oracle, protocol_learning_rates, recipe_data, recipe_for, results_dir, run_arms, setup,
-                   with_learning_rates)
+                   show_markdown, with_learning_rates)
 
 SEVERE = "synthav-severe"  # the book's calibrated SynthAV regime (Chapter 1, section 1.1)
 SMOKE_DATA = dict(train_size=240, val_size=60, test_size=60)  # a seconds-long run that exercises every cell
@@ -86,11 +86,6 @@ class Chapter:
 
     @staticmethod
     def say(text: str) -> None:
-        """Show a paragraph whose numbers the code formats in (a finding never goes stale): Markdown in a
-        notebook, plain text elsewhere."""
-        try:
-            from IPython.display import Markdown, display
-        except ImportError:
-            print(text)
-            return
-        display(Markdown(text))
+        """Show a paragraph whose numbers the code formats in, so a finding never goes stale
+        (``book.show_markdown``)."""
+        show_markdown(text)

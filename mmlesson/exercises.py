@@ -17,11 +17,8 @@ def _as_array(value) -> np.ndarray:
 
 
 def _describe(arguments: tuple) -> str:
-    parts = []
-    for argument in arguments:
-        array = np.asarray(argument.detach().cpu() if hasattr(argument, "detach") else argument)
-        parts.append(f"an array of shape {tuple(array.shape)}" if array.ndim else f"{array.item():g}")
-    return ", ".join(parts)
+    arrays = [_as_array(argument) for argument in arguments]
+    return ", ".join(f"an array of shape {array.shape}" if array.ndim else f"{array.item():g}" for array in arrays)
 
 
 def check(answer, reference, cases: list[tuple], tolerance: float = 1e-6) -> bool:

@@ -65,11 +65,6 @@ class Comparison:
             return self.p_equivalence < low
         return self.p_difference > high and self.p_equivalence > high
 
-    def evidence(self, digits: int = 3) -> str:
-        """``+0.012 [+0.004, +0.020] (10 seeds, smallest effect of interest 0.01)``."""
-        return (f"{self.mean:+.{digits}f} [{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}] "
-                f"({self.n} seeds, smallest effect of interest {self.sesoi:g})")
-
     def verdict_text(self, digits: int = 3) -> str:
         """The verdict in words a reader takes at face value, with the difference and its 95% interval:
         ``better by 0.153 [0.113, 0.194]`` (``worse by``: the size of the loss and its interval); an
