@@ -69,16 +69,18 @@ class Comparison:
         """The verdict in words a reader takes at face value, with the difference and its 95% interval:
         ``better by 0.153 [0.113, 0.194]`` (``worse by``: the size of the loss and its interval); an
         equivalence whose difference is significant too is ``a real but negligible difference`` (not
-        "no difference"); undetermined says how many seeds would decide."""
+        "no difference"); undetermined says how many seeds would decide. A decided verdict that is not
+        ``clear`` says so: another float rounding order could change it."""
         interval = f"[{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]"
+        fragile = "" if self.clear else " (near its decision boundary: another float rounding order could change it)"
         if self.verdict in ("better", "worse"):  # the size of the difference, with its interval
             low, high = (self.ci_low, self.ci_high) if self.verdict == "better" else (-self.ci_high, -self.ci_low)
-            return f"{self.verdict} by {abs(self.mean):.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+            return f"{self.verdict} by {abs(self.mean):.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{fragile}"
         if self.verdict == "equivalent":
             within = f"within ±{self.sesoi:.{digits}g}"
             if self.p_difference < ALPHA:
-                return f"a real but negligible difference: {self.mean:+.{digits}f} {interval}, {within}"
-            return f"no difference that matters: {self.mean:+.{digits}f} {interval}, {within}"
+                return f"a real but negligible difference: {self.mean:+.{digits}f} {interval}, {within}{fragile}"
+            return f"no difference that matters: {self.mean:+.{digits}f} {interval}, {within}{fragile}"
         found = f"undetermined: {self.mean:+.{digits}f} {interval}" if self.n >= 2 else "undetermined"
         if self.seeds_needed is None:
             return found

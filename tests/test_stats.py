@@ -166,12 +166,18 @@ def test_the_stored_study_covers_every_arm_rate_and_tuning_seed():
 
 def test_verdicts_read_as_what_they_mean():
     """A reader takes the words at face value: the size and interval of a difference; an equivalence whose
-    difference is significant too is not "no difference"; undetermined says how many seeds would decide."""
-    def comparison(verdict, mean, low, high, p_difference=0.5, needed=None, n=10):
-        return stats.Comparison("c", n, mean, 0.01, low, high, 0.02, p_difference, 0.001, verdict, needed)
+    difference is significant too is not "no difference"; undetermined says how many seeds would decide; a
+    decided verdict near its boundary (not ``clear``) says that float rounding could change it."""
+    def comparison(verdict, mean, low, high, p_difference=0.5, needed=None, n=10, p_equivalence=0.001):
+        return stats.Comparison("c", n, mean, 0.01, low, high, 0.02, p_difference, p_equivalence, verdict, needed)
 
-    assert comparison("better", 0.05, 0.03, 0.07).verdict_text() == "better by 0.050 [0.030, 0.070]"
-    assert comparison("worse", -0.05, -0.07, -0.03).verdict_text() == "worse by 0.050 [0.030, 0.070]"
+    decided = dict(p_difference=0.001, p_equivalence=0.9)  # clear: far from both boundaries
+    assert comparison("better", 0.05, 0.03, 0.07, **decided).verdict_text() == "better by 0.050 [0.030, 0.070]"
+    assert comparison("worse", -0.05, -0.07, -0.03, **decided).verdict_text() == "worse by 0.050 [0.030, 0.070]"
+    assert comparison("better", 0.05, 0.001, 0.099, p_difference=0.04, p_equivalence=0.9).verdict_text() == (
+        "better by 0.050 [0.001, 0.099] (near its decision boundary: another float rounding order could change it)")
+    assert comparison("equivalent", 0.0, -0.019, 0.019, p_equivalence=0.04).verdict_text().endswith(
+        "within ±0.02 (near its decision boundary: another float rounding order could change it)")
     assert comparison("equivalent", 0.004, 0.003, 0.005, p_difference=0.001).verdict_text() == (
         "a real but negligible difference: +0.004 [+0.003, +0.005], within ±0.02")
     assert comparison("equivalent", 0.0, -0.001, 0.001).verdict_text() == (
