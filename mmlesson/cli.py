@@ -254,6 +254,9 @@ def add_diagnose_parser(commands, debug) -> None:
                                "CUDA; 1 = in this process)")
     diagnose.add_argument("--progress", choices=("auto", "on", "off"), default="off",
                           help="progress of the runs it trains (default: %(default)s)")
+    diagnose.add_argument("--rerun-threads", type=positive_int, default=None, metavar="N",
+                          help="also retrain each seed's joint model with N CPU threads (another float order), one "
+                               "at a time, to measure training chaos (precision targets need it)")
     diagnose.add_argument("--json", default=None, metavar="PATH", help="also write the signature as JSON to PATH")
     diagnose.add_argument("--targets", default=None, metavar="TOML",
                           help="check the signature against the [targets] table of this file (e.g. the book's "
@@ -461,7 +464,7 @@ def run_diagnose(args) -> int:
 
     import tomllib
 
-    from .signature import as_json, check_targets, diagnose, render, render_targets
+    from .signature import as_json, check_targets, default_recipe, diagnose, render, render_targets, targets_for
 
     if args.data not in ("synthav",) and not args.root:
         raise ConfigError(f"--data {args.data} needs --root ROOT, its prepared cache (mmlesson data prepare "
@@ -473,7 +476,7 @@ def run_diagnose(args) -> int:
     targets = None
     if args.targets is not None:
         try:
-            targets = tomllib.loads(Path(args.targets).read_text()).get("targets")
+            targets = targets_for(tomllib.loads(Path(args.targets).read_text()), args.recipe or default_recipe(args.data))
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise ConfigError(f"--targets {args.targets}: cannot read it as TOML ({error}); give a readable .toml file")
         if not targets:
@@ -481,7 +484,8 @@ def run_diagnose(args) -> int:
                               f"[targets] weak_branch_minus_chance_at_most = 0.08")
     train = {"epochs": args.epochs} if args.epochs else {}
     table = diagnose(args.data, seeds=args.seeds, recipe=args.recipe, data_knobs=dict(args.data_knobs), root=args.root,
-                     results=args.results, workers=args.workers, train=train, progress=args.progress)
+                     results=args.results, workers=args.workers, train=train, progress=args.progress,
+                     rerun_threads=args.rerun_threads)
     print(render(table))
     result = as_json(table)
     if targets is not None:

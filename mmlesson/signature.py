@@ -77,7 +77,7 @@ def seed_rows(runs: dict[str, list[dict]]) -> list[dict]:
             row[f"joint probe {m}"] = (test.get("probe_acc") or {}).get(m, math.nan)
             row[f"{m} alone probe"] = (alone[m]["final"]["test"].get("probe_acc") or {}).get(m, math.nan)
             row[f"{m} alone minus joint branch"] = row[f"{m} alone"] - row[f"joint branch {m}"]
-        row["joint minus best unimodal"] = row["joint fused"] - max(row["audio alone"], row["visual alone"])
+        row["joint fused (validation)"] = joint["final"]["val"]["acc"]
         for label, metrics in (("audio alone", audio), ("visual alone", visual), ("joint fused", joint)):
             accuracies = [epoch["train"]["acc"] for epoch in metrics["history"]]
             for level in FIT_LEVELS:
@@ -86,11 +86,14 @@ def seed_rows(runs: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
-def signature(runs: dict[str, list[dict]], oracle: dict | None = None):
+def signature(runs: dict[str, list[dict]], oracle: dict | None = None, ensemble=None, rerun=None):
     """The signature table of the baselines ``runs`` (``{arm: [metrics per seed]}``, arms as in
     ``BASELINE_ARMS``, seeds in the same order): one row per quantity, with ``mean``, ``ci_low``,
-    ``ci_high``, ``n`` and ``CREMA-D``; ``oracle`` (SynthAV's exact accuracies) adds its rows.
-    ``frame.attrs`` holds ``weak`` and ``dominant``."""
+    ``ci_high``, ``n`` and ``CREMA-D``; ``oracle`` (SynthAV's exact accuracies) adds its rows;
+    ``ensemble`` (per seed: the test accuracy of the average of the two unimodal models' probabilities)
+    and ``rerun`` (per seed: the joint model's metrics when retrained under another float order) add
+    theirs. ``frame.attrs`` holds ``weak``, ``dominant``, ``best_unimodal`` (the better model on average
+    over seeds, never a per-seed maximum), ``per_seed`` and ``precision`` (``precision``)."""
     import pandas as pd
 
     from .stats import summarise
@@ -99,6 +102,17 @@ def signature(runs: dict[str, list[dict]], oracle: dict | None = None):
     if missing:
         raise ConfigError(f"the signature needs runs of {', '.join(BASELINE_ARMS)}; none of {missing[0]!r}")
     per_seed = pd.DataFrame(seed_rows(runs))
+    best = max(MODALITIES, key=lambda m: per_seed[f"{m} alone"].mean())  # on average: a per-seed max selects on test
+    per_seed["joint minus best unimodal"] = per_seed["joint fused"] - per_seed[f"{best} alone"]
+    if ensemble is not None:
+        per_seed["unimodal ensemble"] = [float(value) for value in ensemble]
+        per_seed["unimodal ensemble minus best unimodal"] = per_seed["unimodal ensemble"] - per_seed[f"{best} alone"]
+    if rerun is not None:
+        per_seed["joint fused, re-executed"] = [run["final"]["test"]["acc"] for run in rerun]
+        per_seed["re-execution: change of joint fused"] = per_seed["joint fused, re-executed"] - per_seed["joint fused"]
+        for m in MODALITIES:
+            per_seed[f"re-execution: change of joint branch {m}"] = (
+                [run["final"]["test"]["branch_acc"][m] for run in rerun] - per_seed[f"joint branch {m}"])
     starvation = {m: per_seed[f"{m} alone minus joint branch"].mean() for m in MODALITIES}
     weak = max(MODALITIES, key=starvation.get)
     dominant = next(m for m in MODALITIES if m != weak)
@@ -113,6 +127,7 @@ def signature(runs: dict[str, list[dict]], oracle: dict | None = None):
             per_seed[f"oracle {name}"] = value
         per_seed["oracle fused minus joint"] = oracle["fused"] - per_seed["joint fused"]
     order = (["chance", "audio alone", "visual alone", "joint fused", "joint minus best unimodal"]
+             + [c for c in ("unimodal ensemble", "unimodal ensemble minus best unimodal") if c in per_seed]
              + [f"joint branch {m}" for m in MODALITIES] + [f"joint probe {m}" for m in MODALITIES]
              + [f"{m} alone probe" for m in MODALITIES]
              + ["weak alone minus joint branch", "weak probe: alone minus joint"]
@@ -121,8 +136,32 @@ def signature(runs: dict[str, list[dict]], oracle: dict | None = None):
     table = pd.DataFrame([{"quantity": name, **summarise(per_seed[name].astype(float)),
                            "CREMA-D": CREMAD_SIGNATURE.get(name, math.nan)} for name in order]).set_index("quantity")
     table = table[["mean", "ci_low", "ci_high", "n", "CREMA-D"]]
-    table.attrs.update(weak=weak, dominant=dominant, per_seed=per_seed)
+    table.attrs.update(weak=weak, dominant=dominant, best_unimodal=best, per_seed=per_seed,
+                       precision=precision(per_seed))
     return table
+
+
+def precision(per_seed) -> dict:
+    """How precisely the baselines measure (``signature``'s per-seed rows): the spread over seeds of the
+    joint model's fused test accuracy; the correlation over seeds of its validation and test accuracy
+    (does selection on validation inform?); and, where the seeds were re-executed under another float
+    order, the mean absolute change that made to each run's fused test accuracy (training chaos) and the
+    standard deviation of that change (what ``stats.with_stability`` needs)."""
+    from .stats import correlation
+
+    result = {"joint_fused_sd": float(per_seed["joint fused"].std(ddof=1)) if len(per_seed) > 1 else math.nan,
+              "val_test_correlation": math.nan, "val_test_correlation_ci": [math.nan, math.nan],
+              "seeds": len(per_seed)}
+    if len(per_seed) > 2 and per_seed["joint fused (validation)"].std() > 0 and per_seed["joint fused"].std() > 0:
+        r = correlation(per_seed["joint fused (validation)"], per_seed["joint fused"])
+        result.update(val_test_correlation=r.r, val_test_correlation_ci=[r.ci_low, r.ci_high])
+    if "re-execution: change of joint fused" in per_seed:
+        for name in ("joint fused", *(f"joint branch {m}" for m in MODALITIES)):
+            change = per_seed[f"re-execution: change of {name}"]
+            key = name.replace("joint ", "").replace(" ", "_")
+            result[f"rerun_mean_abs_change_{key}"] = float(change.abs().mean())
+            result[f"rerun_sd_change_{key}"] = float(change.std(ddof=1)) if len(change) > 1 else math.nan
+    return result
 
 
 def as_json(table) -> dict:
@@ -139,7 +178,10 @@ def as_json(table) -> dict:
                      "epochs_to_80": mean[f"{m} alone: epochs to train acc 0.80"]}
     if "oracle fused" in mean:
         result["oracle"] = {m: mean[f"oracle {m}"] for m in ("audio", "visual", "fused")}
+    result["best_unimodal"] = table.attrs["best_unimodal"]
+    result["precision"] = table.attrs["precision"]
     result["rows"] = table.to_dict("index")
+    result["per_seed"] = table.attrs["per_seed"].to_dict("records")
     return plain(result)
 
 
@@ -168,7 +210,24 @@ TARGETS = {
     "dominant_fits_before_weak_learns_share_at_least":
         lambda s: s["rows"]["dominant fits before weak learns (share of seeds)"]["mean"],
     "oracle_fused_minus_joint_at_least": lambda s: s["oracle"]["fused"] - s["fused"],
+    # precision (issue: verdicts that replicate): a regime whose fused accuracy is a coin judges nothing
+    "joint_fused_sd_at_most": lambda s: s["precision"]["joint_fused_sd"],
+    "rerun_mean_abs_change_at_most": lambda s: s["precision"]["rerun_mean_abs_change_fused"],
+    "val_test_correlation_at_least": lambda s: s["precision"]["val_test_correlation"],
+    # room for a rescue of the weak modality to show in fused accuracy
+    "ensemble_minus_best_unimodal_at_least": lambda s: s["rows"]["unimodal ensemble minus best unimodal"]["mean"],
+    # CREMA-D's paradox: the starved modality is the better one alone
+    "weak_alone_minus_dominant_alone_at_least": lambda s: s[s["weak"]]["alone"] - s[s["dominant"]]["alone"],
 }
+
+
+def targets_for(document: dict, recipe: str) -> dict | None:
+    """The targets a preregistration (a parsed TOML ``document``) sets for ``recipe``: those of a section naming
+    the recipe (``[severe_v2] recipe = ...`` with ``[severe_v2.targets]``), else the top-level ``[targets]``."""
+    for section in document.values():
+        if isinstance(section, dict) and section.get("recipe") == recipe and "targets" in section:
+            return section["targets"]
+    return document.get("targets")
 
 
 def check_targets(signature_json: dict, targets: dict) -> list[dict]:
@@ -181,7 +240,10 @@ def check_targets(signature_json: dict, targets: dict) -> list[dict]:
     for name, bound in targets.items():
         try:
             value = TARGETS[name](signature_json)
-        except (KeyError, TypeError):  # not measured here (the oracle of a real data set, a seed that never fits)
+        except (KeyError, TypeError):  # not measured here (the oracle of a real data set, no re-execution)
+            rows.append({"target": name, "value": None, "bound": bound, "met": None})
+            continue
+        if value is None or (isinstance(value, float) and math.isnan(value)):
             rows.append({"target": name, "value": None, "bound": bound, "met": None})
             continue
         met = value <= bound if name.endswith("_at_most") else value >= bound
@@ -219,20 +281,42 @@ def render(table) -> str:
     lines.append(f"weak modality: {table.attrs['weak']}, dominant: {table.attrs['dominant']}; seeds {seeds}; "
                  f"'never' = not within the run's epochs" if epochs_never else
                  f"weak modality: {table.attrs['weak']}, dominant: {table.attrs['dominant']}; seeds {seeds}")
+    lines.append(f"best unimodal model: {table.attrs['best_unimodal']} alone (the better on average over seeds)")
+    lines.extend(render_precision(table.attrs["precision"]))
     lines.append(f"CREMA-D column: {CREMAD_SOURCE}")
     return "\n".join(lines)
 
 
+def render_precision(result: dict) -> list[str]:
+    """The precision of the measurements (``precision``), one line each."""
+    lines = [f"precision: joint fused test accuracy varies by {result['joint_fused_sd']:.3f} (sd) over "
+             f"{result['seeds']} seeds"]
+    if not math.isnan(result["val_test_correlation"]):
+        low, high = result["val_test_correlation_ci"]
+        lines.append(f"precision: validation and test accuracy of joint training correlate over seeds, "
+                     f"r = {result['val_test_correlation']:+.2f} [{low:+.2f}, {high:+.2f}]")
+    if "rerun_mean_abs_change_fused" in result:
+        lines.append(f"precision: retrained under another float order, a joint run's fused test accuracy moves by "
+                     f"{result['rerun_mean_abs_change_fused']:.3f} on average (sd of the change "
+                     f"{result['rerun_sd_change_fused']:.3f}; visual branch {result['rerun_mean_abs_change_branch_visual']:.3f}, "
+                     f"audio branch {result['rerun_mean_abs_change_branch_audio']:.3f})")
+    return lines
+
+
 def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = None, data_knobs: dict | None = None,
              root=None, results="results", workers: int | None = None, train: dict | None = None,
-             progress: str = "off"):
+             progress: str = "off", rerun_threads: int | None = None):
     """Train (or read back from ``results``) the three baselines of ``data`` under ``recipe`` (default:
-    ``default_recipe(data)``) for every seed, and return their ``signature`` (a DataFrame). On SynthAV
-    the data set is drawn anew with each seed (the recipe's ``seed = "run"``) and ``data_knobs`` change
-    the regime; ``root`` is a real data set's prepared cache; ``train`` overrides training fields."""
+    ``default_recipe(data)``) for every seed, and return their ``signature`` (a DataFrame), with the
+    untrained ensemble of the two unimodal models. On SynthAV the data set is drawn anew with each seed
+    (the recipe's ``seed = "run"``) and ``data_knobs`` change the regime; ``root`` is a real data set's
+    prepared cache; ``train`` overrides training fields. ``rerun_threads``: also retrain the joint model
+    of every seed with that many CPU threads, one run at a time (another float reduction order), in its
+    own store beside ``results``, to measure training chaos."""
+    from pathlib import Path
+
     from .grid import Grid
     from .rundir import load_metrics
-    from .runner import run_grid
 
     recipe = recipe or default_recipe(data)
     if recipe not in RECIPES:
@@ -247,18 +331,57 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
         raise ConfigError("give at least one seed (--seeds 100 101 102)")
     grid = Grid(arms=BASELINE_ARMS, seeds=seeds, name=f"diagnose-{recipe}", train=dict(train or {}),
                 data={recipe: {"recipe": recipe, "data_knobs": dict(data_knobs or {})}})
-    table = run_grid(grid, results, workers=workers, roots=root, progress=progress, quiet=True)
-    failed = table[table["status"] != "complete"]
-    if len(failed):
-        first = failed.iloc[0]
-        raise ConfigError(f"{len(failed)} baseline runs failed, e.g. {first['arm']} seed {first['seed']}: "
-                          f"{first['error']} ({first['run_dir']}); fix it and run the same command again")
+    table = completed_runs(grid, results, workers, root, progress)
     runs = {arm: [load_metrics(d) for d in table[table["arm"] == arm].sort_values("seed")["run_dir"]]
             for arm in BASELINE_ARMS}
+    rerun = None
+    if rerun_threads:
+        joint = {"joint (concat)": BASELINE_ARMS["joint (concat)"]}
+        again = Grid(arms=joint, seeds=seeds, name=f"diagnose-{recipe}-threads-{rerun_threads}",
+                     train={**dict(train or {}), "threads": rerun_threads}, data=grid.data)
+        store = Path(results) / f"float-order-{rerun_threads}-threads"  # the identity ignores threads: its own store
+        rerun = [load_metrics(d) for d in completed_runs(again, store, 1, root, progress).sort_values("seed")["run_dir"]]
     oracle = None
     if data == "synthav":
         from .data.synthav import SynthAVConfig, oracle_accuracy
 
         knobs = grid.keywords(recipe, "joint (concat)", seeds[0])["data_knobs"]
         oracle = oracle_accuracy(SynthAVConfig.from_knobs(**knobs))  # the same for every seed
-    return signature(runs, oracle)
+    ensemble = [unimodal_ensemble(audio["run_dir"], visual["run_dir"], root)
+                for audio, visual in zip(*(table[table["arm"] == arm].sort_values("seed").to_dict("records")
+                                          for arm in ("audio only", "visual only")))]
+    return signature(runs, oracle, ensemble=ensemble, rerun=rerun)
+
+
+def completed_runs(grid, results, workers, root, progress):
+    """Train (or read back) ``grid`` into ``results``; its table, or one line naming a failed run."""
+    from .runner import run_grid
+
+    table = run_grid(grid, results, workers=workers, roots=root, progress=progress, quiet=True)
+    failed = table[table["status"] != "complete"]
+    if len(failed):
+        first = failed.iloc[0]
+        raise ConfigError(f"{len(failed)} baseline runs failed, e.g. {first['arm']} seed {first['seed']}: "
+                          f"{first['error']} ({first['run_dir']}); fix it and run the same command again")
+    return table
+
+
+def unimodal_ensemble(audio_dir, visual_dir, root=None) -> float:
+    """Test accuracy of the average of the probabilities of two finished unimodal runs (same seed and data)."""
+    from .analysis.ensemble import probability_average_accuracy
+    from .engine import load_run
+
+    data = dataset_of(audio_dir, root)
+    audio, visual = load_run(audio_dir, dataset=data), load_run(visual_dir, dataset=data)
+    device = next(audio.model.parameters()).device
+    return probability_average_accuracy([audio.model, visual.model], data.test, device)
+
+
+def dataset_of(run_dir, root=None):
+    """The data set a finished run trained on, loaded from its metrics (the cache at ``root`` for real data)."""
+    from .data import load
+    from .rundir import load_metrics
+
+    config = load_metrics(run_dir)["config"]
+    real = config["data"] != "synthav"
+    return load(config["data"], root=(root or config.get("data_root")) if real else None, **config["data_knobs"])

@@ -7,8 +7,8 @@ given a smallest effect of interest ``sesoi`` stated before looking at the data:
 * ``better`` / ``worse``: the difference is significantly above / below 0 (paired t-test) and not
   shown to be smaller than ``sesoi``;
 * ``equivalent``: two one-sided tests (TOST) show the difference lies within ``[-sesoi, +sesoi]``;
-* ``undetermined``: neither, with the number of seeds that would likely settle it at the observed
-  spread (80% power, ``seeds_needed``).
+* ``undetermined``: neither, with the number of seeds whose interval, at the observed spread, is
+  narrow enough to settle it whatever the difference (``seeds_needed``: planned from ``sesoi``).
 
 ``holm(comparisons)`` corrects the p-values of one chapter's claims for multiplicity (Holm's step-down
 method, per family: the difference tests, the equivalence tests) and re-derives the verdicts.
@@ -26,9 +26,9 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 ALPHA = 0.05
-POWER = 0.8
 MAX_SEEDS = 10_000
 VERDICTS = ("better", "equivalent", "worse", "undetermined")
+STABLE = 0.9  # a verdict is stable when a re-execution is predicted to keep it with at least this probability
 
 
 class DependentPointsWarning(UserWarning):
@@ -51,6 +51,14 @@ class Comparison:
     verdict: str
     seeds_needed: int | None
     corrected: bool = False  # p-values Holm-adjusted within a family of claims
+    survival: float | None = None  # probability that a re-execution keeps the verdict (``with_stability``)
+
+    @property
+    def stable(self) -> bool | None:
+        """Whether a re-execution (another float order: another GPU, thread count or library version) is
+        predicted to keep the verdict with probability at least ``STABLE``; None where the spread of a
+        re-execution was not measured."""
+        return None if self.survival is None else self.survival >= STABLE
 
     @property
     def clear(self) -> bool:
@@ -72,7 +80,11 @@ class Comparison:
         "no difference"); undetermined says how many seeds would decide. A decided verdict that is not
         ``clear`` says so: another float rounding order could change it."""
         interval = f"[{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]"
-        fragile = "" if self.clear else " (near its decision boundary: another float rounding order could change it)"
+        if self.survival is not None:  # the measured spread of a re-execution decides the label
+            fragile = (", stable" if self.stable else
+                       f", fragile: a re-execution would keep it with probability {self.survival:.2f}")
+        else:
+            fragile = "" if self.clear else " (near its decision boundary: another float rounding order could change it)"
         if self.verdict in ("better", "worse"):  # the size of the difference, with its interval
             low, high = (self.ci_low, self.ci_high) if self.verdict == "better" else (-self.ci_high, -self.ci_low)
             return f"{self.verdict} by {abs(self.mean):.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{fragile}"
@@ -82,10 +94,10 @@ class Comparison:
                 return f"a real but negligible difference: {self.mean:+.{digits}f} {interval}, {within}{fragile}"
             return f"no difference that matters: {self.mean:+.{digits}f} {interval}, {within}{fragile}"
         found = f"undetermined: {self.mean:+.{digits}f} {interval}" if self.n >= 2 else "undetermined"
-        if self.seeds_needed is None:
-            return found
-        more = f"more than {MAX_SEEDS}" if self.seeds_needed >= MAX_SEEDS else f"about {self.seeds_needed}"
-        return f"{found}; {more} seeds would decide"
+        if self.seeds_needed is not None:
+            more = f"more than {MAX_SEEDS}" if self.seeds_needed >= MAX_SEEDS else f"about {self.seeds_needed}"
+            found = f"{found}; {more} seeds would decide"
+        return found + (fragile if self.survival is not None else "")
 
 
 def paired_values(treatment, control) -> tuple[np.ndarray, np.ndarray]:
@@ -111,29 +123,26 @@ def decide(mean: float, p_difference: float, p_equivalence: float, alpha: float 
     return "undetermined"
 
 
-def seeds_needed(mean: float, sd: float, sesoi: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
-    """Seeds at which, with this spread, a paired test would settle the claim with ``power``: either
-    the difference test (effect ``|mean|``) or the equivalence test (effect ``sesoi - |mean|``,
-    one-sided), whichever needs fewer."""
-    from statsmodels.stats.power import TTestPower
+def half_width(sd: float, seeds, alpha: float = ALPHA):
+    """Half-width of the t-based ``1 - alpha`` interval of a mean of ``seeds`` paired differences of spread ``sd``."""
+    return scipy_stats.t.ppf(1 - alpha / 2, np.asarray(seeds) - 1) * sd / np.sqrt(seeds)
 
+
+def seeds_for_half_width(sd: float, target: float, alpha: float = ALPHA) -> int | None:
+    """The fewest seeds (at most ``MAX_SEEDS``) whose interval at spread ``sd`` has a half-width of at most ``target``."""
     if not (math.isfinite(sd) and sd > 0):
         return None
-    candidates = []
-    routes = [(abs(mean), alpha, "two-sided"), (sesoi - abs(mean), alpha, "larger")]
-    for effect, level, alternative in routes:
-        if effect <= 0:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                n = TTestPower().solve_power(effect_size=effect / sd, alpha=level, power=power,
-                                             alternative=alternative)
-            except (ValueError, RuntimeError):
-                continue
-        if n is not None and math.isfinite(float(n)):
-            candidates.append(int(math.ceil(float(n))))
-    return min(max(min(candidates), 2), MAX_SEEDS) if candidates else MAX_SEEDS
+    n = np.arange(2, MAX_SEEDS + 1)
+    enough = np.flatnonzero(half_width(sd, n, alpha) <= target)
+    return int(n[enough[0]]) if len(enough) else MAX_SEEDS
+
+
+def seeds_needed(sd: float, sesoi: float, alpha: float = ALPHA) -> int | None:
+    """Seeds at which, at the spread ``sd`` of the paired differences, the ``1 - alpha`` interval's
+    half-width falls to half the smallest effect of interest: an interval that narrow decides the claim
+    whatever the difference turns out to be (it excludes 0, or lies within ``[-sesoi, +sesoi]``, or both).
+    Planned from ``sesoi``, never from the observed difference (that would be post-hoc power)."""
+    return seeds_for_half_width(sd, sesoi / 2, alpha)
 
 
 def compare(treatment, control, sesoi: float, claim: str = "", alpha: float = ALPHA) -> Comparison:
@@ -158,7 +167,7 @@ def compare(treatment, control, sesoi: float, claim: str = "", alpha: float = AL
     interval = test.confidence_interval(1 - alpha)
     p_equivalence = float(ttost_paired(treatment, control, -sesoi, sesoi)[0])
     verdict = decide(mean, float(test.pvalue), p_equivalence, alpha)
-    needed = seeds_needed(mean, sd, sesoi, alpha) if verdict == "undetermined" else None
+    needed = seeds_needed(sd, sesoi, alpha) if verdict == "undetermined" else None
     return Comparison(claim, n, mean, sd, float(interval.low), float(interval.high), sesoi, float(test.pvalue),
                       p_equivalence, verdict, needed)
 
@@ -178,10 +187,67 @@ def holm(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison
     for i, c in enumerate(comparisons):
         p_difference, p_equivalence = float(adjusted["p_difference"][i]), float(adjusted["p_equivalence"][i])
         verdict = decide(c.mean, p_difference, p_equivalence, alpha) if c.n >= 2 else "undetermined"
-        needed = seeds_needed(c.mean, c.sd, c.sesoi, alpha / len(comparisons)) if verdict == "undetermined" else None
+        needed = seeds_needed(c.sd, c.sesoi, alpha / len(comparisons)) if verdict == "undetermined" else None
         corrected.append(replace(c, p_difference=p_difference, p_equivalence=p_equivalence, verdict=verdict,
                                  seeds_needed=needed, corrected=True))
     return corrected
+
+
+def holm_adjust(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of each row of ``p`` [draws, claims] (``multipletests``, vectorised)."""
+    claims = p.shape[1]
+    order = np.argsort(p, axis=1)
+    ranked = np.take_along_axis(p, order, axis=1) * (claims - np.arange(claims))
+    ranked = np.minimum(np.maximum.accumulate(ranked, axis=1), 1.0)
+    adjusted = np.empty_like(p)
+    np.put_along_axis(adjusted, order, ranked, axis=1)
+    return adjusted
+
+
+def with_stability(comparisons: list[Comparison], rerun_sd, draws: int = 4000, seed: int = 0,
+                   alpha: float = ALPHA) -> list[Comparison]:
+    """``comparisons`` (one family, as ``holm`` or ``compare`` left them) with each verdict's ``survival``:
+    the probability that re-executing every run of the family on the same seeds keeps it. ``rerun_sd[i]``
+    (None: not measured) is the standard deviation of the change a re-execution makes to one seed's paired
+    difference of claim ``i``: the treatment's and the control's own re-execution spreads added in
+    quadrature, measured by retraining the same seeds under another float order.
+
+    The model (normal, random effects): seed ``i``'s difference is ``d_i = mu_i + eta_i``, ``mu_i`` what
+    the seed's data and initialisation fix (spread ``tau``), ``eta_i`` the training noise a re-execution
+    draws anew (variance ``sigma^2 = rerun_sd^2 / 2``). A re-execution keeps the ``mu_i``: its mean is the
+    observed one plus ``N(0, rerun_sd^2 / n)``; given the data, ``mu_i`` is known up to shrinkage ``rho =
+    tau^2 / (tau^2 + sigma^2)``, so its sum of squares is ``sigma^2 (1 + rho)`` times a noncentral
+    chi-square (``n - 1`` degrees of freedom, noncentrality ``rho^2 (n - 1) sd^2 / (sigma^2 (1 + rho))``),
+    whose mean is the observed sum of squares. Drawn exactly from the summary (``draws`` times, fixed
+    ``seed``) and judged by the same rule (Holm over the family when the comparisons were corrected)."""
+    rng = np.random.default_rng(seed)
+    judged = [j for j, c in enumerate(comparisons) if c.n >= 2 and rerun_sd[j] is not None]
+    if not judged:
+        return list(comparisons)
+    p_difference = np.ones((draws, len(comparisons)))
+    p_equivalence = np.ones((draws, len(comparisons)))
+    means = np.zeros((draws, len(comparisons)))
+    for j in judged:
+        c, spread = comparisons[j], float(rerun_sd[j])
+        if spread == 0:  # nothing moves: the observed statistics, every draw
+            means[:, j], p_difference[:, j], p_equivalence[:, j] = c.mean, c.p_difference, c.p_equivalence
+            continue
+        df, sigma2 = c.n - 1, spread ** 2 / 2
+        tau2 = max(c.sd ** 2 - sigma2, 0.0)
+        rho = tau2 / (tau2 + sigma2)
+        means[:, j] = c.mean + rng.normal(0.0, spread / math.sqrt(c.n), draws)
+        scale = sigma2 * (1 + rho)
+        squares = scale * rng.noncentral_chisquare(df, rho ** 2 * df * c.sd ** 2 / scale, draws)
+        se = np.sqrt(squares / df) / math.sqrt(c.n)
+        p_difference[:, j] = 2 * scipy_stats.t.sf(np.abs(means[:, j]) / se, df)
+        p_equivalence[:, j] = np.maximum(scipy_stats.t.sf((means[:, j] + c.sesoi) / se, df),
+                                         scipy_stats.t.cdf((means[:, j] - c.sesoi) / se, df))
+    if any(c.corrected for c in comparisons):
+        p_difference, p_equivalence = holm_adjust(p_difference), holm_adjust(p_equivalence)
+    verdicts = np.where(p_equivalence < alpha, "equivalent",
+                        np.where(p_difference < alpha, np.where(means > 0, "better", "worse"), "undetermined"))
+    return [replace(c, survival=float((verdicts[:, j] == c.verdict).mean())) if j in judged else c
+            for j, c in enumerate(comparisons)]
 
 
 def verdict_lines(comparisons: list[Comparison]) -> str:

@@ -46,12 +46,74 @@ def test_worse_undetermined_and_seeds_needed():
     assert noisy.seeds_needed > 10
     assert noisy.verdict_text() == (f"undetermined: {noisy.mean:+.3f} [{noisy.ci_low:+.3f}, {noisy.ci_high:+.3f}]; "
                                     f"about {noisy.seeds_needed} seeds would decide")
-    from statsmodels.stats.power import TTestPower
+    # planned from the smallest effect of interest: the first n whose 95% half-width at this spread is sesoi / 2
+    n = 2
+    while scipy_stats.t.ppf(0.975, n - 1) * noisy.sd / math.sqrt(n) > 0.01 / 2:
+        n += 1
+    assert noisy.seeds_needed == n
 
-    by_hand = TTestPower().solve_power(effect_size=abs(noisy.mean) / noisy.sd, alpha=0.05, power=0.8)
-    equivalence = TTestPower().solve_power(effect_size=(0.01 - abs(noisy.mean)) / noisy.sd, alpha=0.05, power=0.8,
-                                           alternative="larger") if abs(noisy.mean) < 0.01 else math.inf
-    assert noisy.seeds_needed == math.ceil(min(by_hand, equivalence))
+
+def test_seeds_needed_is_planned_from_the_sesoi_not_the_observed_difference():
+    # sd 0.1, SESOI 0.1: t(0.975, 17) / sqrt(18) = 0.497 <= 0.5, t(0.975, 16) / sqrt(17) = 0.514 > 0.5
+    assert stats.seeds_needed(0.1, 0.1) == 18
+    rng = np.random.default_rng(3)
+    base = rng.normal(0, 0.05, 10)
+    small, large = (stats.compare(base + shift, np.zeros(10), 0.1) for shift in (0.0, 0.04))
+    assert small.sd == pytest.approx(large.sd) and small.seeds_needed == large.seeds_needed  # the mean plays no part
+    assert stats.seeds_needed(0.0, 0.1) is None and stats.seeds_needed(10.0, 1e-3) == stats.MAX_SEEDS
+    # at that many seeds an interval decides whatever the difference: it excludes 0 or lies within +-SESOI
+    n = stats.seeds_needed(0.05, 0.02)
+    half = scipy_stats.t.ppf(0.975, n - 1) * 0.05 / math.sqrt(n)
+    for mean in np.linspace(-0.05, 0.05, 41):
+        assert mean - half > 0 or mean + half < 0 or (-0.02 <= mean - half and mean + half <= 0.02)
+
+
+def test_holm_adjust_rows_match_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(0).uniform(0, 0.2, (50, 6))
+    expected = np.array([multipletests(row, method="holm")[1] for row in p])
+    assert stats.holm_adjust(p) == pytest.approx(expected)
+
+
+def test_stability_without_rerun_spread_and_far_from_the_boundary():
+    rng = np.random.default_rng(1)
+    clear = stats.compare(rng.normal(0.2, 0.01, 10), np.zeros(10), 0.01, "clear")
+    [same] = stats.with_stability([clear], [0.0])
+    assert same.survival == 1.0 and same.stable and same.verdict_text().endswith(", stable")
+    [far] = stats.with_stability([clear], [0.01])
+    assert far.survival > 0.999
+    [unmeasured] = stats.with_stability([clear], [None])
+    assert unmeasured.survival is None and unmeasured.stable is None
+
+
+def test_stability_predicts_how_often_two_executions_agree():
+    """Under the random-effects model (seed effect mu_i, training noise eta_i drawn anew by a re-execution),
+    with true effects spread over and around the decision boundaries, the predicted survival matches on
+    average the rate at which two executions of the same seeds give the same verdict, and the verdicts
+    labelled stable agree at least 90% of the time. (For one fixed true effect sitting on a boundary no
+    prediction from one execution can be right: such a verdict replicates half the time.)"""
+    rng = np.random.default_rng(7)
+    n, tau, sigma, sesoi = 10, 0.02, 0.03, 0.01
+    agree, predicted = [], []
+    for _ in range(300):
+        mu = rng.normal(rng.uniform(-0.04, 0.08), tau, n)
+        first, second = mu + rng.normal(0, sigma, n), mu + rng.normal(0, sigma, n)
+        c = stats.compare(first, np.zeros(n), sesoi)
+        agree.append(c.verdict == stats.compare(second, np.zeros(n), sesoi).verdict)
+        predicted.append(stats.with_stability([c], [sigma * math.sqrt(2)], draws=1000)[0].survival)
+    agree, predicted = np.array(agree), np.array(predicted)
+    assert 0.5 < agree.mean() < 0.95  # a setting where the question is open
+    assert predicted.mean() == pytest.approx(agree.mean(), abs=0.06)
+    assert agree[predicted >= stats.STABLE].mean() >= 0.9 and (predicted >= stats.STABLE).sum() >= 50
+
+
+def test_fragile_verdicts_say_so_in_words():
+    c = stats.Comparison("c", 10, 0.05, 0.02, 0.03, 0.07, 0.01, 0.001, 0.9, "better", None, survival=0.62)
+    assert c.stable is False
+    assert c.verdict_text() == "better by 0.050 [0.030, 0.070], fragile: a re-execution would keep it with probability 0.62"
+    u = stats.Comparison("c", 10, 0.01, 0.02, -0.01, 0.03, 0.01, 0.5, 0.5, "undetermined", 40, survival=0.95)
+    assert u.verdict_text() == "undetermined: +0.010 [-0.010, +0.030]; about 40 seeds would decide, stable"
 
 
 def test_constant_differences_and_too_few_seeds():

@@ -210,3 +210,21 @@ def test_speakers_keep_the_oracle_exact_and_other_regimes_unchanged():
     assert torch.equal(plain.train.label, with_speakers.train.label)
     with pytest.raises(ConfigError, match="same for every class"):
         SynthAVConfig(speakers=4)  # regime A's per-class audio confusion cannot be spoken by speakers
+
+
+def test_eval_speakers_give_validation_and_test_many_unseen_voices_and_leave_training_alone():
+    knobs = dict(SPEAKERS, eval_speakers=100)
+    data, plain = load("synthav", **knobs), load("synthav", **SPEAKERS)
+    assert torch.equal(data.train.audio, plain.train.audio) and torch.equal(data.train.label, plain.train.label)
+    test = data.test
+    assert int(test.extras["speaker"].max()) + 1 == 100
+    shifted = {int(s) for s in test.extras["speaker"][test.extras["audio_pattern"] != test.label]}
+    assert len(shifted) == 25  # round(0.25 x 100) speakers sound every class shifted
+    assert 8 < int(data.val.extras["speaker"].max()) + 1 <= 100  # 96 clips: as many voices as clips, at most 100
+    assert int(data.train.extras["speaker"].max()) + 1 == 8
+    # the oracle is that of the test split's speakers: round(0.34 x 6) / 6 = 1/3 shifted, but 34 / 100 with 100
+    uneven = dict(SPEAKERS, speakers=6, audio_confusion=(0.34,) * 6, visual_confusion=None)
+    assert oracle_accuracy(SynthAVConfig(**uneven))["audio"] == pytest.approx(1 - 2 / 6)
+    assert oracle_accuracy(SynthAVConfig(**uneven, eval_speakers=100))["audio"] == pytest.approx(1 - 34 / 100)
+    test = load("synthav", **uneven, eval_speakers=100).test
+    assert float((test.extras["audio_pattern"] == test.label).double().mean()) == pytest.approx(1 - 34 / 100, abs=0.01)

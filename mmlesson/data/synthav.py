@@ -130,6 +130,9 @@ class SynthAVConfig:
     voice_strength: float = option(1.0, "amplitude of a speaker's voice in the extra voice bins", minimum=0.0)
     voice_bins: int = option(8, "extra frequency bins, above the class bands, that carry the speaker's voice",
                              minimum=1)
+    eval_speakers: int = option(0, "speakers in each of the validation and test splits (0: as many as `speakers`); "
+                                   "many unseen voices make a test split's audio errors many small independent "
+                                   "blocks instead of a few large ones", minimum=0)
     seed: int = option(0, "seed of the generated data (not of training)", minimum=0)
 
     def __post_init__(self):
@@ -160,8 +163,8 @@ class SynthAVConfig:
     def confusion(self, modality: str) -> torch.Tensor:
         """``P(pattern k | class c)`` of ``modality`` as a [C, C] matrix (rows: classes)."""
         values = getattr(self, f"{modality}_confusion")
-        if modality == "audio" and self.speakers and values is not None:  # the realised share of shifted speakers
-            values = (shifted_speakers(self) / self.speakers,) * self.num_classes
+        if modality == "audio" and self.speakers and values is not None:  # the realised share among test speakers
+            values = (shifted_speakers(self, "test") / split_speakers(self, "test"),) * self.num_classes
         wrong = torch.zeros(self.num_classes, dtype=torch.float64) if values is None else torch.tensor(values, dtype=torch.float64)
         matrix = (wrong / (self.num_classes - 1))[:, None].expand(-1, self.num_classes).clone()
         matrix.diagonal().copy_(1 - wrong)
@@ -217,19 +220,25 @@ def draw_patterns(labels: torch.Tensor, cfg: SynthAVConfig, generator: torch.Gen
     return patterns
 
 
-def shifted_speakers(cfg: SynthAVConfig) -> int:
-    """How many of a split's speakers sound every class as another: ``audio_confusion`` of them, rounded."""
-    return round(cfg.audio_confusion[0] * cfg.speakers) if cfg.audio_confusion is not None else 0
+def split_speakers(cfg: SynthAVConfig, split: str) -> int:
+    """How many speakers ``split`` has: ``speakers`` in training, ``eval_speakers`` (if set) in validation and test."""
+    return cfg.eval_speakers if split != "train" and cfg.eval_speakers else cfg.speakers
 
 
-def draw_speakers(labels: torch.Tensor, cfg: SynthAVConfig, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """The split's speakers: who speaks each clip (as evenly as possible), each speaker's voice [S, V], and
+def shifted_speakers(cfg: SynthAVConfig, split: str = "train") -> int:
+    """How many of ``split``'s speakers sound every class as another: ``audio_confusion`` of them, rounded."""
+    return round(cfg.audio_confusion[0] * split_speakers(cfg, split)) if cfg.audio_confusion is not None else 0
+
+
+def draw_speakers(labels: torch.Tensor, cfg: SynthAVConfig, split: str,
+                  generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """``split``'s speakers: who speaks each clip (as evenly as possible), each speaker's voice [S, V], and
     the class whose band each clip shows: its own, shifted by the speaker's offset for shifted speakers."""
-    n = len(labels)
-    speaker = (torch.arange(n) % cfg.speakers)[torch.randperm(n, generator=generator)]
-    voice = torch.randn(cfg.speakers, cfg.voice_bins, generator=generator)
-    offset = torch.zeros(cfg.speakers, dtype=torch.long)
-    shifted = torch.randperm(cfg.speakers, generator=generator)[: shifted_speakers(cfg)]
+    n, count = len(labels), split_speakers(cfg, split)
+    speaker = (torch.arange(n) % count)[torch.randperm(n, generator=generator)]
+    voice = torch.randn(count, cfg.voice_bins, generator=generator)
+    offset = torch.zeros(count, dtype=torch.long)
+    shifted = torch.randperm(count, generator=generator)[: shifted_speakers(cfg, split)]
     offset[shifted] = torch.randint(1, cfg.num_classes, (len(shifted),), generator=generator)
     return {"speaker": speaker, "voice": voice, "pattern": (labels + offset[speaker]) % cfg.num_classes}
 
@@ -294,7 +303,7 @@ def generate_split(cfg: SynthAVConfig, split: str) -> TensorSplit:
                                                   generator=generator)
     extras = {}
     if cfg.speakers:  # the band follows the speaker's offset (its own stream: regimes without speakers unchanged)
-        speakers = draw_speakers(labels, cfg, torch.Generator().manual_seed(cfg.seed * 100 + SPLIT_STREAMS[split]
+        speakers = draw_speakers(labels, cfg, split, torch.Generator().manual_seed(cfg.seed * 100 + SPLIT_STREAMS[split]
                                                                             + SPEAKER_STREAM))
         patterns["audio"] = speakers["pattern"]
         extras["speaker"] = speakers["speaker"]
