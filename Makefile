@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # pip's local-index warnings on this machine are noise; everything else is shown
 QUIET := { grep -v "^WARNING: Location" || true; }
-CHAPTERS := $(sort $(wildcard book/ch*.ipynb))
+CHAPTERS := $(sort $(wildcard book/ch*.ipynb)) book/precision.ipynb  # the appendix reads a stored study
 export MMLESSON_BATCH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 

@@ -9,7 +9,11 @@ the evaluation seeds (``signature.diagnose``, with every joint run retrained und
 * **selection**: the correlation over seeds of the joint model's validation and test accuracy (does the
   epoch chosen on validation say anything about test?);
 * **paired spread**: the standard deviation over seeds of a paired difference (an arm minus joint
-  training), and the half-width of the 95% interval it buys at a given number of seeds.
+  training), and the half-width of the 95% interval it buys at a given number of seeds;
+* **speaker blocks**: the joint model's test accuracy per test speaker. Clips of one speaker share its
+  voice and its way of sounding the classes, so they are right or wrong together: the test split's
+  *effective* number of independent clips is ``p (1 - p)`` over the variance of its accuracy as the
+  mean of per-speaker accuracies (``speaker_blocks``).
 
 ``python -m mmlesson.precision`` trains (or reads back) the runs and stores every regime's signature,
 per-seed values included, in ``PRECISION_FILE``; the appendix reads that file and the results at a glance.
@@ -36,8 +40,52 @@ def precision_study(regimes=None, seeds=EVALUATION_SEEDS, results=None, workers=
     for regime, recipe in (regimes or REGIMES).items():
         table = diagnose("synthav", seeds=seeds, recipe=recipe, results=results_dir(results), workers=workers,
                          rerun_threads=RERUN_THREADS)
-        study[regime] = {"recipe": recipe, **as_json(table)}
+        study[regime] = {"recipe": recipe, **as_json(table),
+                         "speaker_blocks": speaker_blocks(recipe, seeds, results_dir(results), workers)}
     return study
+
+
+def speaker_blocks(recipe: str, seeds, results, workers=None) -> list[dict]:
+    """Per seed, the joint baseline's test accuracy per test speaker (read back from the store, as ``diagnose``
+    trained it; a regime without speakers counts each clip as its own): ``block_summary`` of each seed."""
+    import torch
+
+    from .engine import load_run
+    from .grid import Grid
+    from .signature import BASELINE_ARMS, completed_runs, dataset_of
+
+    grid = Grid(arms={"joint (concat)": BASELINE_ARMS["joint (concat)"]}, seeds=list(seeds),
+                name=f"diagnose-{recipe}", data={recipe: {"recipe": recipe, "data_knobs": {}}})
+    blocks = []
+    for row in completed_runs(grid, results, workers, None, "off").sort_values("seed").to_dict("records"):
+        data = dataset_of(row["run_dir"])
+        model = load_run(row["run_dir"], dataset=data).model.eval()
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            right = torch.cat([(model(batch).logits.argmax(1) == batch["label"]).double().cpu()
+                               for batch in data.test.batches(512, device=device)])
+        speaker = data.test.extras.get("speaker", torch.arange(len(right)))  # no speakers: every clip on its own
+        blocks.append({"seed": int(row["seed"]), **block_summary(right.numpy(), speaker.numpy())})
+    return blocks
+
+
+def block_summary(right, groups) -> dict:
+    """What a test split's clustered errors are worth: ``right`` (1 per correct clip) in ``groups`` (a speaker per
+    clip). The accuracy's sampling variance over a redraw of the speakers is that of the mean of per-speaker
+    accuracies (weighted by their clips: ``var = S / (S - 1) sum_s w_s^2 (a_s - a)^2``, the ratio estimator's), and
+    ``effective_clips = a (1 - a) / var``: as many independent clips would measure it as precisely."""
+    import numpy as np
+
+    right, groups = np.asarray(right, dtype=float), np.asarray(groups)
+    labels, counts = np.unique(groups, return_counts=True)
+    accuracy = float(right.mean())
+    per_group = np.array([right[groups == g].mean() for g in labels])
+    weights = counts / counts.sum()
+    variance = len(labels) / (len(labels) - 1) * float(np.sum(weights ** 2 * (per_group - accuracy) ** 2))
+    effective = accuracy * (1 - accuracy) / variance if variance > 0 else float(len(right))
+    return {"speakers": int(len(labels)), "clips": int(len(right)), "accuracy": accuracy,
+            "per_speaker_sd": float(per_group.std(ddof=1)), "per_speaker": per_group.round(4).tolist()
+            if len(labels) <= 12 else None, "effective_clips": float(min(effective, len(right)))}
 
 
 def stored_study(path=PRECISION_FILE) -> dict:
@@ -82,7 +130,7 @@ def precision_table(study: dict, glance=None, seeds: int = 10, target: float = 0
     for regime, signature in study.items():
         precision = signature["precision"]
         values = glance_values(glance, regime) if glance is not None and regime in set(glance["regime"]) else None
-        arms = "every arm" if values else "the unimodal baselines"
+        arms = "every arm" if values else "unimodal baselines"
         spreads = list(paired_spreads(values or baseline_values(signature), "joint (concat)").values())
         spreads = [s for s in spreads if s > 0]  # a control at the same rate as joint is joint itself
         rows.append({
@@ -90,12 +138,26 @@ def precision_table(study: dict, glance=None, seeds: int = 10, target: float = 0
             "re-execution change (mean |change|)": precision.get("rerun_mean_abs_change_fused", math.nan),
             "sd over seeds, joint fused": precision["joint_fused_sd"],
             "validation-test r": precision["val_test_correlation"],
-            f"paired spread vs joint ({arms}), median": float(np.median(spreads)),
+            "paired spread vs joint, median": float(np.median(spreads)),
             "paired spread, range": f"{min(spreads):.3f}-{max(spreads):.3f}",
+            "paired spreads of": arms,
             f"half-width at {seeds} seeds, median": float(half_width(float(np.median(spreads)), seeds)),
             f"seeds for ±{target}, median": seeds_for_half_width(float(np.median(spreads)), target),
         })
     return pd.DataFrame(rows).set_index("regime")
+
+
+def glance_stability(glance, regime: str, rerun_sd: float, sesoi: float = 0.01) -> list:
+    """The results at a glance's comparisons with joint training in ``regime`` (``book.glance_comparisons``), each
+    with its probability of surviving a re-execution (``stats.with_stability``), every run's re-execution spread
+    taken as ``rerun_sd`` (the sd of the change of a joint run's fused accuracy): a paired difference then moves
+    by ``sqrt(2) rerun_sd``."""
+    from .book import glance_comparisons
+    from .stats import with_stability
+
+    comparisons = glance_comparisons(glance, regime, sesoi)
+    family = [c for c in comparisons if "rate" not in c.claim]  # the Holm family (the rate-matched control is its own)
+    return with_stability(family, [math.sqrt(2) * rerun_sd] * len(family))
 
 
 def main(argv=None) -> int:

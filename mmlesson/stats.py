@@ -193,6 +193,44 @@ def holm(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison
     return corrected
 
 
+def pooled_comparisons(values: dict, control: str, sesoi: float, alpha: float = ALPHA) -> list[Comparison]:
+    """Each arm of ``values`` (``{arm: values per seed}``, the same seeds in the same order) minus ``control``,
+    with the noise pooled over every arm of the seed-blocked design: the two-way model ``value ~ arm + seed``
+    (statsmodels OLS), whose residual mean square estimates each run's within-seed noise on ``(a - 1)(n - 1)``
+    degrees of freedom instead of ``n - 1`` per pair. Honest where the arms' noise is alike (compare the
+    per-pair spreads); each contrast has standard error ``sqrt(2 MSE / n)``, its t interval and p-value, and
+    TOST on the same error. ``sd`` is the per-seed spread that error stands for (``se sqrt(n)``)."""
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    arms = list(values)
+    n = len(values[control])
+    frame = pd.DataFrame([{"value": float(v), "arm": f"a{arms.index(arm)}", "seed": f"s{i}"}
+                          for arm in arms for i, v in enumerate(values[arm])])
+    model = smf.ols("value ~ C(arm) + C(seed)", data=frame).fit()
+    df = float(model.df_resid)
+    comparisons = []
+    for arm in arms:
+        if arm == control:
+            continue
+        contrast = np.zeros(len(model.params))
+        names = list(model.params.index)
+        for name, sign in ((f"C(arm)[T.a{arms.index(arm)}]", 1.0), (f"C(arm)[T.a{arms.index(control)}]", -1.0)):
+            if name in names:  # the reference arm has no coefficient of its own
+                contrast[names.index(name)] = sign
+        test = model.t_test(contrast)
+        mean, se = float(np.squeeze(test.effect)), float(np.squeeze(test.sd))
+        low, high = (float(v) for v in np.squeeze(test.conf_int(alpha)))
+        p_difference = float(np.squeeze(test.pvalue))
+        p_equivalence = float(max(scipy_stats.t.sf((mean + sesoi) / se, df), scipy_stats.t.cdf((mean - sesoi) / se, df)))
+        verdict = decide(mean, p_difference, p_equivalence, alpha)
+        sd = se * math.sqrt(n)
+        comparisons.append(Comparison(f"{arm} minus {control} (pooled)", n, mean, sd, low, high, sesoi, p_difference,
+                                      p_equivalence, verdict, seeds_needed(sd, sesoi, alpha) if verdict == "undetermined"
+                                      else None))
+    return comparisons
+
+
 def holm_adjust(p: np.ndarray) -> np.ndarray:
     """Holm's step-down adjustment of each row of ``p`` [draws, claims] (``multipletests``, vectorised)."""
     claims = p.shape[1]

@@ -249,3 +249,23 @@ def test_verdicts_read_as_what_they_mean():
     assert comparison("undetermined", 0.0, -0.1, 0.1, needed=stats.MAX_SEEDS).verdict_text().endswith(
         f"more than {stats.MAX_SEEDS} seeds would decide")
     assert comparison("undetermined", 0.3, float("nan"), float("nan"), n=1).verdict_text() == "undetermined"
+
+
+def test_pooled_comparisons_by_hand():
+    """Two-way model arm + seed: the residual mean square pools every arm's within-seed noise on (a-1)(n-1)
+    degrees of freedom; a contrast's standard error is sqrt(2 MSE / n)."""
+    values = {"joint": [0.50, 0.60, 0.55, 0.70], "A": [0.58, 0.66, 0.60, 0.79], "B": [0.49, 0.63, 0.54, 0.69]}
+    y = np.array([values[arm] for arm in values])  # [arms, seeds]
+    residual = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+    mse = (residual ** 2).sum() / ((3 - 1) * (4 - 1))
+    se, df = math.sqrt(2 * mse / 4), 6
+    pooled = {c.claim.split(" minus")[0]: c for c in stats.pooled_comparisons(values, "joint", sesoi=0.02)}
+    a = pooled["A"]
+    assert a.mean == pytest.approx(np.mean(np.subtract(values["A"], values["joint"])))
+    half = scipy_stats.t.ppf(0.975, df) * se
+    assert (a.ci_low, a.ci_high) == pytest.approx((a.mean - half, a.mean + half))
+    assert a.p_difference == pytest.approx(2 * scipy_stats.t.sf(abs(a.mean) / se, df))
+    assert a.p_equivalence == pytest.approx(max(scipy_stats.t.sf((a.mean + 0.02) / se, df),
+                                                scipy_stats.t.cdf((a.mean - 0.02) / se, df)))
+    assert a.sd == pytest.approx(se * 2) and a.verdict == "better"
+    assert pooled["B"].mean == pytest.approx(np.mean(np.subtract(values["B"], values["joint"])))
