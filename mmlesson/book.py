@@ -110,8 +110,12 @@ CHAPTER4_ARMS = {"joint (FiLM)": dict(method="joint", fusion="film"), "joint (ga
 CHAPTER5_ARMS = {"joint (concat), visual features x4": dict(method="joint", fusion="concat", feature_scale=(1.0, 4.0))}
 STUDY_ARMS = {**SYNTHAV_ARMS, **CHAPTER4_ARMS, **CHAPTER5_ARMS}  # every arm with a protocol rate
 LEARNING_RATES = (0.02, 0.05, 0.1)  # regime A's study; the severe regime's grid is wider (preregistration)
-STUDY_RATES = {"synthav": LEARNING_RATES, "synthav-severe": (0.01, 0.02, 0.05, 0.1, 0.2)}
+STUDY_RATES = {"synthav": LEARNING_RATES, "synthav-severe": (0.01, 0.02, 0.05, 0.1, 0.2),
+               "synthav-severe-v2": (0.01, 0.02, 0.05, 0.1, 0.2)}
 STUDY_SEEDS = (100, 101, 102, 103, 104)  # never used to evaluate: the evaluation seeds are 0, 1, 2, ...
+# The second severe calibration's protocol (preregistration, [severe_v2.protocol]): one rate for every arm,
+# chosen with joint concatenation alone on its ten tuning seeds.
+ONE_RATE_RECIPES = {"synthav-severe-v2": ("joint (concat)", tuple(range(100, 110)))}
 STUDY_FILE = Path(__file__).parent / "grids" / "synthav-learning-rates.csv"
 
 
@@ -231,12 +235,16 @@ def choose_learning_rates(study) -> dict[str, float]:
 def protocol_learning_rates(recipe: str = "synthav") -> dict[str, float]:
     """The SynthAV protocol's learning rate of every arm of ``STUDY_ARMS`` under ``recipe``: the rule
     applied to the stored study (``study_file(recipe)``, written by ``python -m mmlesson.book
-    learning-rates --recipe RECIPE``). The rates are
+    learning-rates --recipe RECIPE``; for a recipe of ``ONE_RATE_RECIPES``, the rate its control chose, for
+    every arm). The rates are
     fixed once, so that every execution of the book trains the same arms: on one seed, competing rates
     differ by less than a seed's spread, and a choice made per execution flips with float rounding."""
     import pandas as pd
 
-    return choose_learning_rates(pd.read_csv(study_file(recipe)))
+    chosen = choose_learning_rates(pd.read_csv(study_file(recipe)))
+    if recipe in ONE_RATE_RECIPES:  # the control's rate, for every arm
+        return {arm: chosen[ONE_RATE_RECIPES[recipe][0]] for arm in STUDY_ARMS}
+    return chosen
 
 
 def learning_rate_table(study=None, arms=None, recipe: str = "synthav"):
@@ -604,10 +612,14 @@ def main(argv=None) -> int:
         return 0
     wide = args.recipe != "synthav"  # regime A's study keeps the three rates it was run with
     arms = {arm: STUDY_ARMS[arm] for arm in args.arms} if args.arms else STUDY_ARMS
+    seeds = STUDY_SEEDS
+    if args.recipe in ONE_RATE_RECIPES:  # one rate for every arm, chosen on the control alone
+        control, seeds = ONE_RATE_RECIPES[args.recipe]
+        arms = {control: STUDY_ARMS[control]}
     study = learning_rate_study(arms, args.recipe, results=args.results, rates=STUDY_RATES[args.recipe],
-                                extend_edges=wide, name=f"tuning-{args.recipe}")
+                                extend_edges=wide, name=f"tuning-{args.recipe}", seeds=seeds)
     args.out = args.out or str(study_file(args.recipe))
-    if args.arms:
+    if args.arms and Path(args.out).exists():
         study = replace_rows(pd.read_csv(args.out), study)
     text = study.to_csv(index=False, float_format="%.6g").encode()
     atomic_write(Path(args.out), lambda f: f.write(text))

@@ -93,6 +93,23 @@ def stored_study(path=PRECISION_FILE) -> dict:
     return json.loads(Path(path).read_text())
 
 
+# A stored study's regime whose re-execution spread a regime without its own measurement borrows: regime B and
+# the regime map are regime A's generator with other knobs (no speakers, 12 epochs), like the mild regime.
+SPREAD_OF = {"severe": "severe", "severe v2": "severe v2", "mild": "mild", "regime B": "mild", "regime map": "mild"}
+METRIC_SPREAD = {"test acc": "fused", "val acc": "fused", "branch audio": "branch_audio",
+                 "branch visual": "branch_visual"}
+
+
+def rerun_tolerance(regime: str, metric: str, study: dict | None = None, floor: float = 0.03) -> float:
+    """How far a retrained run's ``metric`` may land from its stored value and still be the same result: three
+    standard deviations of the change a two-thread re-execution makes to it in ``regime`` (the preregistered
+    rule, [severe_v2.protocol] nbval_tolerance), rounded up to 0.005, never below ``floor``. Another CPU's
+    float order is such a re-execution."""
+    study = stored_study() if study is None else study
+    spread = study[SPREAD_OF[regime]]["precision"][f"rerun_sd_change_{METRIC_SPREAD[metric]}"]
+    return max(floor, math.ceil(3 * spread / 0.005 - 1e-9) * 0.005)
+
+
 def paired_spreads(per_seed: dict[str, list[float]], control: str) -> dict[str, float]:
     """The standard deviation over seeds of each arm's paired difference with ``control`` (``{arm: values per
     seed}``, the seeds in the same order)."""

@@ -88,8 +88,12 @@ def test_stored_runs_give_what_the_signature_reads():
 
 
 def test_the_stored_results_at_a_glance_come_from_the_code(tmp_path):
-    """Retrain one stored cell of each regime (joint concat, seed 0) and find the stored numbers again
-    (to within 0.03: another CPU's float order moves a chaotic run's accuracy in its second decimal)."""
+    """Retrain one stored cell of each regime (joint concat, seed 0) and find the stored numbers again, to within
+    what a re-execution under another float order moves them in that regime (``precision.rerun_tolerance``: three
+    standard deviations of the measured two-thread change, at least 0.03). Another CPU is such a re-execution:
+    in the first severe calibration a joint run moves by 0.05 on average."""
+    from mmlesson.precision import rerun_tolerance
+
     stored = pd.read_csv(book.GLANCE_FILE)
     runs = book.at_a_glance_study(results=tmp_path, seeds=(0,), regimes=book.GLANCE_REGIMES,
                                   arms={"joint (concat)": book.GLANCE_ARMS["joint (concat)"]})
@@ -98,12 +102,16 @@ def test_the_stored_results_at_a_glance_come_from_the_code(tmp_path):
         theirs = stored[(stored["regime"] == regime) & (stored["arm"] == "joint (concat)") & (stored["seed"] == 0)].iloc[0]
         assert mine["lr"] == theirs["lr"]
         for column in ("test acc", "val acc", "branch audio", "branch visual"):
-            assert abs(mine[column] - theirs[column]) <= 0.03, (regime, column, mine[column], theirs[column])
+            tolerance = rerun_tolerance(regime, column)
+            assert abs(mine[column] - theirs[column]) <= tolerance, (regime, column, mine[column], theirs[column])
 
 
 def test_the_stored_side_studies_come_from_the_code(tmp_path, monkeypatch):
     """Retrain one stored cell of each side study (seed 0 of its joint model) and find the stored numbers
-    again (to within 0.03, as above); the study lists every arm the chapters read."""
+    again (to within the re-execution tolerance, as above: regime B and the regime map, regime A's generator with
+    other knobs, take the mild regime's measured spread); the study lists every arm the chapters read."""
+    from mmlesson.precision import rerun_tolerance
+
     stored = pd.read_csv(book.SIDE_FILE)
     grids = book.side_study_grids()
     for study, (_, arms, seeds) in grids.items():
@@ -117,7 +125,8 @@ def test_the_stored_side_studies_come_from_the_code(tmp_path, monkeypatch):
         theirs = stored[(stored["regime"] == row["regime"]) & (stored["arm"] == row["arm"]) & (stored["seed"] == 0)].iloc[0]
         assert row["lr"] == theirs["lr"]
         for column in ("test acc", "val acc", "branch audio", "branch visual"):
-            assert abs(row[column] - theirs[column]) <= 0.03, (row["regime"], row["arm"], column)
+            tolerance = rerun_tolerance(row["regime"], column)
+            assert abs(row[column] - theirs[column]) <= tolerance, (row["regime"], row["arm"], column)
 
 
 def test_show_code_shows_the_methods_own_source(monkeypatch):

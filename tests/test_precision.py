@@ -49,3 +49,15 @@ def test_precision_table_from_a_fabricated_study():
     with_glance = precision_table(study, glance, seeds=3).loc["severe"]
     assert with_glance["paired spread vs joint, median"] == pytest.approx(np.std([0.1, 0.0, 0.2], ddof=1))
     assert with_glance["paired spreads of"] == "every arm"
+
+
+def test_rerun_tolerance_is_three_spreads_rounded_up_never_below_the_floor():
+    from mmlesson.precision import rerun_tolerance
+
+    study = {"severe": {"precision": {"rerun_sd_change_fused": 0.0533, "rerun_sd_change_branch_audio": 0.0437}},
+             "mild": {"precision": {"rerun_sd_change_fused": 0.0088, "rerun_sd_change_branch_visual": 0.0142}}}
+    assert rerun_tolerance("severe", "test acc", study) == pytest.approx(0.16)  # 3 x 0.0533 = 0.1599 -> 0.160
+    assert rerun_tolerance("severe", "val acc", study) == pytest.approx(0.16)  # validation: the fused spread
+    assert rerun_tolerance("severe", "branch audio", study) == pytest.approx(0.135)  # 0.1311 -> 0.135
+    assert rerun_tolerance("mild", "test acc", study) == pytest.approx(0.03)  # 0.0264: the floor
+    assert rerun_tolerance("regime B", "branch visual", study) == pytest.approx(0.045)  # the mild regime's 0.0426
