@@ -487,7 +487,7 @@ for name, sig in (("severe regime, recipe rate", diagnosed), ("severe regime, pr
 # %% [markdown]
 # The severe regime reproduces CREMA-D's pattern: a starved visual branch (0.27, against 0.19 on
 # CREMA-D and 0.60 in regime A), a visual encoder whose probe falls far below the visual-only one's,
-# and a fused model below its better modality, where regime A's joint model is 0.10 above it. It meets
+# and a fused model below its better modality, where regime A's joint model is 0.11 above it. It meets
 # every preregistered target but one: the visual branch sits 0.10 above chance, not within 0.08. On
 # the five tuning seeds it was 0.054 above chance; the ten evaluation seeds, each drawing its own data
 # set, put it higher. We report the miss rather than re-tune on the seeds that judge the regime. The
@@ -624,9 +624,9 @@ more than 0.08. The severe regime reproduces CREMA-D's signature on six of its s
 #    For FiLM fusion (`fusion="film"`) the visual features scale and shift the audio ones. Write the
 #    gradient that reaches $z_a$ by the chain rule: does it still depend on the visual modality only
 #    through the fused residual $\mathrm{softmax}(f) - e_y$? Check your answer with autograd on one batch.
-# 3. **Seeds after the fact.** The claim "the fused model falls below audio alone" was undetermined with
-#    about 30 seeds needed. Size that study with `mmlesson replicate synthav-combined --seeds $(seq 10 39)
-#    --dry-run` (it trains nothing and estimates the time from the runs already in your store). Why
+# 3. **Seeds after the fact.** The claim "the fused model falls below audio alone" is undetermined, and
+#    its verdict says how many seeds would decide it. Size a study of thirty more seeds with
+#    `mmlesson replicate synthav-combined --seeds $(seq 10 39) --dry-run` (it trains nothing and estimates the time from the runs already in your store). Why
 #    would adding seeds until the interval excludes zero, and only then stopping, not give a valid 95%
 #    verdict? What would you write in the preregistration first?
 
