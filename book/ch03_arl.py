@@ -627,8 +627,8 @@ Chapter 4 stops the modalities learning together at all.""")
 #    check them with `mmlesson.methods.arl.coefficients_from_ratios({"inverse_variance": 2.0,
 #    "audio_over_visual": 1.0}, 4.0)`. How large must $q_a/q_v - d_a/d_v$ be before the audio coefficient
 #    exceeds 0.99?
-# 2. **Which part does the work?** The chapter found that ARL helps through its unimodal losses, not
-#    through its balancing rule. Test it on the severe regime for seeds 0-2: `--no-asymmetric` keeps the
+# 2. **Which part does the work?** Section 3.7's ablation separates ARL's unimodal losses (UR) from its
+#    balancing rule (AL + GR). Probe it on the severe regime for seeds 0-2: `--no-asymmetric` keeps the
 #    unimodal losses and drops the coefficients; `--no-unimodal-loss` does the opposite. Predict the
 #    visual branch accuracy of each before you train.
 # 3. **A better proxy.** The entropy of a modality that fits its training clips goes to zero, so its

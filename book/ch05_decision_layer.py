@@ -242,7 +242,7 @@ chapter.say(
 # 4, while the *logit* ratio, weights times features, need not move. We train a joint model with this
 # knob on the same seeds, at its own learning rate by the book's rule: a fixed factor on the features
 # also multiplies the gradients of the visual pathway, so the knob changes the effective step size
-# too (at joint training's rate, some seeds' visual encoders die and their features are all zero).
+# too, and the rule is applied to the knob's arm on its own.
 
 # %%
 from mmlesson.book import CHAPTER5_ARMS
