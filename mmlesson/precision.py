@@ -25,7 +25,18 @@ import math
 from pathlib import Path
 
 PRECISION_FILE = Path(__file__).parent / "grids" / "synthav-precision.json"
-REGIMES = {"severe": "synthav-severe", "mild": "synthav-mild", "severe v2": "synthav-severe-v2"}
+REGIMES = {"severe": "synthav-severe", "mild": "synthav-mild", "severe v2": "synthav-severe-v2",
+           "severe v2, protocol rate": "synthav-severe-v2"}
+# A regime measured at other training fields than its recipe's: the second calibration at the one protocol rate
+# its preregistered rule chose (``book.protocol_learning_rates``; the recipe's own rate is the calibration's 0.1).
+TRAIN = {"severe v2, protocol rate": lambda: {"lr": protocol_rate("synthav-severe-v2")}}
+
+
+def protocol_rate(recipe: str) -> float:
+    """The one protocol learning rate of a one-rate recipe (``book.ONE_RATE_RECIPES``)."""
+    from .book import ONE_RATE_RECIPES, protocol_learning_rates
+
+    return protocol_learning_rates(recipe)[ONE_RATE_RECIPES[recipe][0]]
 EVALUATION_SEEDS = tuple(range(10))
 RERUN_THREADS = 2  # the other float order: two threads sum in another order than one
 
@@ -38,14 +49,15 @@ def precision_study(regimes=None, seeds=EVALUATION_SEEDS, results=None, workers=
 
     study = {}
     for regime, recipe in (regimes or REGIMES).items():
+        train = TRAIN[regime]() if regime in TRAIN else {}
         table = diagnose("synthav", seeds=seeds, recipe=recipe, results=results_dir(results), workers=workers,
-                         rerun_threads=RERUN_THREADS)
-        study[regime] = {"recipe": recipe, **as_json(table),
-                         "speaker_blocks": speaker_blocks(recipe, seeds, results_dir(results), workers)}
+                         train=train, rerun_threads=RERUN_THREADS)
+        study[regime] = {"recipe": recipe, "train": train, **as_json(table),
+                         "speaker_blocks": speaker_blocks(recipe, seeds, results_dir(results), workers, train)}
     return study
 
 
-def speaker_blocks(recipe: str, seeds, results, workers=None) -> list[dict]:
+def speaker_blocks(recipe: str, seeds, results, workers=None, train: dict | None = None) -> list[dict]:
     """Per seed, the joint baseline's test accuracy per test speaker (read back from the store, as ``diagnose``
     trained it; a regime without speakers counts each clip as its own): ``block_summary`` of each seed."""
     import torch
@@ -54,7 +66,7 @@ def speaker_blocks(recipe: str, seeds, results, workers=None) -> list[dict]:
     from .grid import Grid
     from .signature import BASELINE_ARMS, completed_runs, dataset_of
 
-    grid = Grid(arms={"joint (concat)": BASELINE_ARMS["joint (concat)"]}, seeds=list(seeds),
+    grid = Grid(arms={"joint (concat)": BASELINE_ARMS["joint (concat)"]}, seeds=list(seeds), train=dict(train or {}),
                 name=f"diagnose-{recipe}", data={recipe: {"recipe": recipe, "data_knobs": {}}})
     blocks = []
     for row in completed_runs(grid, results, workers, None, "off").sort_values("seed").to_dict("records"):
@@ -95,7 +107,8 @@ def stored_study(path=PRECISION_FILE) -> dict:
 
 # A stored study's regime whose re-execution spread a regime without its own measurement borrows: regime B and
 # the regime map are regime A's generator with other knobs (no speakers, 12 epochs), like the mild regime.
-SPREAD_OF = {"severe": "severe", "severe v2": "severe v2", "mild": "mild", "regime B": "mild", "regime map": "mild"}
+SPREAD_OF = {"severe": "severe", "severe v2": "severe v2", "severe v2, protocol rate": "severe v2, protocol rate",
+             "mild": "mild", "regime B": "mild", "regime map": "mild"}
 METRIC_SPREAD = {"test acc": "fused", "val acc": "fused", "branch audio": "branch_audio",
                  "branch visual": "branch_visual"}
 
