@@ -14,12 +14,12 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # # How precise is this book?
 #
 # Every verdict in this book compares training runs over seeds, and a training run is a noisy
-# measuring instrument. Before trusting "ARL is better than joint training by 0.098", a reader should
-# know how much one run can move on its own. Three things move it:
+# measuring instrument. Before trusting a verdict such as "better by 0.098 [0.046, 0.151]", a reader
+# should know how much one run can move on its own. Three things move it:
 #
 # * **Training chaos.** Retrain the same seed on the same data with the same initialisation and batch
 #   order, but let the arithmetic round in another order (two CPU threads instead of one, another GPU,
@@ -36,11 +36,12 @@
 # threads. The numbers come from a stored study (`python -m mmlesson.precision`, about 15 minutes on
 # two cores), which the cell below reads; nothing here is typed in by hand.
 
-# %%
+# %% tags=[]
 import pandas as pd
 
 from mmlesson.book import GLANCE_FILE, preregistration, show_markdown
-from mmlesson.precision import glance_stability, precision_table, stored_study
+from mmlesson.precision import (glance_stability, precision_table,
+                                stored_study)
 from mmlesson.signature import check_targets, render_targets, targets_for
 
 study = stored_study()
@@ -48,7 +49,7 @@ glance = pd.read_csv(GLANCE_FILE)
 table = precision_table(study, glance)
 table.round(3).T  # one column per regime
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # The *first calibration* of the severe regime ("severe") is the one Chapters 1-6 still run; the mild
 # regime is the control where joint training already works; "severe v2" is the second calibration,
 # built for precision (below). The paired spreads are those of every method against joint training in
@@ -73,7 +74,7 @@ def regime_sentence(name: str) -> str:
 
 show_markdown("\n\n".join(regime_sentence(name) for name in table.index))
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Why the first calibration measured noise
 #
 # In the first calibration every split had six speakers, two of whom sound every class shifted. The
@@ -93,7 +94,7 @@ show_markdown(f"Across a seed's six test speakers the joint model's accuracy var
               f"(median sd over seeds): which voices a test split holds decides much of its score, and validation "
               f"(six other voices) cannot predict it.")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## The second calibration
 #
 # The fix is in the test split, not in the model: validation and test now hold 800 unseen voices each
@@ -104,7 +105,7 @@ show_markdown(f"Across a seed's six test speakers the joint model's accuracy var
 # targets in a dated section of the preregistration before any remedy was trained on it. Its
 # signature on the evaluation seeds, against those targets:
 
-# %%
+# %% tags=[]
 v2 = study["severe v2"]
 targets = check_targets(v2, targets_for(preregistration(), v2["recipe"]))
 print(render_targets(targets))
@@ -126,7 +127,7 @@ show_markdown(
       f"{table.loc['severe v2', 're-execution change (mean |change|)']:.3f}, and the validation-test correlation "
       f"rose from {table.loc['severe', 'validation-test r']:+.2f} to {table.loc['severe v2', 'validation-test r']:+.2f}.")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # The preregistered protocol trains every arm of the second calibration at one learning rate, the one at
 # which joint training does best on validation over the ten tuning seeds (a baseline chooses it, so no
 # remedy's result does). The same baselines at that rate:
@@ -146,7 +147,7 @@ show_markdown(
     + " The targets are judged at the calibration's rate, as preregistered; this row says what the chapters' "
       "comparisons will rest on.")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Stable and fragile verdicts
 #
 # A verdict is *stable* when a re-execution of every run behind it is predicted to keep it with
@@ -156,7 +157,7 @@ show_markdown(
 # every arm's re-execution spread taken as the joint baseline's (the remedies' own are not yet
 # measured):
 
-# %%
+# %% tags=[]
 severe_rerun = study["severe"]["precision"]["rerun_sd_change_fused"]
 for comparison in glance_stability(glance, "severe", severe_rerun):
     print(f"- {comparison.claim}: {comparison.verdict_text()}")
@@ -171,7 +172,7 @@ show_markdown(f"In the first severe calibration {len(stable)} of its {len(labell
               f"when its p-values sit near a decision boundary (the glossary's *clear verdict*), a weaker test, since "
               f"their arms' own re-execution spreads are not measured.")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## What we found
 #
 # The findings below are formatted from the stored study.

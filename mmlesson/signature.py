@@ -210,7 +210,7 @@ TARGETS = {
     "dominant_fits_before_weak_learns_share_at_least":
         lambda s: s["rows"]["dominant fits before weak learns (share of seeds)"]["mean"],
     "oracle_fused_minus_joint_at_least": lambda s: s["oracle"]["fused"] - s["fused"],
-    # precision (issue: verdicts that replicate): a regime whose fused accuracy is a coin judges nothing
+    # precision: a regime whose fused accuracy is a coin judges nothing
     "joint_fused_sd_at_most": lambda s: s["precision"]["joint_fused_sd"],
     "rerun_mean_abs_change_at_most": lambda s: s["precision"]["rerun_mean_abs_change_fused"],
     "val_test_correlation_at_least": lambda s: s["precision"]["val_test_correlation"],
