@@ -304,7 +304,8 @@ for regime in ("severe", "mild"):
 # %% tags=["remove-input"]
 from mmlesson.precision import glance_stability, stored_study
 
-rerun = {regime: stored_study()[regime]["precision"]["rerun_sd_change_fused"] for regime in ("severe", "mild")}
+precision = stored_study()
+rerun = {regime: precision[regime]["precision"]["rerun_sd_change_fused"] for regime in ("severe", "mild")}
 labelled = {regime: {c.claim.split(" minus")[0]: c for c in glance_stability(glance, regime, rerun[regime])}
             for regime in rerun}
 

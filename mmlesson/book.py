@@ -11,7 +11,6 @@ and ``checked`` print what the chapters' tables and tests read; ``results_dir`` 
 """
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
@@ -342,24 +341,10 @@ def load_models(runs: list[dict], dataset=None) -> list:
 
 
 def run_data(run: dict, data_dir=None):
-    """The data set ``run`` (a metrics dict) was trained on: in a regime whose data are drawn anew with
-    every seed (``seed = "run"``), each run has its own. The last few are kept, so the arms of one seed
-    share one copy."""
-    import json
+    """The data set ``run`` (a metrics dict) was trained on (``data.trained_on``)."""
+    from .data import trained_on
 
-    config = run["config"]
-    return _load_data(json.dumps([config["data"], str(data_dir or config.get("data_root") or ""),
-                                  config["data_knobs"]], sort_keys=True))
-
-
-@functools.lru_cache(maxsize=12)
-def _load_data(key: str):
-    import json
-
-    from .data import load
-
-    name, root, knobs = json.loads(key)
-    return load(name, root=root or None, **knobs)
+    return trained_on(run["config"], data_dir)
 
 
 def recipe_data(recipe: str, seed: int, data_knobs: dict | None = None, data_dir=None):

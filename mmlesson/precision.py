@@ -30,6 +30,8 @@ REGIMES = {"severe": "synthav-severe", "mild": "synthav-mild", "severe v2": "syn
 # A regime measured at other training fields than its recipe's: the second calibration at the one protocol rate
 # its preregistered rule chose (``book.protocol_learning_rates``; the recipe's own rate is the calibration's 0.1).
 TRAIN = {"severe v2, protocol rate": lambda: {"lr": protocol_rate("synthav-severe-v2")}}
+EVALUATION_SEEDS = tuple(range(10))
+RERUN_THREADS = 2  # the other float order: two threads sum in another order than one
 
 
 def protocol_rate(recipe: str) -> float:
@@ -37,8 +39,6 @@ def protocol_rate(recipe: str) -> float:
     from .book import ONE_RATE_RECIPES, protocol_learning_rates
 
     return protocol_learning_rates(recipe)[ONE_RATE_RECIPES[recipe][0]]
-EVALUATION_SEEDS = tuple(range(10))
-RERUN_THREADS = 2  # the other float order: two threads sum in another order than one
 
 
 def precision_study(regimes=None, seeds=EVALUATION_SEEDS, results=None, workers=None) -> dict:
@@ -53,31 +53,30 @@ def precision_study(regimes=None, seeds=EVALUATION_SEEDS, results=None, workers=
         table = diagnose("synthav", seeds=seeds, recipe=recipe, results=results_dir(results), workers=workers,
                          train=train, rerun_threads=RERUN_THREADS)
         study[regime] = {"recipe": recipe, "train": train, **as_json(table),
-                         "speaker_blocks": speaker_blocks(recipe, seeds, results_dir(results), workers, train)}
+                         "speaker_blocks": speaker_blocks(table.attrs["run_dirs"]["joint (concat)"])}
     return study
 
 
-def speaker_blocks(recipe: str, seeds, results, workers=None, train: dict | None = None) -> list[dict]:
-    """Per seed, the joint baseline's test accuracy per test speaker (read back from the store, as ``diagnose``
-    trained it; a regime without speakers counts each clip as its own): ``block_summary`` of each seed."""
+def speaker_blocks(run_dirs) -> list[dict]:
+    """Per finished joint run of ``run_dirs``, its test accuracy per test speaker (a regime without speakers
+    counts each clip as its own): ``block_summary`` of each run, with its seed."""
     import torch
 
+    from .data import trained_on
     from .engine import load_run
-    from .grid import Grid
-    from .signature import BASELINE_ARMS, completed_runs, dataset_of
+    from .rundir import load_metrics
 
-    grid = Grid(arms={"joint (concat)": BASELINE_ARMS["joint (concat)"]}, seeds=list(seeds), train=dict(train or {}),
-                name=f"diagnose-{recipe}", data={recipe: {"recipe": recipe, "data_knobs": {}}})
     blocks = []
-    for row in completed_runs(grid, results, workers, None, "off").sort_values("seed").to_dict("records"):
-        data = dataset_of(row["run_dir"])
-        model = load_run(row["run_dir"], dataset=data).model.eval()
+    for run_dir in run_dirs:
+        config = load_metrics(run_dir)["config"]
+        data = trained_on(config)
+        model = load_run(run_dir, dataset=data).model.eval()
         device = next(model.parameters()).device
         with torch.no_grad():
             right = torch.cat([(model(batch).logits.argmax(1) == batch["label"]).double().cpu()
                                for batch in data.test.batches(512, device=device)])
         speaker = data.test.extras.get("speaker", torch.arange(len(right)))  # no speakers: every clip on its own
-        blocks.append({"seed": int(row["seed"]), **block_summary(right.numpy(), speaker.numpy())})
+        blocks.append({"seed": int(config["seed"]), **block_summary(right.numpy(), speaker.numpy())})
     return blocks
 
 
@@ -182,11 +181,12 @@ def glance_stability(glance, regime: str, rerun_sd: float, sesoi: float = 0.01) 
     with its probability of surviving a re-execution (``stats.with_stability``), every run's re-execution spread
     taken as ``rerun_sd`` (the sd of the change of a joint run's fused accuracy): a paired difference then moves
     by ``sqrt(2) rerun_sd``."""
-    from .book import glance_comparisons
+    from .book import RATE_MATCHED, glance_comparisons
     from .stats import with_stability
 
     comparisons = glance_comparisons(glance, regime, sesoi)
-    family = [c for c in comparisons if "rate" not in c.claim]  # the Holm family (the rate-matched control is its own)
+    # the Holm family; the rate-matched control is judged apart
+    family = [c for c in comparisons if RATE_MATCHED not in c.claim]
     return with_stability(family, [math.sqrt(2) * rerun_sd] * len(family))
 
 

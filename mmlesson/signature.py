@@ -332,8 +332,8 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
     grid = Grid(arms=BASELINE_ARMS, seeds=seeds, name=f"diagnose-{recipe}", train=dict(train or {}),
                 data={recipe: {"recipe": recipe, "data_knobs": dict(data_knobs or {})}})
     table = completed_runs(grid, results, workers, root, progress)
-    runs = {arm: [load_metrics(d) for d in table[table["arm"] == arm].sort_values("seed")["run_dir"]]
-            for arm in BASELINE_ARMS}
+    run_dirs = {arm: list(table[table["arm"] == arm].sort_values("seed")["run_dir"]) for arm in BASELINE_ARMS}
+    runs = {arm: [load_metrics(d) for d in dirs] for arm, dirs in run_dirs.items()}
     rerun = None
     if rerun_threads:
         joint = {"joint (concat)": BASELINE_ARMS["joint (concat)"]}
@@ -347,10 +347,11 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
 
         knobs = grid.keywords(recipe, "joint (concat)", seeds[0])["data_knobs"]
         oracle = oracle_accuracy(SynthAVConfig.from_knobs(**knobs))  # the same for every seed
-    ensemble = [unimodal_ensemble(audio["run_dir"], visual["run_dir"], root)
-                for audio, visual in zip(*(table[table["arm"] == arm].sort_values("seed").to_dict("records")
-                                          for arm in ("audio only", "visual only")))]
-    return signature(runs, oracle, ensemble=ensemble, rerun=rerun)
+    ensemble = [unimodal_ensemble(audio, visual, root)
+                for audio, visual in zip(run_dirs["audio only"], run_dirs["visual only"])]
+    result = signature(runs, oracle, ensemble=ensemble, rerun=rerun)
+    result.attrs["run_dirs"] = run_dirs  # what was read, for measurements that need the models
+    return result
 
 
 def completed_runs(grid, results, workers, root, progress):
@@ -369,19 +370,11 @@ def completed_runs(grid, results, workers, root, progress):
 def unimodal_ensemble(audio_dir, visual_dir, root=None) -> float:
     """Test accuracy of the average of the probabilities of two finished unimodal runs (same seed and data)."""
     from .analysis.ensemble import probability_average_accuracy
+    from .data import trained_on
     from .engine import load_run
+    from .rundir import load_metrics
 
-    data = dataset_of(audio_dir, root)
+    data = trained_on(load_metrics(audio_dir)["config"], root)
     audio, visual = load_run(audio_dir, dataset=data), load_run(visual_dir, dataset=data)
     device = next(audio.model.parameters()).device
     return probability_average_accuracy([audio.model, visual.model], data.test, device)
-
-
-def dataset_of(run_dir, root=None):
-    """The data set a finished run trained on, loaded from its metrics (the cache at ``root`` for real data)."""
-    from .data import load
-    from .rundir import load_metrics
-
-    config = load_metrics(run_dir)["config"]
-    real = config["data"] != "synthav"
-    return load(config["data"], root=(root or config.get("data_root")) if real else None, **config["data_knobs"])

@@ -7,8 +7,9 @@ resolved, a cache's parameters and checksums, never its path): part of a run's i
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Callable
 
 from ..errors import check_choice
@@ -46,6 +47,20 @@ def load(name: str, root=None, **knobs) -> AVDataset:
     return DATASETS[name].load(root=root, **knobs)
 
 
+def trained_on(config: dict, root=None) -> AVDataset:
+    """The data set a finished run trained on, from its metrics' ``config`` (a real data set from the cache at
+    ``root`` if given, else the run's own). The last few are kept in memory, so the runs of one seed share one
+    copy (in a regime whose data are drawn anew with every seed, each seed has its own)."""
+    return _load_cached(json.dumps([config["data"], str(root or config.get("data_root") or ""), config["data_knobs"]],
+                                   sort_keys=True))
+
+
+@lru_cache(maxsize=12)
+def _load_cached(key: str) -> AVDataset:
+    name, root, knobs = json.loads(key)
+    return load(name, root=root or None, **knobs)
+
+
 def identity(name: str, root=None, **knobs) -> dict:
     """The content of data set ``name`` with these knobs, without loading it (see module docstring)."""
     check_choice("data set", name, DATASETS)
@@ -53,4 +68,4 @@ def identity(name: str, root=None, **knobs) -> dict:
 
 
 __all__ = ["AVDataset", "CachedSplit", "DATASETS", "DataSource", "REAL_DATASETS", "SynthAVConfig", "TensorSplit",
-           "identity", "load"]
+           "identity", "load", "trained_on"]
