@@ -67,15 +67,17 @@ def recipe_for(paper: str, dataset: str, synthav: str) -> str:
 
 
 def run_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | None = None, train: dict | None = None,
-             results=None, data_dir=None, name: str | None = None, keep_failed: bool = False) -> dict[str, list[dict]]:
+             results=None, data_dir=None, name: str | None = None, keep_failed: bool = False,
+             workers: int | None = None) -> dict[str, list[dict]]:
     """Train (or read back) every arm for every seed under ``recipe`` and return ``{arm: [metrics of
     each seed, in seed order]}``; each metrics dict also carries its ``run_dir``. A failed run stops
-    with one line, unless ``keep_failed``: then it stands as ``{"failed": error, "run_dir": ...}``."""
+    with one line, unless ``keep_failed``: then it stands as ``{"failed": error, "run_dir": ...}``.
+    ``workers``: runs trained at once (default: the runner's)."""
     from .runner import run_grid
 
     grid = Grid(arms=arms, seeds=list(seeds), data={recipe: {"recipe": recipe, "data_knobs": dict(data_knobs or {})}},
                 train=dict(train or {}), name=name)
-    table = run_grid(grid, results_dir(results), roots=data_dir, quiet=True)
+    table = run_grid(grid, results_dir(results), roots=data_dir, quiet=True, workers=workers)
     failed = table[table["status"] != "complete"]
     if keep_failed:
         return {arm: [{**load_metrics(row["run_dir"]), "run_dir": row["run_dir"]} if row["status"] == "complete"
@@ -109,12 +111,14 @@ CHAPTER4_ARMS = {"joint (FiLM)": dict(method="joint", fusion="film"), "joint (ga
 CHAPTER5_ARMS = {"joint (concat), visual features x4": dict(method="joint", fusion="concat", feature_scale=(1.0, 4.0))}
 STUDY_ARMS = {**SYNTHAV_ARMS, **CHAPTER4_ARMS, **CHAPTER5_ARMS}  # every arm with a protocol rate
 LEARNING_RATES = (0.02, 0.05, 0.1)  # regime A's study; the severe regime's grid is wider (preregistration)
-STUDY_RATES = {"synthav": LEARNING_RATES, "synthav-severe": (0.01, 0.02, 0.05, 0.1, 0.2),
-               "synthav-severe-v2": (0.01, 0.02, 0.05, 0.1, 0.2)}
+PROTOCOL_RATES = (0.01, 0.02, 0.05, 0.1, 0.2)  # the preregistered grid ([severe_v2.protocol])
+STUDY_RATES = {"synthav": LEARNING_RATES, "synthav-severe": PROTOCOL_RATES, "synthav-severe-v2": PROTOCOL_RATES,
+               "synthav-mild-v2": PROTOCOL_RATES}
 STUDY_SEEDS = (100, 101, 102, 103, 104)  # never used to evaluate: the evaluation seeds are 0, 1, 2, ...
 # The second severe calibration's protocol (preregistration, [severe_v2.protocol]): one rate for every arm,
 # chosen with joint concatenation alone on its ten tuning seeds.
-ONE_RATE_RECIPES = {"synthav-severe-v2": ("joint (concat)", tuple(range(100, 110)))}
+ONE_RATE_RECIPES = {"synthav-severe-v2": ("joint (concat)", tuple(range(100, 110))),
+                    "synthav-mild-v2": ("joint (concat)", tuple(range(100, 110)))}
 STUDY_FILE = Path(__file__).parent / "grids" / "synthav-learning-rates.csv"
 
 

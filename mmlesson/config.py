@@ -32,6 +32,10 @@ class TrainConfig:
                                                             "dataclass; see `mmlesson train --help`)"})
     fusion: str = option("concat", "fusion head")
     width: int = option(8, "encoder width: channels of the first ResNet-18 stage (64 = standard ResNet-18)", minimum=1)
+    output_stride: int = option(32, "total downsampling of each encoder's last map: 32 is the standard ResNet-18 "
+                                    "(a 257 x 188 spectrogram leaves 9 x 6 positions); 8 keeps several positions "
+                                    "on small inputs (CCAT's cross-attention tokens, and its resolution-matched "
+                                    "controls)", choices=(4, 8, 16, 32))
     epochs: int = option(8, "training epochs", minimum=1)
     batch_size: int = option(64, "batch size", minimum=1)
     lr: float = option(0.05, "SGD learning rate", above=0.0)

@@ -27,7 +27,7 @@ from .files import plain
 from .rundir import RunDirectory
 
 IDENTITY_FORMAT = 1
-TRAINING_FIELDS = ("fusion", "width", "feature_scale", "epochs", "batch_size", "lr", "momentum", "weight_decay",
+TRAINING_FIELDS = ("fusion", "width", "output_stride", "feature_scale", "epochs", "batch_size", "lr", "momentum", "weight_decay",
                    "lr_milestones", "lr_decay", "probe", "seed")
 
 

@@ -104,11 +104,12 @@ class Method:
 
     def make_model(self, num_classes: int, modalities: tuple[str, ...], fusion: str | None = None):
         """A freshly initialised model: encoders for ``modalities``, ``fusion`` (default: the run's), the
-        run's width and feature scale."""
+        run's width, output stride and feature scale."""
         from ..models import MultimodalModel
 
         config = self.config
         return MultimodalModel(num_classes, modalities=modalities, fusion=fusion or config.fusion, width=config.width,
+                               output_stride=config.output_stride,
                                feature_scale=dict(zip(("audio", "visual"), config.feature_scale)))
 
     def stages(self) -> list[Stage]:

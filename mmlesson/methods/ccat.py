@@ -79,10 +79,6 @@ class CCATOptions:
                                    "fused prediction's loss)")
     secondary: bool = option(True, "secondary updates on the samples below beta (Table 2: Sec)")
     lora: bool = option(True, "one LoRA per modality on the classifier (Table 2: LoRA)")
-    output_stride: int = option(32, "total downsampling of each encoder's last map, whose positions are the "
-                                    "cross-attention's tokens: 32 is the standard ResNet-18 (a 257 x 188 "
-                                    "spectrogram gives 9 x 6 tokens); 8 keeps several tokens on small inputs",
-                                choices=(4, 8, 16, 32))
     reinit_encoders: bool = option(False, "re-initialise the encoders when stage 2 begins (Alg. 1, line 4)")
 
 
@@ -110,7 +106,7 @@ class CCAT(Method):
         return CCATModel(num_classes, width=config.width, feature_scale=dict(zip(("audio", "visual"),
                                                                                  config.feature_scale)),
                          heads=options.attention_heads, residual=options.bicross_residual, rule=options.inference,
-                         output_stride=options.output_stride)
+                         output_stride=config.output_stride)
 
     def stages(self):
         return [Stage("classifier pre-training", self.options.classifier_epochs),
@@ -127,7 +123,8 @@ class CCAT(Method):
             parameter.requires_grad_(not options.fix)
         if options.reinit_encoders:  # a fresh draw of the encoders' initialisation
             for m, encoder in model.encoders.items():
-                encoder.load_state_dict(ENCODERS[m](width=self.config.width).state_dict())
+                encoder.load_state_dict(ENCODERS[m](width=self.config.width,
+                                                             output_stride=self.config.output_stride).state_dict())
 
     def trainable(self, model, index):
         if index == 0:

@@ -35,21 +35,23 @@ class FrozenEncodersOptions:
                               "(two finished unimodal runs)")
 
 
-def check_encoder_run(run_dir: Path, modality: str, width: int) -> None:
+def check_encoder_run(run_dir: Path, modality: str, width: int, output_stride: int) -> None:
     if not RunDirectory(run_dir).complete:
         raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method unimodal "
                           f"--modality {modality} --out {run_dir}`")
     config = RunDirectory(run_dir).read_metrics()["config"]
     trained = config["options"].get("modality")
-    if config["method"] != "unimodal" or trained != modality or config["width"] != width:
-        raise ConfigError(f"{run_dir} is a {config['method']} run (modality {trained}, width "
-                          f"{config['width']}); --encoders-from needs a unimodal {modality} run of width {width}")
+    stride = config.get("output_stride", 32)
+    if config["method"] != "unimodal" or trained != modality or (config["width"], stride) != (width, output_stride):
+        raise ConfigError(f"{run_dir} is a {config['method']} run (modality {trained}, width {config['width']}, "
+                          f"output stride {stride}); --encoders-from needs a unimodal {modality} run of width "
+                          f"{width}, output stride {output_stride}")
 
 
-def load_unimodal_encoder(model, modality: str, run_dir, width: int) -> None:
+def load_unimodal_encoder(model, modality: str, run_dir, width: int, output_stride: int) -> None:
     """Copy the encoder of a finished unimodal run of ``modality`` into ``model.encoders[modality]``."""
     run_dir = Path(run_dir)
-    check_encoder_run(run_dir, modality, width)
+    check_encoder_run(run_dir, modality, width, output_stride)
     state = RunDirectory(run_dir).read_weights()
     prefix = f"encoders.{modality}."
     model.encoders[modality].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
@@ -94,7 +96,7 @@ class FrozenEncoders(Method):
 
     def initialise(self, model) -> None:
         for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
-            load_unimodal_encoder(model, modality, run_dir, self.config.width)
+            load_unimodal_encoder(model, modality, run_dir, self.config.width, self.config.output_stride)
 
     def training_step(self, model, batch, optimizer, state):
         model.encoders.eval()  # frozen batch-norm statistics too, whatever mode the engine set

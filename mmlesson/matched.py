@@ -1,0 +1,172 @@
+"""The matched protocol's study: every remedy against joint training at one rate, one resolution and one
+epoch budget, on twenty paired seeds, each arm re-executed under another float order.
+
+What it fixes (preregistration, ``[severe_v2.protocol]``): every arm of a regime trains at the one rate
+its control chose on the tuning seeds (``book.protocol_learning_rates``), for the recipe's epochs; CCAT,
+whose encoders keep a finer last map (output stride 8), is also compared with joint training and the
+frozen-encoder ensemble at stride 8. Each remedy is judged on three endpoints: the weak (visual)
+modality's branch and linear probe, what the remedies claim to fix (primary, SESOI 0.02), and fused
+accuracy (secondary, SESOI 0.01), read beside the untrained average of the two unimodal models.
+
+Every arm of the first ten seeds is retrained with two CPU threads (another summation order; its own
+store): the change it makes to each paired difference is the re-execution spread from which each
+verdict's probability of surviving a re-execution is predicted (``stats.with_stability``).
+
+``python -m mmlesson.matched`` trains (or reads back) the runs and writes ``MATCHED_FILE``; Chapter 6
+reads it, and a test retrains one of its cells.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+MATCHED_FILE = Path(__file__).parent / "grids" / "synthav-matched.csv"
+REGIMES = {"severe v2": "synthav-severe-v2", "mild v2": "synthav-mild-v2"}
+EVALUATION_SEEDS = tuple(range(20))
+RERUN_SEEDS = tuple(range(10))
+RERUN_THREADS = 2
+ONE_THREAD, RERUN = "1 thread", f"{RERUN_THREADS} threads"
+CONTROL = "joint (concat)"
+ENSEMBLE = "unimodal ensemble"  # the untrained average of the two unimodal models' probabilities
+STRIDE = 8  # CCAT's output stride (recipes); its resolution-matched controls train at it too
+REMEDIES = ("OGM-GE", "ARL", "frozen encoders", "MLA", "CCAT")
+# (claim's treatment, control): each remedy against joint training, CCAT also against the stride-8 controls
+CLAIMS = [(remedy, CONTROL) for remedy in REMEDIES] + [("CCAT", f"{CONTROL}, stride {STRIDE}"),
+                                                        ("CCAT", f"frozen encoders, stride {STRIDE}")]
+# endpoint: (column of the study, SESOI, primary?)
+ENDPOINTS = {"visual branch": ("branch visual", 0.02, True), "visual probe": ("probe visual", 0.02, True),
+             "fused": ("test acc", 0.01, False)}
+
+
+def matched_arms() -> dict[str, dict]:
+    """The arms: the book's methods at the standard stride, with stride-8 unimodal models, joint training
+    and the frozen-encoder ensemble beside CCAT."""
+    from .book import GLANCE_ARMS
+
+    stride = {f"audio only, stride {STRIDE}": dict(GLANCE_ARMS["audio only"], output_stride=STRIDE),
+              f"visual only, stride {STRIDE}": dict(GLANCE_ARMS["visual only"], output_stride=STRIDE),
+              f"{CONTROL}, stride {STRIDE}": dict(GLANCE_ARMS[CONTROL], output_stride=STRIDE),
+              f"frozen encoders, stride {STRIDE}": dict(method="frozen_encoders", output_stride=STRIDE,
+                                                        encoders_from=[f"audio only, stride {STRIDE}",
+                                                                       f"visual only, stride {STRIDE}"])}
+    return {**GLANCE_ARMS, **stride}
+
+
+def matched_study(regimes=None, seeds=EVALUATION_SEEDS, rerun_seeds=RERUN_SEEDS, results=None, arms=None):
+    """Train (or read back) every arm (``matched_arms``, or ``arms`` of them) of each regime on ``seeds`` at the
+    regime's one protocol rate, then on ``rerun_seeds`` again with ``RERUN_THREADS`` threads, one run at a time,
+    in the store ``float-order-2-threads`` beside ``results``; ``book.glance_rows`` of every run with its
+    ``execution``, and the unimodal ensemble of each seed (arm ``ENSEMBLE``, test accuracy only)."""
+    import pandas as pd
+
+    from .book import glance_rows, results_dir, run_arms
+    from .precision import protocol_rate
+
+    store = results_dir(results)
+    chosen = {arm: spec for arm, spec in matched_arms().items() if arms is None or arm in arms}
+    for spec in list(chosen.values()):  # an arm needs the arms whose encoders it reads
+        chosen.update({source: matched_arms()[source] for source in spec.get("encoders_from", ())})
+    rows = []
+    for regime, recipe in (regimes or REGIMES).items():
+        rated = {arm: dict(spec, lr=protocol_rate(recipe)) for arm, spec in chosen.items()}
+        for execution, run_seeds, threads, where in ((ONE_THREAD, seeds, None, store),
+                                                     (RERUN, rerun_seeds, RERUN_THREADS,
+                                                      store / f"float-order-{RERUN_THREADS}-threads")):
+            if not run_seeds:
+                continue
+            runs = run_arms(rated, run_seeds, recipe, results=where, name=f"matched-{regime}-{execution}",
+                            train={"threads": threads} if threads else None, workers=1 if threads else None)
+            found = glance_rows(regime, runs, run_seeds)
+            found += ensemble_rows(regime, runs, run_seeds)
+            rows += [{**row, "execution": execution} for row in found]
+    return pd.DataFrame(rows)
+
+
+def ensemble_rows(regime: str, runs: dict[str, list[dict]], seeds) -> list[dict]:
+    """Per seed, the untrained ensemble of the standard-stride unimodal models (where both were trained)."""
+    from .signature import unimodal_ensemble
+
+    if "audio only" not in runs or "visual only" not in runs:
+        return []
+    return [{"regime": regime, "arm": ENSEMBLE, "seed": seed,
+             "test acc": unimodal_ensemble(audio["run_dir"], visual["run_dir"])}
+            for seed, audio, visual in zip(seeds, runs["audio only"], runs["visual only"])]
+
+
+def stored_study(path=MATCHED_FILE):
+    """The stored study (``python -m mmlesson.matched``)."""
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
+def per_seed(study, regime: str, column: str, execution: str = ONE_THREAD):
+    """``seed x arm`` table of ``column`` in one regime and execution."""
+    rows = study[(study["regime"] == regime) & (study["execution"] == execution)]
+    return rows.pivot(index="seed", columns="arm", values=column)
+
+
+def rerun_spread(study, regime: str, column: str, treatment: str, control: str) -> float | None:
+    """Root mean square over the re-executed seeds of the change a re-execution made to the paired
+    difference ``treatment - control`` in ``column`` (None where nothing was re-executed)."""
+    once, again = per_seed(study, regime, column), per_seed(study, regime, column, RERUN)
+    if treatment not in again or control not in again:
+        return None
+    seeds = again.index
+    change = (once.loc[seeds, treatment] - once.loc[seeds, control]) - (again[treatment] - again[control])
+    change = change.dropna()
+    return float(math.sqrt((change ** 2).mean())) if len(change) else None
+
+
+def matched_comparisons(study, regime: str, endpoint: str) -> list:
+    """The preregistered claims (``CLAIMS``) on one endpoint in one regime: paired over the evaluation seeds,
+    Holm-corrected over the claims, each with its probability of surviving a re-execution."""
+    from .stats import compare, holm, with_stability
+
+    column, sesoi, primary = ENDPOINTS[endpoint]
+    values = per_seed(study, regime, column)
+    comparisons = holm([compare(values[treatment], values[control], sesoi,
+                                f"{treatment} minus {control}, {endpoint}, {regime}") for treatment, control in CLAIMS])
+    spreads = [rerun_spread(study, regime, column, treatment, control) for treatment, control in CLAIMS]
+    return with_stability(comparisons, spreads)
+
+
+def verdict_table(study, regime: str):
+    """One row per claim, one column per endpoint: the verdict in words with its interval and stability."""
+    import pandas as pd
+
+    table = {}
+    for endpoint, (_, sesoi, primary) in ENDPOINTS.items():
+        title = f"{endpoint} ({'primary' if primary else 'secondary'}, SESOI {sesoi:g})"
+        for (treatment, control), c in zip(CLAIMS, matched_comparisons(study, regime, endpoint)):
+            table.setdefault(f"{treatment} vs {control}", {})[title] = c.verdict_text()
+    return pd.DataFrame.from_dict(table, orient="index")
+
+
+def main(argv=None) -> int:
+    """``python -m mmlesson.matched [--regimes R ...] [--results DIR] [--out FILE]``: train (or read back) the
+    matched study and write it (default ``MATCHED_FILE``; a subset of regimes replaces only their rows)."""
+    import argparse
+
+    import pandas as pd
+
+    from .files import atomic_write
+
+    parser = argparse.ArgumentParser(prog="python -m mmlesson.matched", description=main.__doc__.split(":")[0])
+    parser.add_argument("--regimes", nargs="+", choices=sorted(REGIMES), default=sorted(REGIMES))
+    parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")
+    parser.add_argument("--out", default=str(MATCHED_FILE), help="where the study goes (default: %(default)s)")
+    args = parser.parse_args(argv)
+    study = matched_study({regime: REGIMES[regime] for regime in args.regimes}, results=args.results)
+    if Path(args.out).exists():
+        stored = pd.read_csv(args.out)
+        study = pd.concat([stored[~stored["regime"].isin(args.regimes)], study], ignore_index=True)
+    text = study.to_csv(index=False, float_format="%.6g").encode()
+    atomic_write(Path(args.out), lambda f: f.write(text))
+    for regime in args.regimes:
+        print(f"{regime}:\n{verdict_table(study, regime).to_string()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
