@@ -569,8 +569,11 @@ claims(list(verdicts.values()))
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
 checked({"Monte Carlo w0 minus Eq. 14 (sampling error about 0.002)": mc_mean - closed_form_w0,
-         "smallest |bias| of a convex weighting (Monte Carlo)": float(bias_of_fused.abs().min()),
-         "ARL fused accuracy": np.mean(acc["ARL"]), "joint fused accuracy": np.mean(acc["none (joint)"])}, tolerance=0.03)
+         "smallest |bias| of a convex weighting (Monte Carlo)": float(bias_of_fused.abs().min())}, tolerance=0.03)
+
+# %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
+checked({"ARL fused accuracy": np.mean(acc["ARL"]), "joint fused accuracy": np.mean(acc["none (joint)"])},
+        tolerance=chapter.tolerance)  # three standard errors of a re-execution
 
 # %% [markdown]
 # ## 3.11 The severe regime against the mild one

@@ -73,15 +73,41 @@ class Chapter:
         """The oracle (Bayes) accuracy of the chapter's SynthAV data; empty on real data, where none is known."""
         return oracle(recipe or self.recipe, self.data_knobs) if self.dataset == "synthav" else {}
 
+    @property
+    def as_measured(self) -> bool:
+        """Whether the chapter trains a SynthAV recipe as the precision study measured it (not a smoke run)."""
+        return self.dataset == "synthav" and not self.data_knobs and "epochs" not in self.train
+
+    @property
+    def tolerance(self) -> float:
+        """How far a checked mean over the chapter's seeds may move under a re-execution and still be the same
+        result: three standard deviations of its change, the measured change of one run's fused accuracy
+        (``precision``) over the square root of the number of seeds, rounded up to 0.005 (the preregistered
+        rule); 0.03 where the chapter's regime was not measured."""
+        import math
+
+        from .precision import paired_rerun_sd
+
+        spread = paired_rerun_sd(self.recipe) if self.as_measured else None
+        if spread is None:
+            return 0.03
+        per_run = spread / math.sqrt(2)
+        return math.ceil(3 * per_run / math.sqrt(len(self.seeds)) / 0.005 - 1e-9) * 0.005
+
     def judge(self, claims):
         """Judge a table of claims, each a row ``(sentence, treatment, control, smallest effect of interest)``
         with the treatment's and the control's values per seed (paired): one Holm family, each verdict
         printed once in words (``Comparison.verdict_text``). ``claims`` is a list of rows, or a dict of
-        named rows; the corrected comparisons come back in the same form."""
+        named rows; the corrected comparisons come back in the same form. Where the chapter runs a SynthAV
+        recipe as the precision study measured it (not a smoke run), each verdict is labelled stable or fragile
+        from that regime's re-execution spread (``precision.paired_rerun_sd``: a joint run's fused accuracy,
+        taken for every claim's difference)."""
+        from .precision import paired_rerun_sd
         from .stats import compare
 
         rows = claims.values() if isinstance(claims, dict) else claims
-        verdicts = judge([compare(treatment, control, sesoi, sentence) for sentence, treatment, control, sesoi in rows])
+        verdicts = judge([compare(treatment, control, sesoi, sentence) for sentence, treatment, control, sesoi in rows],
+                         rerun_sd=paired_rerun_sd(self.recipe) if self.as_measured else None)
         return dict(zip(claims, verdicts)) if isinstance(claims, dict) else verdicts
 
     @staticmethod

@@ -118,17 +118,29 @@ def rerun_spread(study, regime: str, column: str, treatment: str, control: str) 
     return float(math.sqrt((change ** 2).mean())) if len(change) else None
 
 
-def matched_comparisons(study, regime: str, endpoint: str) -> list:
-    """The preregistered claims (``CLAIMS``) on one endpoint in one regime: paired over the evaluation seeds,
-    Holm-corrected over the claims, each with its probability of surviving a re-execution."""
+def label(treatment: str, control: str) -> str:
+    """A claim's short name: ``CCAT vs joint (concat), stride 8``."""
+    return f"{treatment} vs {control}"
+
+
+def matched_comparisons(study, regime: str, endpoint: str) -> dict:
+    """The preregistered claims (``CLAIMS``) on one endpoint in one regime, by ``label``: paired over the
+    evaluation seeds, Holm-corrected over the claims, each with its probability of surviving a re-execution."""
     from .stats import compare, holm, with_stability
 
-    column, sesoi, primary = ENDPOINTS[endpoint]
+    column, sesoi, _ = ENDPOINTS[endpoint]
     values = per_seed(study, regime, column)
     comparisons = holm([compare(values[treatment], values[control], sesoi,
                                 f"{treatment} minus {control}, {endpoint}, {regime}") for treatment, control in CLAIMS])
     spreads = [rerun_spread(study, regime, column, treatment, control) for treatment, control in CLAIMS]
-    return with_stability(comparisons, spreads)
+    return dict(zip((label(*claim) for claim in CLAIMS), with_stability(comparisons, spreads)))
+
+
+def paired_differences(study, regime: str, endpoint: str) -> dict:
+    """Per claim (by ``label``), its paired differences over the evaluation seeds on ``endpoint``."""
+    values = per_seed(study, regime, ENDPOINTS[endpoint][0])
+    return {label(treatment, control): (values[treatment] - values[control]).dropna()
+            for treatment, control in CLAIMS}
 
 
 def verdict_table(study, regime: str):
@@ -138,9 +150,18 @@ def verdict_table(study, regime: str):
     table = {}
     for endpoint, (_, sesoi, primary) in ENDPOINTS.items():
         title = f"{endpoint} ({'primary' if primary else 'secondary'}, SESOI {sesoi:g})"
-        for (treatment, control), c in zip(CLAIMS, matched_comparisons(study, regime, endpoint)):
-            table.setdefault(f"{treatment} vs {control}", {})[title] = c.verdict_text()
+        for claim, c in matched_comparisons(study, regime, endpoint).items():
+            table.setdefault(claim, {})[title] = c.verdict_text()
     return pd.DataFrame.from_dict(table, orient="index")
+
+
+def rerun_tolerance(study, regime: str, arm: str, column: str) -> float:
+    """How far a retrained run of ``arm`` may land from its stored ``column`` and still be the same result: three
+    standard deviations of the change the two-thread re-execution made to it over the re-executed seeds,
+    rounded up to 0.005 (the preregistered rule, ``[severe_v2.protocol] nbval_tolerance``)."""
+    once, again = per_seed(study, regime, column), per_seed(study, regime, column, RERUN)
+    change = (once.loc[again.index, arm] - again[arm]).dropna()
+    return max(0.005, math.ceil(3 * float(change.std(ddof=1)) / 0.005 - 1e-9) * 0.005)
 
 
 def main(argv=None) -> int:

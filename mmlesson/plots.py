@@ -249,3 +249,24 @@ def draw_ccat_pipeline():
                loc="lower center", ncol=5, fontsize=8, frameon=False)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.09, top=0.88, wspace=0.06)
     return fig
+
+
+def plot_paired_differences(ax, differences: dict, comparisons: dict, sesoi: float, title: str = ""):
+    """A strip plot of paired differences: per claim (``differences[claim]``, one value per seed) its seeds as
+    points, its mean with the 95% interval of ``comparisons[claim]`` (a ``stats.Comparison``) as a bar, and
+    the band ±``sesoi`` (the smallest effect of interest) shaded around zero."""
+    import numpy as np
+
+    ax.axhspan(-sesoi, sesoi, color="0.85", zorder=0, label=f"±{sesoi:g} (SESOI)")
+    ax.axhline(0.0, color="0.4", linewidth=0.8, zorder=1)
+    jitter = np.random.default_rng(0)
+    for x, (claim, values) in enumerate(differences.items()):
+        values = np.asarray(values, dtype=float)
+        ax.scatter(x + jitter.uniform(-0.15, 0.15, len(values)), values, s=12, alpha=0.6, color="C0", zorder=2)
+        c = comparisons[claim]
+        ax.errorbar(x + 0.3, c.mean, yerr=[[c.mean - c.ci_low], [c.ci_high - c.mean]], fmt="o", color="black",
+                    capsize=3, zorder=3)
+    ax.set_xticks(range(len(differences)), list(differences), rotation=30, ha="right")
+    ax.set_ylabel("paired difference (per seed)")
+    if title:
+        ax.set_title(title)

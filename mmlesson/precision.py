@@ -112,6 +112,17 @@ METRIC_SPREAD = {"test acc": "fused", "val acc": "fused", "branch audio": "branc
                  "branch visual": "branch_visual"}
 
 
+def paired_rerun_sd(recipe: str, study: dict | None = None) -> float | None:
+    """The spread a re-execution gives a paired difference of two arms trained under ``recipe``: the measured sd
+    of the change of a joint run's fused accuracy (the regime measured at the recipe's own training fields),
+    times sqrt(2) for two independently re-executed arms; None where no regime of the study ran ``recipe``."""
+    study = stored_study() if study is None else study
+    for measured in study.values():
+        if measured["recipe"] == recipe and not measured.get("train"):
+            return math.sqrt(2) * measured["precision"]["rerun_sd_change_fused"]
+    return None
+
+
 def rerun_tolerance(regime: str, metric: str, study: dict | None = None, floor: float = 0.03) -> float:
     """How far a retrained run's ``metric`` may land from its stored value and still be the same result: three
     standard deviations of the change a two-thread re-execution makes to it in ``regime`` (the preregistered

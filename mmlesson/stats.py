@@ -289,11 +289,16 @@ def with_stability(comparisons: list[Comparison], rerun_sd, draws: int = 4000, s
 
 
 def verdict_lines(comparisons: list[Comparison]) -> str:
-    """One line per claim, ``verdict: <word> (clear|near its boundary) | <claim>``: the form the
-    book's checked cells print (tests/nbval_tolerance.py compares a word only where both executions
-    call it clear)."""
-    return "\n".join(f"verdict: {c.verdict} ({'clear' if c.clear else 'near its boundary'}) | {c.claim}"
-                     for c in comparisons)
+    """One line per claim, ``verdict: <word> (<label>) | <claim>``: the form the book's checked cells print.
+    The label is ``stable`` or ``fragile`` where the re-execution spread was measured (``with_stability``),
+    else ``clear`` or ``near its boundary`` (``Comparison.clear``); tests/nbval_tolerance.py compares a word
+    only where both executions call it stable, or both clear."""
+    def label(c):
+        if c.survival is not None:
+            return "stable" if c.stable else "fragile"
+        return "clear" if c.clear else "near its boundary"
+
+    return "\n".join(f"verdict: {c.verdict} ({label(c)}) | {c.claim}" for c in comparisons)
 
 
 def comparisons_table(comparisons: list[Comparison]):

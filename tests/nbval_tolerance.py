@@ -8,9 +8,11 @@ change with it. nbval compares outputs exactly, so cells tagged ``nbval-check-nu
 * the text without its numbers must be equal;
 * every number must lie within the tolerance the cell's output states (``to within ±0.03`` on any
   line; 0 if it states none);
-* a line ``verdict: <word> (clear|near its boundary) | <claim>`` (``stats.verdict_lines``) must name the
-  same claim, and the same word where *both* executions call the verdict clear: a verdict near its
-  boundary in either is not a finding the suite can hold the code to.
+* a line ``verdict: <word> (<label>) | <claim>`` (``stats.verdict_lines``) must name the same claim, and
+  the same word where *both* executions call the verdict firm: ``stable`` (a re-execution is predicted to
+  keep it, from the measured re-execution spread) or, where that spread was not measured, ``clear`` (far
+  from its decision boundary). A verdict labelled ``fragile`` or ``near its boundary`` in either is not a
+  finding the suite can hold the code to.
 
 When a cell passes these rules its stored text replaces the new one, so nbval's exact comparison passes;
 otherwise nbval reports the difference as usual.
@@ -26,7 +28,8 @@ import nbval.plugin
 
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 TOLERANCE = re.compile(r"to within ±\s*(\d+(?:\.\d+)?)")
-VERDICT = re.compile(r"^verdict: (\w+) \((clear|near its boundary)\) \| (.*)$")
+VERDICT = re.compile(r"^verdict: (\w+) \((clear|near its boundary|stable|fragile)\) \| (.*)$")
+FIRM = ("clear", "stable")  # the labels of a verdict the suite holds the code to
 TAG = "nbval-check-numbers"
 
 
@@ -50,8 +53,8 @@ def line_matches(reference: str, test: str, tolerance: float) -> bool:
         if not (ref_verdict and new_verdict) or not numbers_match(ref_verdict.group(3), new_verdict.group(3),
                                                                   tolerance):
             return False
-        both_clear = ref_verdict.group(2) == new_verdict.group(2) == "clear"
-        return not both_clear or ref_verdict.group(1) == new_verdict.group(1)
+        both_firm = ref_verdict.group(2) == new_verdict.group(2) and ref_verdict.group(2) in FIRM
+        return not both_firm or ref_verdict.group(1) == new_verdict.group(1)
     return numbers_match(reference, test, tolerance)
 
 

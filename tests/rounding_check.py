@@ -7,7 +7,7 @@ Executes each chapter on its defaults (papermill) with ``MMLESSON_THREADS`` torc
 run at a time (two multi-threaded runs side by side would fight for the cores), into a fresh run
 store, and compares every cell tagged ``nbval-check-numbers`` with the stored notebook by the rules
 of ``tests/nbval_tolerance.py``: numbers within the printed tolerance, and the same verdict word
-wherever both executions call it clear. Two threads sum in another order than one, a stand-in for
+wherever both executions call it firm (stable, or clear where no re-execution spread was measured). Two threads sum in another order than one, a stand-in for
 another CPU. Prints a line per chapter and every disagreement; exits 1 if there is one. The runs
 train in papermill's kernel: nbval (``pytest book/``) waits at most 5 s for a cell's output after a
 long in-kernel cell and gives up, which is why this is not ``MMLESSON_WORKERS=1 pytest book/``.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from tests.nbval_tolerance import TAG, VERDICT, line_matches, lines_match, stated_tolerance
+from tests.nbval_tolerance import FIRM, TAG, VERDICT, line_matches, lines_match, stated_tolerance
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
 
@@ -46,7 +46,7 @@ def compare(reference, executed) -> tuple[int, int, list[str]]:
         cells += 1
         for old_line, new_line in zip(old.splitlines(), new.splitlines()):
             old_verdict, new_verdict = VERDICT.match(old_line), VERDICT.match(new_line)
-            if old_verdict and new_verdict and old_verdict.group(2) == new_verdict.group(2) == "clear":
+            if old_verdict and new_verdict and old_verdict.group(2) == new_verdict.group(2) and old_verdict.group(2) in FIRM:
                 clear += 1
         if not lines_match(old, new):
             tolerance = stated_tolerance(old)
@@ -54,6 +54,18 @@ def compare(reference, executed) -> tuple[int, int, list[str]]:
                          if not line_matches(a, b, tolerance)]
             problems.append(f"  cell {index}:\n" + "\n".join(different or ["    (different number of lines)"]))
     return cells, clear, problems
+
+
+def moved_verdicts(reference, executed) -> dict[str, list[int]]:
+    """Per label of the stored verdict (stable, fragile, clear, near its boundary): ``[kept, moved]``, how many
+    verdicts of the checked cells the execution printed with the same word and how many with another."""
+    counts: dict[str, list[int]] = {}
+    for (_, old), (_, new) in zip(checked_texts(reference), checked_texts(executed), strict=True):
+        for old_line, new_line in zip(old.splitlines(), new.splitlines()):
+            old_verdict, new_verdict = VERDICT.match(old_line), VERDICT.match(new_line)
+            if old_verdict and new_verdict:
+                counts.setdefault(old_verdict.group(2), [0, 0])[old_verdict.group(1) != new_verdict.group(1)] += 1
+    return counts
 
 
 def main(argv=None) -> int:
@@ -75,8 +87,11 @@ def main(argv=None) -> int:
         executed = execute_notebook(chapter, out / chapter.name)
         cells, clear, problems = compare(chapter, executed)
         failed |= bool(problems)
-        print(f"{chapter.name}: {cells} checked cells, {clear} verdicts clear in both executions, "
+        print(f"{chapter.name}: {cells} checked cells, {clear} verdicts firm (stable or clear) in both executions, "
               f"{len(problems)} cells differ ({time.perf_counter() - started:.0f} s, {args.threads} threads)")
+        moved = moved_verdicts(chapter, executed)
+        print("  stored verdicts by label, kept / moved: " + (", ".join(
+            f"{label} {kept} / {changed}" for label, (kept, changed) in sorted(moved.items())) or "none"))
         for problem in problems:
             print(problem)
     print(f"executed notebooks in {out}; run store {os.environ['MMLESSON_RESULTS']}")

@@ -6,6 +6,7 @@ from mmlesson import chapter as chapter_module
 from mmlesson import stats
 from mmlesson.book import protocol_learning_rates
 from mmlesson.chapter import SEVERE, SMOKE_DATA, Chapter
+from mmlesson.precision import paired_rerun_sd
 from mmlesson.errors import ConfigError
 
 
@@ -52,13 +53,24 @@ def test_judge_is_one_holm_family_printed_once(capsys):
     capsys.readouterr()
     rng = np.random.default_rng(1)
     control = rng.normal(0.6, 0.01, 10)
-    table = [("a gains", control + 0.05 + rng.normal(0, 0.01, 10), control, 0.01),
+    table = [("a gains", control + 0.2 + rng.normal(0, 0.01, 10), control, 0.01),
              ("b ties", control + rng.normal(0, 0.002, 10), control, 0.02)]
     verdicts = chapter.judge(table)
-    expected = stats.holm([stats.compare(t, c, sesoi, claim) for claim, t, c, sesoi in table])
+    spread = paired_rerun_sd(chapter.recipe)  # the severe regime's measured re-execution spread, per difference
+    expected = stats.with_stability(stats.holm([stats.compare(t, c, sesoi, claim) for claim, t, c, sesoi in table]),
+                                    [spread, spread])
     assert verdicts == expected and [v.verdict for v in verdicts] == ["better", "equivalent"]
+    assert all(v.stable is not None for v in verdicts) and verdicts[0].verdict_text().endswith(", stable")
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 3 and printed[1] == f"- a gains: {verdicts[0].verdict_text()} (smallest effect of interest 0.01)"
+
+
+def test_a_smoke_run_is_not_labelled_with_a_regime_it_does_not_train(capsys):
+    """The stability label comes from the precision study's regime; a smoke run (small data, one epoch) is not it."""
+    chapter = Chapter.setup("ogm_ge", "synthav", device="cpu", smoke=True)
+    control = np.linspace(0.5, 0.6, 10)
+    (verdict,) = chapter.judge([("a gains", control + 0.1, control, 0.01)])
+    assert verdict.survival is None and "stable" not in verdict.verdict_text()
 
 
 def test_named_claims_come_back_by_name(capsys):
@@ -69,3 +81,17 @@ def test_named_claims_come_back_by_name(capsys):
     assert list(verdicts) == ["gain", "same"]
     assert verdicts["gain"].claim == "a gains" and verdicts["gain"].verdict == "better"
     assert verdicts["same"].verdict == "equivalent" and verdicts["same"].corrected
+
+
+def test_the_checked_tolerance_is_three_standard_errors_of_a_re_execution_rounded_up():
+    """Ten seeds of the severe regime: a run's fused accuracy moves by sd s under a re-execution, their mean by
+    s / sqrt(10); three of those, rounded up to 0.005. A smoke run falls back to 0.03."""
+    import json
+    import math
+
+    from mmlesson.precision import PRECISION_FILE
+
+    s = json.loads(PRECISION_FILE.read_text())["severe"]["precision"]["rerun_sd_change_fused"]
+    chapter = Chapter.setup("ogm_ge", "synthav", device="cpu")
+    assert chapter.tolerance == pytest.approx(math.ceil(3 * s / math.sqrt(10) / 0.005) * 0.005)
+    assert Chapter.setup("ogm_ge", "synthav", device="cpu", smoke=True).tolerance == 0.03

@@ -54,3 +54,29 @@ def test_encoders_trained_on_other_data_are_refused(unimodal_runs):
                   data_knobs={**TINY_KNOBS, "audio_strength": 0.5})
     with pytest.raises(ConfigError, match=r"audio was trained on other data \(knobs.audio_strength differ\)"):
         fit(other)
+
+
+def test_encoders_of_another_resolution_are_refused(unimodal_runs, tiny_dataset):
+    """A stride-8 decision layer cannot read stride-32 encoders (CCAT's resolution-matched control trains its own)."""
+    _, root = unimodal_runs
+    finer = small(method="frozen_encoders", encoders_from=(str(root / "audio"), str(root / "visual")), output_stride=8)
+    with pytest.raises(ConfigError, match="output stride 32.*needs a unimodal audio run of width 4, output stride 8"):
+        fit(finer, dataset=tiny_dataset)
+
+
+def test_every_method_builds_its_encoders_at_the_runs_output_stride():
+    """``output_stride`` is a shared field: joint training's encoders keep a 4x finer last map at stride 8 than at 32
+    on a 32 x 32 frame (4 x 4 positions against 1 x 1), and it is part of the run's identity."""
+    from mmlesson.identity import run_identity
+    from mmlesson.methods import METHODS
+
+    frames = torch.zeros(2, 3, 32, 32)
+    maps = {}
+    for stride in (8, 32):
+        config = small(method="joint", output_stride=stride)
+        model = METHODS["joint"](config).make_model(6, ("audio", "visual"))
+        maps[stride] = model.encoders["visual"].trunk(frames).shape[-2:]
+    assert tuple(maps[8]) == (4, 4) and tuple(maps[32]) == (1, 1)
+    identities = [run_identity(small(method="joint", output_stride=s), METHODS["joint"](small(method="joint",
+                  output_stride=s)), {"name": "synthav"})["train"]["output_stride"] for s in (8, 32)]
+    assert identities == [8, 32]

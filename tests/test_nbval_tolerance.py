@@ -52,3 +52,22 @@ def test_the_rounding_check_counts_clear_verdicts_and_names_the_differing_lines(
     cells, clear, problems = compare(stored, notebook(STORED.replace("better (clear)", "worse (clear)"), "flip.ipynb"))
     assert (cells, clear) == (1, 1) and len(problems) == 1
     assert "cell 1" in problems[0] and "worse (clear)" in problems[0] and "0.775" not in problems[0]
+
+
+def test_the_rounding_check_counts_moved_verdicts_by_their_stored_label(tmp_path):
+    import nbformat
+
+    from .rounding_check import moved_verdicts
+
+    def notebook(text, name):
+        cell = nbformat.v4.new_code_cell("claims(c)", metadata={"tags": ["nbval-check-numbers"]})
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / name)
+        return tmp_path / name
+
+    stored = "verdict: better (stable) | a\nverdict: better (fragile) | b\nverdict: worse (stable) | c\n"
+    executed = "verdict: better (stable) | a\nverdict: undetermined (fragile) | b\nverdict: undetermined (fragile) | c\n"
+    assert moved_verdicts(notebook(stored, "s.ipynb"), notebook(executed, "e.ipynb")) == {"stable": [1, 1],
+                                                                                          "fragile": [0, 1]}
+    assert lines_match(stored, executed)  # a stable verdict that turned fragile is not a firm disagreement
+    assert not lines_match(stored, stored.replace("worse (stable)", "better (stable)"))
