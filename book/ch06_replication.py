@@ -315,13 +315,14 @@ matched.verdict_table(study, "mild v2")
 # %% tags=["remove-input"]
 from mmlesson.plots import plot_paired_differences
 
-fig, axes = plt.subplots(2, 3, figsize=(12, 7), sharex=True)
+fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharey=True)
 for row, regime in enumerate(matched.REGIMES):
-    for col, (endpoint, (_, sesoi, _)) in enumerate(matched.ENDPOINTS.items()):
+    for col, endpoint in enumerate(matched.ENDPOINTS):
         plot_paired_differences(axes[row, col], matched.paired_differences(study, regime, endpoint),
-                                matched.matched_comparisons(study, regime, endpoint), sesoi,
-                                title=f"{regime}: {endpoint}")
-axes[0, 0].legend(loc="upper left", fontsize=8)
+                                matched.matched_comparisons(study, regime, endpoint), title=f"{regime}: {endpoint}",
+                                wrap=30)
+        axes[row, col].set_xlabel("paired difference" if row else "")
+axes[0, 0].legend(loc="lower left", fontsize=7)
 fig.tight_layout()
 plt.show()
 

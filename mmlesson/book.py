@@ -609,6 +609,8 @@ def main(argv=None) -> int:
     seeds = STUDY_SEEDS
     if args.recipe in ONE_RATE_RECIPES:  # one rate for every arm, chosen on the control alone
         control, seeds = ONE_RATE_RECIPES[args.recipe]
+        if args.arms:
+            parser.error(f"{args.recipe} has one rate for every arm, chosen on {control} alone: drop --arms")
         arms = {control: STUDY_ARMS[control]}
     study = learning_rate_study(arms, args.recipe, results=args.results, rates=STUDY_RATES[args.recipe],
                                 extend_edges=wide, name=f"tuning-{args.recipe}", seeds=seeds)

@@ -94,20 +94,25 @@ class Chapter:
         per_run = spread / math.sqrt(2)
         return math.ceil(3 * per_run / math.sqrt(len(self.seeds)) / 0.005 - 1e-9) * 0.005
 
-    def judge(self, claims):
+    def judge(self, claims, plot: bool = True):
         """Judge a table of claims, each a row ``(sentence, treatment, control, smallest effect of interest)``
         with the treatment's and the control's values per seed (paired): one Holm family, each verdict
         printed once in words (``Comparison.verdict_text``). ``claims`` is a list of rows, or a dict of
         named rows; the corrected comparisons come back in the same form. Where the chapter runs a SynthAV
         recipe as the precision study measured it (not a smoke run), each verdict is labelled stable or fragile
         from that regime's re-execution spread (``precision.paired_rerun_sd``: a joint run's fused accuracy,
-        taken for every claim's difference)."""
+        taken for every claim's difference). ``plot``: show the claims' per-seed paired differences beside
+        their intervals (``plots.show_paired_differences``)."""
         from .precision import paired_rerun_sd
         from .stats import compare
 
         rows = claims.values() if isinstance(claims, dict) else claims
         verdicts = judge([compare(treatment, control, sesoi, sentence) for sentence, treatment, control, sesoi in rows],
                          rerun_sd=paired_rerun_sd(self.recipe) if self.as_measured else None)
+        if plot:
+            from .plots import show_paired_differences
+
+            show_paired_differences(verdicts, [(treatment, control) for _, treatment, control, _ in rows])
         return dict(zip(claims, verdicts)) if isinstance(claims, dict) else verdicts
 
     @staticmethod

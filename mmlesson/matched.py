@@ -155,6 +155,36 @@ def verdict_table(study, regime: str):
     return pd.DataFrame.from_dict(table, orient="index")
 
 
+def arm_rerun_changes(study, regime: str):
+    """Per arm, the mean absolute change a re-execution made to its fused accuracy and to its visual branch
+    over the re-executed seeds (``arm x endpoint``)."""
+    import pandas as pd
+
+    table = {}
+    for endpoint in ("fused", "visual branch"):
+        column = ENDPOINTS[endpoint][0]
+        once, again = per_seed(study, regime, column), per_seed(study, regime, column, RERUN)
+        change = (once.loc[again.index, again.columns] - again).abs().mean()
+        table[f"{endpoint}: mean |change|"] = change.dropna()
+    return pd.DataFrame(table)
+
+
+def precision_rows(study, regime: str):
+    """Per claim and endpoint: the paired differences' sd over the evaluation seeds, the half-width of the 95%
+    interval they give, the re-execution spread of a paired difference and the verdict's survival."""
+    import pandas as pd
+
+    rows = []
+    for endpoint in ENDPOINTS:
+        for claim, c in matched_comparisons(study, regime, endpoint).items():
+            treatment, control = claim.split(" vs ", 1)
+            rows.append({"claim": claim, "endpoint": endpoint, "seeds": c.n, "paired sd": c.sd,
+                         "half-width": (c.ci_high - c.ci_low) / 2,
+                         "re-execution spread": rerun_spread(study, regime, ENDPOINTS[endpoint][0], treatment, control),
+                         "verdict": c.verdict, "survival": c.survival})
+    return pd.DataFrame(rows)
+
+
 def rerun_tolerance(study, regime: str, arm: str, column: str) -> float:
     """How far a retrained run of ``arm`` may land from its stored ``column`` and still be the same result: three
     standard deviations of the change the two-thread re-execution made to it over the re-executed seeds,

@@ -251,22 +251,45 @@ def draw_ccat_pipeline():
     return fig
 
 
-def plot_paired_differences(ax, differences: dict, comparisons: dict, sesoi: float, title: str = ""):
-    """A strip plot of paired differences: per claim (``differences[claim]``, one value per seed) its seeds as
-    points, its mean with the 95% interval of ``comparisons[claim]`` (a ``stats.Comparison``) as a bar, and
-    the band ±``sesoi`` (the smallest effect of interest) shaded around zero."""
+def plot_paired_differences(ax, differences: dict, comparisons: dict, title: str = "", wrap: int = 44):
+    """A strip plot of paired differences, one row per claim: its seeds' differences (``differences[claim]``) as
+    points, the mean with the 95% interval of ``comparisons[claim]`` (a ``stats.Comparison``) as a bar, and its
+    smallest effect of interest shaded around zero. Long claims are wrapped at ``wrap`` characters."""
+    import textwrap
+
     import numpy as np
 
-    ax.axhspan(-sesoi, sesoi, color="0.85", zorder=0, label=f"±{sesoi:g} (SESOI)")
-    ax.axhline(0.0, color="0.4", linewidth=0.8, zorder=1)
     jitter = np.random.default_rng(0)
-    for x, (claim, values) in enumerate(differences.items()):
-        values = np.asarray(values, dtype=float)
-        ax.scatter(x + jitter.uniform(-0.15, 0.15, len(values)), values, s=12, alpha=0.6, color="C0", zorder=2)
+    ax.axvline(0.0, color="0.4", linewidth=0.8, zorder=1)
+    for y, (claim, values) in enumerate(differences.items()):
         c = comparisons[claim]
-        ax.errorbar(x + 0.3, c.mean, yerr=[[c.mean - c.ci_low], [c.ci_high - c.mean]], fmt="o", color="black",
-                    capsize=3, zorder=3)
-    ax.set_xticks(range(len(differences)), list(differences), rotation=30, ha="right")
-    ax.set_ylabel("paired difference (per seed)")
+        ax.fill_betweenx([y - 0.4, y + 0.4], -c.sesoi, c.sesoi, color="0.85", zorder=0,
+                         label="smallest effect of interest" if y == 0 else None)
+        values = np.asarray(values, dtype=float)
+        ax.scatter(values, y + jitter.uniform(-0.15, 0.15, len(values)), s=12, alpha=0.6, color="C0", zorder=2,
+                   label="one seed" if y == 0 else None)
+        ax.errorbar(c.mean, y - 0.3, xerr=[[c.mean - c.ci_low], [c.ci_high - c.mean]], fmt="o", color="black",
+                    capsize=3, zorder=3, label="mean, 95% interval" if y == 0 else None)
+    ax.set_yticks(range(len(differences)), ["\n".join(textwrap.wrap(str(claim), wrap)) for claim in differences])
+    ax.set_ylim(len(differences) - 0.5, -0.5)  # the first claim on top (idempotent on shared axes)
+    ax.set_xlabel("paired difference (treatment minus control, per seed)")
     if title:
         ax.set_title(title)
+
+
+def show_paired_differences(comparisons: list, values: list[tuple], title: str = ""):
+    """One strip plot of a judged family: ``comparisons`` (``stats.Comparison``) beside the ``(treatment,
+    control)`` per-seed values each was computed from; nothing where a claim has fewer than two seeds."""
+    from .stats import paired_values
+
+    if not comparisons or min(c.n for c in comparisons) < 2:
+        return
+    differences = {}
+    for c, (treatment, control) in zip(comparisons, values):
+        treatment, control = paired_values(treatment, control)
+        differences[c.claim] = treatment - control
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(differences) + 1.2))
+    plot_paired_differences(ax, differences, {c.claim: c for c in comparisons}, title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    plt.show()

@@ -143,3 +143,11 @@ def test_show_code_shows_the_methods_own_source(monkeypatch):
     show_code(OGMGE.training_step)
     [markdown] = shown
     assert markdown.data == f"```python\n{method_source(OGMGE.training_step)}\n```"
+
+
+def test_a_one_rate_recipe_refuses_arms_in_one_line(capsys):
+    """A one-rate recipe's study trains its control alone: asking for other arms is refused, not ignored."""
+    with pytest.raises(SystemExit) as stopped:
+        book.main(["learning-rates", "--recipe", "synthav-severe-v2", "--arms", "ARL"])
+    assert stopped.value.code == 2
+    assert "one rate for every arm, chosen on joint (concat) alone: drop --arms" in capsys.readouterr().err

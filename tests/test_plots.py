@@ -69,3 +69,26 @@ def test_ccat_pipeline_shows_both_stages():
         assert label in stage2, label
     assert "LoRA" not in stage1 and "frozen" not in stage1
     assert legend_labels(fig) == ["trained", "frozen", "audio step", "visual step", "secondary update (Sec)"]
+
+
+def test_paired_differences_are_drawn_per_seed_with_the_interval_and_the_sesoi_band():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from mmlesson.plots import plot_paired_differences
+    from mmlesson.stats import compare
+
+    treatment, control = np.array([0.62, 0.60, 0.65, 0.61]), np.array([0.50, 0.52, 0.51, 0.49])
+    c = compare(treatment, control, 0.02, "gain")
+    fig, ax = plt.subplots()
+    plot_paired_differences(ax, {"gain": treatment - control}, {"gain": c})
+    points = ax.collections[1].get_offsets()  # [0] is the SESOI band, [1] the seeds
+    assert np.allclose(sorted(points[:, 0]), sorted(treatment - control))
+    band = ax.collections[0].get_paths()[0].vertices[:, 0]
+    assert band.min() == -0.02 and band.max() == 0.02
+    markers = [line.get_xdata()[0] for line in ax.lines if line.get_marker() == "o"]
+    assert markers == [pytest.approx(c.mean)]  # the mean's marker; its caps and bar span the 95% interval
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["gain"]
+    plt.close(fig)
