@@ -304,21 +304,23 @@ def checked(values: dict[str, float], tolerance: float, digits: int = 3) -> None
         print(f"{name}: {value:.{digits}f}")
 
 
-def judge(comparisons: list, rerun_sd: float | None = None) -> list:
+def judge(comparisons: list, rerun_sd=None) -> list:
     """Holm-correct one family of paired comparisons (``stats.compare``) and print each claim once, with
     its verdict in words (``Comparison.verdict_text``: the difference and its 95% interval); returns them.
-    ``rerun_sd``: the spread a re-execution gives each paired difference; each verdict is then labelled stable
-    or fragile (``stats.with_stability``)."""
+    ``rerun_sd``: per claim, the spread a re-execution gives its paired difference (None: not measured); each
+    claim with a spread is labelled stable or fragile (``stats.with_stability``)."""
     from .stats import holm, with_stability
 
     corrected = holm(comparisons)
-    if rerun_sd is not None:
-        corrected = with_stability(corrected, [rerun_sd] * len(corrected))
+    labelled = rerun_sd is not None and any(spread is not None for spread in rerun_sd)
+    if labelled:
+        corrected = with_stability(corrected, list(rerun_sd))
     if corrected:
         seeds = " or ".join(str(n) for n in sorted({c.n for c in corrected}))
         family = f"these {len(corrected)} claims" if len(corrected) > 1 else "this one claim (no correction)"
         print(f"{seeds} paired seeds per claim, 95% intervals, Holm-corrected over {family}"
-              + (", each labelled by whether a re-execution is predicted to keep it:" if rerun_sd is not None else ":"))
+              + ("; a verdict between retrained runs is labelled by whether a re-execution is predicted to keep it:"
+                 if labelled else ":"))
     for c in corrected:
         print(f"- {c.claim}: {c.verdict_text()} (smallest effect of interest {c.sesoi:.3g})")
     return corrected

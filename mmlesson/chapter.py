@@ -81,39 +81,59 @@ class Chapter:
     @property
     def tolerance(self) -> float:
         """How far a checked mean over the chapter's seeds may move under a re-execution and still be the same
-        result: three standard deviations of its change, the measured change of one run's fused accuracy
-        (``precision``) over the square root of the number of seeds, rounded up to 0.005 (the preregistered
-        rule); 0.03 where the chapter's regime was not measured."""
+        result: three standard deviations of its change, one run's measured change (``precision.run_rerun_sd``)
+        over the square root of the number of seeds, rounded up to 0.005 (the preregistered rule); 0.03 where
+        the chapter's regime was not measured."""
         import math
 
-        from .precision import paired_rerun_sd
+        from .precision import run_rerun_sd
 
-        spread = paired_rerun_sd(self.recipe) if self.as_measured else None
+        spread = run_rerun_sd(self.recipe) if self.as_measured else None
         if spread is None:
             return 0.03
-        per_run = spread / math.sqrt(2)
-        return math.ceil(3 * per_run / math.sqrt(len(self.seeds)) / 0.005 - 1e-9) * 0.005
+        return math.ceil(3 * spread / math.sqrt(len(self.seeds)) / 0.005 - 1e-9) * 0.005
 
-    def judge(self, claims, plot: bool = True):
+    def judge(self, claims, retrained=(), plot: bool = True):
         """Judge a table of claims, each a row ``(sentence, treatment, control, smallest effect of interest)``
         with the treatment's and the control's values per seed (paired): one Holm family, each verdict
         printed once in words (``Comparison.verdict_text``). ``claims`` is a list of rows, or a dict of
-        named rows; the corrected comparisons come back in the same form. Where the chapter runs a SynthAV
-        recipe as the precision study measured it (not a smoke run), each verdict is labelled stable or fragile
-        from that regime's re-execution spread (``precision.paired_rerun_sd``: a joint run's fused accuracy,
-        taken for every claim's difference). ``plot``: show the claims' per-seed paired differences beside
-        their intervals (``plots.show_paired_differences``)."""
-        from .precision import paired_rerun_sd
+        named rows; the corrected comparisons come back in the same form.
+
+        ``retrained`` names (keys, or indices of a list) the claims that compare accuracies of separately
+        trained runs. Where the chapter runs a SynthAV recipe as the precision study measured it (not a smoke
+        run), each of them is labelled stable or fragile from one run's measured re-execution spread
+        (``precision.run_rerun_sd``), times sqrt(2) where both sides are re-executed (once where one side is
+        a constant, such as an oracle); ``plot`` shows their per-seed paired differences beside their
+        intervals (``plots.show_paired_differences``). The other claims (ratios, weights, post hoc
+        re-weightings of one model) keep the clear / near-its-boundary label."""
+        import math
+
+        import numpy as np
+
+        from .precision import run_rerun_sd
         from .stats import compare
 
-        rows = claims.values() if isinstance(claims, dict) else claims
+        names = list(claims) if isinstance(claims, dict) else list(range(len(claims)))
+        rows = list(claims.values()) if isinstance(claims, dict) else list(claims)
+        unknown = [name for name in retrained if name not in names]
+        if unknown:
+            raise ValueError(f"retrained names claims that are not in the table: {unknown}")
+        per_run = run_rerun_sd(self.recipe) if self.as_measured else None
+        spreads = []
+        for name, (_, treatment, control, _) in zip(names, rows):
+            if per_run is None or name not in retrained:
+                spreads.append(None)
+                continue
+            constant = any(np.ptp(np.asarray(side, dtype=float)) == 0 for side in (treatment, control))
+            spreads.append(per_run if constant else math.sqrt(2) * per_run)
         verdicts = judge([compare(treatment, control, sesoi, sentence) for sentence, treatment, control, sesoi in rows],
-                         rerun_sd=paired_rerun_sd(self.recipe) if self.as_measured else None)
+                         rerun_sd=spreads)
         if plot:
             from .plots import show_paired_differences
 
-            show_paired_differences(verdicts, [(treatment, control) for _, treatment, control, _ in rows])
-        return dict(zip(claims, verdicts)) if isinstance(claims, dict) else verdicts
+            shown = [i for i, name in enumerate(names) if name in retrained]
+            show_paired_differences([verdicts[i] for i in shown], [rows[i][1:3] for i in shown])
+        return dict(zip(names, verdicts)) if isinstance(claims, dict) else verdicts
 
     @staticmethod
     def say(text: str) -> None:
