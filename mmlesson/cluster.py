@@ -231,7 +231,7 @@ def train_declared_run(run_dir) -> int:
     from .engine import fit
     from .config import TrainConfig
     record = RunDirectory(run_dir).read_request()
-    config = TrainConfig(**{**record["config"], "out": str(run_dir), "progress": "off"})
+    config = TrainConfig.stored(record["config"], out=str(run_dir), progress="off")
     fit(config)
     return 0
 

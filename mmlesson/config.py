@@ -93,6 +93,16 @@ class TrainConfig:
             options[name] = kwargs.pop(name)
         return cls(**kwargs, options=options)
 
+    @classmethod
+    def stored(cls, config: dict, **overrides) -> "TrainConfig":
+        """A config from one a run stored (metrics.json, run.json), with ``overrides``; a run stored before
+        ``output_stride`` was a shared field (CCAT's own option then) has it moved to where it is now."""
+        config = {**config, **overrides}
+        options = dict(config.get("options") or {})
+        if "output_stride" in options and "output_stride" not in config:
+            config["output_stride"] = options.pop("output_stride")
+        return cls(**{**config, "options": options})
+
     def to_dict(self) -> dict:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["options"] = asdict(self.options)

@@ -464,7 +464,7 @@ def load_run(run_dir, dataset=None, root=None) -> RunResult:
     real = metrics["config"]["data"] in data_module.REAL_DATASETS  # SynthAV is generated: it has no cache
     root = (root or metrics["config"].get("data_root")) if real else None
     overrides = {"out": str(run_dir), "device": "auto", "progress": "off", "data_root": str(root) if root else None}
-    config = TrainConfig(**{**metrics["config"], **overrides})
+    config = TrainConfig.stored(metrics["config"], **overrides)
     if not run.has(run.MODEL):
         raise IncompleteRun(f"{run_dir} has {run.METRICS} but no {run.MODEL}; run `mmlesson train ... --out "
                             f"{run_dir}` again to finish it")

@@ -27,8 +27,11 @@ from .files import plain
 from .rundir import RunDirectory
 
 IDENTITY_FORMAT = 1
-TRAINING_FIELDS = ("fusion", "width", "output_stride", "feature_scale", "epochs", "batch_size", "lr", "momentum", "weight_decay",
-                   "lr_milestones", "lr_decay", "probe", "seed")
+TRAINING_FIELDS = ("fusion", "width", "output_stride", "feature_scale", "epochs", "batch_size", "lr", "momentum",
+                   "weight_decay", "lr_milestones", "lr_decay", "probe", "seed")
+# Training fields added after the format was fixed, with the value every earlier run had: a run at that value
+# keeps the identity (and the directory) it always had, so a store trained before the field existed stays valid.
+LATER_FIELDS = {"output_stride": 32}
 
 
 def digest(value) -> str:
@@ -40,7 +43,8 @@ def digest(value) -> str:
 def run_identity(config, method, data_identity: dict) -> dict:
     """The identity of ``config`` trained by ``method`` (a ``Method`` instance) on ``data_identity``."""
     shared = config.to_dict()
-    train = {name: shared[name] for name in TRAINING_FIELDS}
+    train = {name: shared[name] for name in TRAINING_FIELDS
+             if not (name in LATER_FIELDS and shared[name] == LATER_FIELDS[name])}
     present = method.model_modalities(("audio", "visual"))  # a unimodal run has no other modality to scale
     train["feature_scale"] = [scale if m in present else 1.0 for m, scale in zip(("audio", "visual"),
                                                                                   train["feature_scale"])]
