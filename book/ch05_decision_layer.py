@@ -20,8 +20,8 @@
 # ![CPU: about 4 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~4%20min-blue)
 # ![GPU: CREMA-D several hours](https://img.shields.io/badge/GPU%20(CREMA--D%2C%20100%20epochs%20x%204%20models)-hours-green)
 #
-# Chapters 1 and 2 looked for the imbalance in the encoders: the weak modality's encoder learns less
-# under joint training, and OGM-GE tries to fix that. Ma and Chen ("Revisit Modality Imbalance at the
+# Chapters 1 and 2 looked for the imbalance in the encoders: how much less the weak modality's encoder
+# learns under joint training, and OGM-GE's attempt to fix that. Ma and Chen ("Revisit Modality Imbalance at the
 # Decision Layer", 2025) look one layer higher. In the final linear layer of a concatenation model,
 # the weights that multiply audio features are larger than those that multiply visual features on
 # CREMA-D and Kinetics-Sounds, and they argue that this bias is not only a side effect of joint
@@ -228,8 +228,7 @@ chapter.say(
     f"times the visual ones and the audio logits {audio_over_visual('frozen encoders', 'mean_abs_logit'):.1f} times; the "
     f"two unimodal models differ in the same direction (weights {np.exp(np.mean(unimodal['mean_abs'])):.1f} times, "
     f"logits {np.exp(np.mean(unimodal['mean_abs_logit'])):.1f} times). In this data audio is the modality whose training "
-    f"clips can be fitted, and its features grow larger as it does: the decision layer's bias is there before any "
-    f"joint training. OGM-GE's logit ratio is {audio_over_visual('OGM-GE', 'mean_abs_logit'):.1f}, joint training's "
+    f"clips can be fitted. OGM-GE's logit ratio is {audio_over_visual('OGM-GE', 'mean_abs_logit'):.1f}, joint training's "
     f"{audio_over_visual('joint (concat)', 'mean_abs_logit'):.1f}. Section 5.8 judges each of these.")
 
 # %% [markdown]
@@ -481,22 +480,19 @@ checked({"joint concat accuracy": np.mean(metric(runs["joint (concat)"], "test",
 v = {name: c.verdict_text() for name, c in verdicts.items()}
 undecided = sum(verdicts[f"3 {name}"].verdict == "undetermined" for name in weight_tracking)
 chapter.say(f"""
-1. **The decision layer is imbalanced before any joint training** (Insight 1): with the encoders trained alone and
+1. **Insight 1, the decision layer on encoders trained alone:** with the encoders trained alone and
    frozen, audio's weights against visual's (log ratio): {v['1 weights']}; audio's logits: {v['1 logits']}.
-2. **Two unimodal models differ the same way** (Insight 2): weights, {v['2 weights']}; logits, {v['2 logits']}. Audio is
-   the modality that fits its training set here, and its features grow as it does.
-3. **The feature-scale explanation does not hold as stated.** A fixed x4 on the visual features against the
-   predicted factor 4 in the weight ratio (log): {v['knob weights']}. The logit ratio, x4 against x1:
-   {v['knob logits']}. Logits, not weights, are the quantity to read.
-4. **OGM-GE brings the logit ratio closer to 1** than joint training (|log ratio|): {v['OGM-GE']}.
+2. **Insight 2, two unimodal models:** audio's against visual's weights, {v['2 weights']}; logits, {v['2 logits']}.
+3. **The x4 feature-scale knob.** A fixed x4 on the visual features against the predicted factor 4 in the weight
+   ratio (log): {v['knob weights']}. The logit ratio, x4 against x1: {v['knob logits']}.
+4. **OGM-GE's logit ratio against joint training's** (|log ratio|, joint minus OGM-GE): {v['OGM-GE']}.
 5. **Insight 3 cannot be judged on this regime**: {undecided} of the {len(weight_tracking)} correlations between a
    class's visual weight share and its capability gap are undetermined (capability is flat across classes by design).
 6. **Capability-aware recalibration** (section 5.6) on the joint model, accuracy: {v['remedy']}. Log-loss (negated,
    so better is higher): {v['remedy log-loss']}. Per-class weights on top of calibration: {v['weights on calibration']}.
    Against a model trained with sum fusion: {v['vs sum']}. On the frozen-encoder ensemble: {v['frozen remedy']}.
 
-A decision layer can be re-weighted after training; what the starved encoder did not learn cannot be re-weighted
-back. Chapter 6 replicates the papers' tables under one protocol.""")
+Chapter 6 replicates the papers' tables under one protocol.""")
 
 # %% [markdown]
 # ## Exercises
