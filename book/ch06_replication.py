@@ -317,7 +317,7 @@ from mmlesson import matched
 
 study = matched.stored_study()
 for regime in matched.REGIMES:
-    print(f"{regime}: {study[study['regime'] == regime]['lr'].dropna().unique()} (learning rate of every arm)")
+    print(f"{regime}: learning rate of every arm {study[study['regime'] == regime]['lr'].dropna().unique().tolist()}")
 matched.verdict_table(study, "severe v2")
 
 # %% tags=["nbval-check-output"]
@@ -362,7 +362,8 @@ def fused(regime: str, arm: str) -> float:
 ccat_controls = {control: verdicts[("severe v2", "fused")][matched.label("CCAT", control)]
                  for control in (f"{CONTROL}, stride 8", "frozen encoders, stride 8")}
 chapter.say(
-    f"Where the disease is severe (second calibration, twenty seeds), the remedies that free the visual branch: "
+    f"Where the disease is severe (second calibration, twenty seeds), better than joint training on the visual "
+    f"branch: "
     f"{listed('severe v2', 'visual branch', 'better')}; undetermined: {listed('severe v2', 'visual branch', 'undetermined')}. "
     f"On the visual probe: better, {listed('severe v2', 'visual probe', 'better')}; no difference that matters, "
     f"{listed('severe v2', 'visual probe', 'equivalent')}; worse, {listed('severe v2', 'visual probe', 'worse')}. "
@@ -402,7 +403,7 @@ if DATASET == "synthav":
     cost_note = " A remedy for imbalance can cost accuracy where there is little to remedy." if costs else ""
     found += f"""
 3. **Under the matched protocol** (6.6: one learning rate, matched resolution, twenty seeds, a regime whose test
-   split holds 800 voices), the remedies that free the starved visual branch: {', '.join(freed) or 'none'}.
+   split holds 800 voices), the remedies better than joint training on the visual branch: {', '.join(freed) or 'none'}.
    Better than joint training in fused accuracy and stable under a re-execution: {', '.join(steady) or 'none'}.
    The largest fused gain, {largest}: {severe_fused[matched.label(largest, CONTROL)].verdict_text()}. CCAT against
    the frozen-encoder ensemble at its own resolution: {ccat_controls['frozen encoders, stride 8'].verdict_text()}.
