@@ -202,7 +202,7 @@ show_markdown(
     f"With twenty seeds, {len(within)} of the {len(primary)} primary-endpoint claims (visual branch and probe) have an "
     f"interval of half-width at most 0.03 (largest {primary['half-width'].max():.3f}); the fused-accuracy claims "
     f"reach half-widths of {fused['half-width'].min():.3f}-{fused['half-width'].max():.3f}. "
-    f"{int((rows['survival'] >= 0.9).sum())} of {len(rows)} verdicts are stable. A re-execution moves a remedy's fused "
+    f"{int((rows['survival'] >= 0.9).sum())} of {len(rows)} verdicts are stable. A re-execution moves an arm's fused "
     f"accuracy by {matched.arm_rerun_changes(matched_study, 'severe v2')['fused: mean |change|'].median():.3f} "
     f"(median over arms) in the severe regime and by "
     f"{matched.arm_rerun_changes(matched_study, 'mild v2')['fused: mean |change|'].median():.3f} in the mild one.")
