@@ -590,7 +590,7 @@ if ORACLE:
     CLAIMS["headroom"] = ("joint training stays below the fused oracle (headroom)", [ORACLE["fused"]] * len(SEEDS),
                           acc["joint (concat)"], 0.01)
 # accuracies of separately trained runs: labelled stable or fragile
-RETRAINED = ["starves", "audio", "probe"] + (["headroom"] if "headroom" in CLAIMS else [])
+RETRAINED = ["starves", "audio", "probe", "fusion pays"] + (["headroom"] if "headroom" in CLAIMS else [])
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
