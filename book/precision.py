@@ -168,7 +168,7 @@ stable = [c for c in labelled if c.stable]
 mild = glance_stability(glance, "mild", study["mild"]["precision"]["rerun_sd_change_fused"])
 show_markdown(f"In the first severe calibration {len(stable)} of its {len(labelled)} fused-accuracy comparisons with "
               f"joint training are stable; in the mild regime {sum(1 for c in mild if c.stable)} of {len(mild)} are. "
-              f"Chapters 1-5 label every verdict they print on their defaults the same way, from the joint baseline's "
+              f"Chapters 1-5 label each verdict between separately trained runs the same way, from the joint baseline's "
               f"re-execution spread in their regime.")
 
 # %% [markdown] tags=[]
