@@ -106,15 +106,19 @@ def per_seed(study, regime: str, column: str, execution: str = ONE_THREAD):
     return rows.pivot(index="seed", columns="arm", values=column)
 
 
+def rerun_changes(study, regime: str, column: str):
+    """``seed x arm``: the stored (one-thread) ``column`` minus its re-executed value, on the re-executed seeds."""
+    once, again = per_seed(study, regime, column), per_seed(study, regime, column, RERUN)
+    return once.loc[again.index, again.columns] - again
+
+
 def rerun_spread(study, regime: str, column: str, treatment: str, control: str) -> float | None:
     """Root mean square over the re-executed seeds of the change a re-execution made to the paired
     difference ``treatment - control`` in ``column`` (None where nothing was re-executed)."""
-    once, again = per_seed(study, regime, column), per_seed(study, regime, column, RERUN)
-    if treatment not in again or control not in again:
+    changes = rerun_changes(study, regime, column)
+    if treatment not in changes or control not in changes:
         return None
-    seeds = again.index
-    change = (once.loc[seeds, treatment] - once.loc[seeds, control]) - (again[treatment] - again[control])
-    change = change.dropna()
+    change = (changes[treatment] - changes[control]).dropna()
     return float(math.sqrt((change ** 2).mean())) if len(change) else None
 
 
@@ -171,9 +175,7 @@ def arm_rerun_changes(study, regime: str):
     table = {}
     for endpoint in ("fused", "visual branch"):
         column = ENDPOINTS[endpoint][0]
-        once, again = per_seed(study, regime, column), per_seed(study, regime, column, RERUN)
-        change = (once.loc[again.index, again.columns] - again).abs().mean()
-        table[f"{endpoint}: mean |change|"] = change.dropna()
+        table[f"{endpoint}: mean |change|"] = rerun_changes(study, regime, column).abs().mean().dropna()
     return pd.DataFrame(table)
 
 
@@ -198,10 +200,10 @@ def rerun_tolerance(study, regime: str, arm: str, column: str) -> float:
     times the root mean square change the two-thread re-execution made to it over the re-executed seeds (its
     standard deviation around no change, so a systematic shift counts too), rounded up to 0.005 (the
     preregistered rule, ``[severe_v2.protocol] nbval_tolerance``)."""
-    once, again = per_seed(study, regime, column), per_seed(study, regime, column, RERUN)
-    if arm not in again:
+    changes = rerun_changes(study, regime, column)
+    if arm not in changes:
         raise KeyError(f"{arm} was not re-executed in {regime}: no tolerance can be derived for it")
-    change = (once.loc[again.index, arm] - again[arm]).dropna()
+    change = changes[arm].dropna()
     spread = math.sqrt(float((change ** 2).mean()))
     return max(0.005, math.ceil(3 * spread / 0.005 - 1e-9) * 0.005)
 
