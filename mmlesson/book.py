@@ -113,12 +113,13 @@ STUDY_ARMS = {**SYNTHAV_ARMS, **CHAPTER4_ARMS, **CHAPTER5_ARMS}  # every arm wit
 LEARNING_RATES = (0.02, 0.05, 0.1)  # regime A's study; the severe regime's grid is wider (preregistration)
 PROTOCOL_RATES = (0.01, 0.02, 0.05, 0.1, 0.2)  # the preregistered grid ([severe_v2.protocol])
 STUDY_RATES = {"synthav": LEARNING_RATES, "synthav-severe": PROTOCOL_RATES, "synthav-severe-v2": PROTOCOL_RATES,
-               "synthav-mild-v2": PROTOCOL_RATES}
+               "synthav-mild-v2": PROTOCOL_RATES, "synthav-regime-b-v2": PROTOCOL_RATES}
 STUDY_SEEDS = (100, 101, 102, 103, 104)  # never used to evaluate: the evaluation seeds are 0, 1, 2, ...
 # The second severe calibration's protocol (preregistration, [severe_v2.protocol]): one rate for every arm,
 # chosen with joint concatenation alone on its ten tuning seeds.
 ONE_RATE_RECIPES = {"synthav-severe-v2": ("joint (concat)", tuple(range(100, 110))),
-                    "synthav-mild-v2": ("joint (concat)", tuple(range(100, 110)))}
+                    "synthav-mild-v2": ("joint (concat)", tuple(range(100, 110))),
+                    "synthav-regime-b-v2": ("joint (concat)", tuple(range(100, 110)))}
 STUDY_FILE = Path(__file__).parent / "grids" / "synthav-learning-rates.csv"
 
 
@@ -455,48 +456,54 @@ def stored_runs(study, regime: str) -> dict[str, list[dict]]:
 
 
 # Side studies, stored like the results at a glance so that the chapters' own time goes to the runs their
-# verdicts and analyses need: on regime A's generator at its protocol rates, Chapter 1's regime map (joint
-# training beside each modality alone at two strengths of each) and Chapter 2's regime B (the easy modality
-# also the better one); in the severe regime, the descriptive few-seed sweeps of Chapters 2 and 4 (OGM-GE's
-# alpha, CCAT's ablations and fusion baselines on two seeds, its rank and beta on the tuning seed).
+# verdicts and analyses need, each under the matched protocol (one rate for every arm of its recipe, chosen on
+# joint training's tuning seeds): on the mild regime's generator, Chapter 1's regime map (joint training beside
+# each modality alone at two strengths of each); Chapter 2's regime B (the easy modality also the better one);
+# in the severe regime, the descriptive few-seed sweeps of Chapters 2 and 4 (OGM-GE's alpha, CCAT's ablations
+# and fusion baselines on two seeds, its rank and beta on one tuning seed).
 # ``python -m mmlesson.book side-studies`` re-runs them.
 SIDE_FILE = STUDY_FILE.with_name("synthav-side-studies.csv")
 MAP_AUDIO, MAP_VISUAL, MAP_SEEDS = (0.5, 1.5), (0.7, 2.0), (0, 1, 2)
+MAP_RECIPE, REGIME_B_RECIPE, SEVERE_RECIPE = "synthav-mild-v2", "synthav-regime-b-v2", "synthav-severe-v2"
 REGIME_B_ARMS = ("audio only", "visual only", "joint (concat)", "OGM-GE")
+REGIME_B_SEEDS = tuple(range(10))
 FEW_SEEDS, OGM_ALPHAS = (0, 1), (0.1, 0.3, 0.8, 2.6)
 SEC_BETA = 0.45  # CCAT's Sec, positive control: a threshold under which a share of the samples falls
 CCAT_RANKS, CCAT_BETAS, CCAT_DEFAULT_BETA = (1, 2, 16), (0.15, 0.25, 0.35, 0.45), 0.15  # CCAT's defaults: rank 2, beta 0.15
+CCAT_SWEEP_SEED = 100  # a tuning seed: the sweep informs the choice of rank and beta, it judges nothing
 
 
 def side_study_grids() -> dict[str, tuple[str, dict[str, dict], tuple]]:
     """``{study: (recipe, arms, seeds)}`` of the side studies. In the map, a modality's clips do not depend
     on the other modality's strength (each is drawn from its own random numbers), so one audio-only run
     per audio strength and one visual-only run per visual strength serve every cell of their row."""
-    rates = protocol_learning_rates("synthav")
-    joint, audio, visual = (dict(CORE_ARMS[arm], probe=False, lr=rates[arm])
-                            for arm in ("joint (concat)", "audio only", "visual only"))
+    def rated(arms: dict[str, dict], recipe: str) -> dict[str, dict]:  # every arm at the recipe's one rate
+        rate = protocol_learning_rates(recipe)["joint (concat)"]
+        return {arm: dict(spec, lr=rate) for arm, spec in arms.items()}
+
+    joint, audio, visual = (dict(CORE_ARMS[arm], probe=False) for arm in ("joint (concat)", "audio only", "visual only"))
     cells = {f"joint, audio {a}, visual {v}": dict(joint, data_knobs=dict(audio_strength=a, visual_strength=v))
              for a in MAP_AUDIO for v in MAP_VISUAL}
     cells.update({f"audio only, audio {a}": dict(audio, data_knobs=dict(audio_strength=a)) for a in MAP_AUDIO})
     cells.update({f"visual only, visual {v}": dict(visual, data_knobs=dict(visual_strength=v)) for v in MAP_VISUAL})
-    regime_b = with_learning_rates({arm: CORE_ARMS[arm] for arm in REGIME_B_ARMS}, rates)
-    severe = protocol_learning_rates("synthav-severe")
-    alphas = {f"alpha {a}": dict(method="ogm_ge", alpha=a, lr=severe["OGM-GE"]) for a in OGM_ALPHAS}
+    regime_b = {arm: CORE_ARMS[arm] for arm in REGIME_B_ARMS}
+    alphas = {f"alpha {a}": dict(method="ogm_ge", alpha=a) for a in OGM_ALPHAS}
 
     def ccat(**options):
-        return dict(CHAPTER4_ARMS["CCAT"], **options, lr=severe["CCAT"])
+        return dict(CHAPTER4_ARMS["CCAT"], **options)
 
-    two_seeds = {**with_learning_rates({"joint (sum)": SYNTHAV_ARMS["joint (sum)"], **{
-        arm: CHAPTER4_ARMS[arm] for arm in ("joint (FiLM)", "joint (gated)")}}, severe),
-        "CCAT without Alt": ccat(alternate=False), "CCAT without Sec": ccat(secondary=False),
-        "CCAT without LoRA": ccat(lora=False), "CCAT, lambda 0": ccat(reg_weight=0.0),
-        f"CCAT, beta {SEC_BETA}": ccat(beta=SEC_BETA)}
+    two_seeds = {"joint (sum)": SYNTHAV_ARMS["joint (sum)"],
+                 **{arm: CHAPTER4_ARMS[arm] for arm in ("joint (FiLM)", "joint (gated)")},
+                 "CCAT without Alt": ccat(alternate=False), "CCAT without Sec": ccat(secondary=False),
+                 "CCAT without LoRA": ccat(lora=False), "CCAT, lambda 0": ccat(reg_weight=0.0),
+                 f"CCAT, beta {SEC_BETA}": ccat(beta=SEC_BETA)}
     sweep = {**{f"rank {r}": ccat(lora_rank=r) for r in CCAT_RANKS},  # rank 2 is the default, beta 0.15's run
              **{f"beta {b}": ccat(beta=b) for b in CCAT_BETAS if b != CCAT_DEFAULT_BETA}}
-    return {"regime map": ("synthav", cells, MAP_SEEDS), "regime B": ("synthav-regime-b", regime_b, GLANCE_SEEDS),
-            "OGM-GE alpha": ("synthav-severe", alphas, FEW_SEEDS),
-            "CCAT two seeds": ("synthav-severe", two_seeds, FEW_SEEDS),
-            "CCAT tuning sweep": ("synthav-severe", sweep, (STUDY_SEEDS[0],))}
+    return {"regime map": (MAP_RECIPE, rated(cells, MAP_RECIPE), MAP_SEEDS),
+            "regime B": (REGIME_B_RECIPE, rated(regime_b, REGIME_B_RECIPE), REGIME_B_SEEDS),
+            "OGM-GE alpha": (SEVERE_RECIPE, rated(alphas, SEVERE_RECIPE), FEW_SEEDS),
+            "CCAT two seeds": (SEVERE_RECIPE, rated(two_seeds, SEVERE_RECIPE), FEW_SEEDS),
+            "CCAT tuning sweep": (SEVERE_RECIPE, rated(sweep, SEVERE_RECIPE), (CCAT_SWEEP_SEED,))}
 
 
 def side_studies(results=None, seeds=None):

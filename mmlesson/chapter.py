@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from .book import (judge, oracle, protocol_learning_rates, recipe_data, recipe_for, results_dir, run_arms, setup,
                    show_markdown, with_learning_rates)
 
-SEVERE = "synthav-severe"  # the book's calibrated SynthAV regime (Chapter 1, section 1.1)
+SEVERE = "synthav-severe-v2"  # the book's calibrated SynthAV regime (Chapter 1, section 1.1), at one protocol rate
 SMOKE_DATA = dict(train_size=240, val_size=60, test_size=60)  # a seconds-long run that exercises every cell
 
 
@@ -79,6 +79,17 @@ class Chapter:
         return self.dataset == "synthav" and not self.data_knobs and "epochs" not in self.train
 
     @property
+    def run_rerun_sd(self) -> float | None:
+        """How far a re-execution moves one of the chapter's runs (``precision.run_rerun_sd``), measured at the
+        chapter's one protocol rate where every arm shares one; None in a smoke run or on real data."""
+        from .precision import run_rerun_sd
+
+        if not self.as_measured:
+            return None
+        rates = set(self.rates.values())
+        return run_rerun_sd(self.recipe, lr=rates.pop() if len(rates) == 1 else None)
+
+    @property
     def tolerance(self) -> float:
         """How far a checked mean over the chapter's seeds may move under a re-execution and still be the same
         result: three standard deviations of its change, one run's measured change (``precision.run_rerun_sd``)
@@ -86,9 +97,7 @@ class Chapter:
         the chapter's regime was not measured."""
         import math
 
-        from .precision import run_rerun_sd
-
-        spread = run_rerun_sd(self.recipe) if self.as_measured else None
+        spread = self.run_rerun_sd
         if spread is None:
             return 0.03
         return math.ceil(3 * spread / math.sqrt(len(self.seeds)) / 0.005 - 1e-9) * 0.005
@@ -110,7 +119,6 @@ class Chapter:
 
         import numpy as np
 
-        from .precision import run_rerun_sd
         from .stats import compare
 
         names = list(claims) if isinstance(claims, dict) else list(range(len(claims)))
@@ -118,7 +126,7 @@ class Chapter:
         unknown = [name for name in retrained if name not in names]
         if unknown:
             raise ValueError(f"retrained names claims that are not in the table: {unknown}")
-        per_run = run_rerun_sd(self.recipe) if self.as_measured else None
+        per_run = self.run_rerun_sd
         spreads = []
         for name, (_, treatment, control, _) in zip(names, rows):
             if per_run is None or name not in retrained:

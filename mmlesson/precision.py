@@ -112,14 +112,14 @@ METRIC_SPREAD = {"test acc": "fused", "val acc": "fused", "branch audio": "branc
                  "branch visual": "branch_visual"}
 
 
-def run_rerun_sd(recipe: str, study: dict | None = None) -> float | None:
+def run_rerun_sd(recipe: str, study: dict | None = None, lr: float | None = None) -> float | None:
     """How far a re-execution moves one run's accuracy under ``recipe``: the largest of the measured sds of the
-    change of a joint run's fused, audio-branch and visual-branch accuracy, in the regime measured at the
-    recipe's own training fields (its recipe rate: a chapter's arms at other rates are assumed to move as much);
-    None where no regime of the study ran ``recipe``."""
+    change of a joint run's fused, audio-branch and visual-branch accuracy, in the regime measured at learning
+    rate ``lr`` (None: the recipe's own training fields; a chapter's arms at other rates are assumed to move as
+    much); None where no regime of the study ran ``recipe`` so."""
     study = stored_study() if study is None else study
     for measured in study.values():
-        if measured["recipe"] == recipe and not measured.get("train"):
+        if measured["recipe"] == recipe and measured.get("train", {}).get("lr") == lr:
             return max(measured["precision"][f"rerun_sd_change_{metric}"]
                        for metric in ("fused", "branch_audio", "branch_visual"))
     return None

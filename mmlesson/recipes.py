@@ -170,6 +170,10 @@ _RECIPES = [
            REGIME_B, SYNTHAV_TRAIN, SYNTHAV_METHODS,
            "Audio is easy and the better modality; oracle accuracy audio 0.90, visual 0.70, both 0.90: the visual "
            "modality adds nothing a perfect observer could use (Chapters 2 and 3)."),
+    Recipe("synthav-regime-b-v2", "SynthAV regime B under the matched protocol: the easy modality is also the better "
+           "one", BOOK, "synthav", {**REGIME_B, "seed": RUN_SEED}, SYNTHAV_TRAIN, MILD_V2_METHODS,
+           "Regime B's knobs, each seed drawing its own data; one learning rate for every arm, chosen on joint "
+           "training's validation accuracy (preregistration, section regime_b_v2); OGM-GE modulates epochs 0-5 of 12."),
 ]
 RECIPES = {recipe.name: recipe for recipe in _RECIPES}
 

@@ -62,7 +62,9 @@ def test_judge_is_one_holm_family_printed_once(capsys):
              ("c below an oracle", control, [0.9] * 10, 0.01),
              ("d a log ratio", control + 1.0 + rng.normal(0, 0.01, 10), control, 0.1)]
     verdicts = chapter.judge(table, retrained=[0, 1, 2])
-    run = run_rerun_sd(chapter.recipe)  # the severe regime's measured re-execution spread of one run
+    (rate,) = set(chapter.rates.values())  # one protocol rate for every arm
+    run = run_rerun_sd(chapter.recipe, lr=rate)  # the severe regime's measured re-execution spread at that rate
+    assert run == chapter.run_rerun_sd and run != run_rerun_sd(chapter.recipe)
     expected = stats.with_stability(stats.holm([stats.compare(t, c, sesoi, claim) for claim, t, c, sesoi in table]),
                                     [math.sqrt(2) * run, math.sqrt(2) * run, run, None])
     assert verdicts == expected and [v.verdict for v in verdicts] == ["better", "equivalent", "worse", "better"]
@@ -93,15 +95,15 @@ def test_named_claims_come_back_by_name(capsys):
 
 
 def test_the_checked_tolerance_is_three_standard_errors_of_a_re_execution_rounded_up():
-    """Ten seeds of the severe regime: a run's accuracy moves by sd s under a re-execution (the largest of fused and
-    branch accuracy's), their mean by
+    """Ten seeds of the severe regime at its protocol rate: a run's accuracy moves by sd s under a re-execution (the
+    largest of fused and branch accuracy's), their mean by
     s / sqrt(10); three of those, rounded up to 0.005. A smoke run falls back to 0.03."""
     import json
     import math
 
     from mmlesson.precision import PRECISION_FILE
 
-    measured = json.loads(PRECISION_FILE.read_text())["severe"]["precision"]
+    measured = json.loads(PRECISION_FILE.read_text())["severe v2, protocol rate"]["precision"]
     s = max(measured[f"rerun_sd_change_{m}"] for m in ("fused", "branch_audio", "branch_visual"))
     chapter = Chapter.setup("ogm_ge", "synthav", device="cpu")
     assert chapter.tolerance == pytest.approx(math.ceil(3 * s / math.sqrt(10) / 0.005) * 0.005)
