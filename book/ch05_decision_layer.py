@@ -79,8 +79,8 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # compare directly. Weight size is not the whole story: a block's contribution is weights times
 # features, which is why the paper also reports logits.
 #
-# In the severe regime (Chapter 1) audio is the easy modality: two of the six speakers of every split
-# sound each class as another one, so a third of the clips of *every* class carry a wrong audio
+# In the severe regime (Chapter 1) audio is the easy modality: two of the six training speakers sound
+# each class as another one, so a third of the training clips of *every* class carry a wrong audio
 # pattern for a listener who has not heard that speaker, and the frames show a wrong grating in 20%
 # of every class's clips. Capability is therefore by design the same for every class; what differs
 # per class is only chance. (Regime A, the mild control, grades it by class instead: audio is wrong
@@ -88,8 +88,8 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # batch-normalised network, so nothing in the architecture makes one modality's features larger
 # than the other's; section 5.4 adds a knob that does.
 #
-# The models are those of Chapters 1-3 (read back from the run store: same data, seeds and chosen
-# learning rates), plus a joint model with **sum** fusion (its own learning rate by the same rule).
+# The models are those of Chapters 1-3 (read back from the run store: same data, seeds and the one
+# protocol learning rate), plus a joint model with **sum** fusion (at the same rate).
 # The "frozen encoders" model is the paper's Fig. 2 "pre-trained" model: each encoder trained alone
 # (the unimodal models), then frozen, with a new decision layer trained on top.
 
@@ -200,7 +200,8 @@ chapter.say(
 # weights of the same size (Insight 2 says they do not: each modality's features have their own
 # scale). With weight decay, the size a decision layer's weights settle at also depends on the
 # learning rate, so the two unimodal models must train at comparable rates for Insight 2's weight
-# comparison to be about the modalities (the rates the rule chose are printed with the table of 5.2).
+# comparison to be about the modalities: here they share the one protocol rate (printed with the
+# table of 5.2).
 # We compare, seed by seed, the log of the audio/visual ratio of mean $|W|$ and of mean
 # $|\text{logit}|$ with 0, and ask whether OGM-GE, which balances the *encoders*, balances the decision
 # layer too.
@@ -239,9 +240,9 @@ chapter.say(
 # by a fixed 4 before the decision layer. If the explanation is right, the decision layer
 # compensates: the visual weights shrink by about 4, so the audio/visual *weight* ratio grows by about
 # 4, while the *logit* ratio, weights times features, need not move. We train a joint model with this
-# knob on the same seeds, at its own learning rate by the book's rule: a fixed factor on the features
-# also multiplies the gradients of the visual pathway, so the knob changes the effective step size
-# too, and the rule is applied to the knob's arm on its own.
+# knob on the same seeds, at the protocol rate. A fixed factor on the features also multiplies the
+# gradients of the visual pathway, so the knob changes the visual pathway's effective step size
+# too: the comparison is of the knob as a whole, step size included.
 
 # %%
 from mmlesson.book import CHAPTER5_ARMS

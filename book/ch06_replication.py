@@ -189,8 +189,9 @@ print((GRIDS_DIR / "arl-cremad.toml").read_text())
 # Without a GPU or a data set, the same runner trains the combined table on SynthAV (`GRID =
 # "synthav-combined"`: the severe regime of Chapters 1-5, where the audio network fits its training
 # clips within a few epochs and the visual encoder starves). Every method of the book, under one
-# recipe, over the seeds of the parameters cell, each at the learning rate the book's rule chose on
-# validation (Chapter 1), two runs at a time on the two cores of the machine that built this book.
+# recipe, over the seeds of the parameters cell, all at the one protocol learning rate chosen on joint
+# training's validation accuracy (Chapter 1), two runs at a time on the two cores of the machine that
+# built this book.
 # Runs that Chapters 1-5 trained with the same identity are read back, not retrained. With
 # `DATASET = "cremad"` (or another real data set) and `DATA_DIR`, this section trains ARL's Table 1
 # grid for that data set instead, at the paper's rate.

@@ -241,7 +241,7 @@ def add_diagnose_parser(commands, debug) -> None:
     diagnose.add_argument("--data", default="synthav", help="synthav, or a prepared real data set with --root "
                                                             "(default: %(default)s)")
     diagnose.add_argument("--root", default=None, metavar="ROOT", help="prepared cache of a real data set")
-    diagnose.add_argument("--recipe", default=None, help="the protocol (default: synthav-severe for SynthAV, "
+    diagnose.add_argument("--recipe", default=None, help="the protocol (default: synthav-severe-v2 for SynthAV, "
                                                          "ogm_ge-<data> for a real data set)")
     diagnose.add_argument("--data-knob", dest="data_knobs", action="append", type=parse_knob, default=[],
                           metavar="NAME=VALUE", help="a SynthAV knob on top of the recipe's (repeatable)")

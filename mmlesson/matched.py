@@ -167,6 +167,15 @@ def verdict_table(study, regime: str):
     return pd.DataFrame.from_dict(table, orient="index")
 
 
+def regime_verdicts(study, claims):
+    """The verdicts of ``claims`` (by ``label``, e.g. ``OGM-GE vs joint (concat)``) in every regime of the study:
+    one row per regime and claim, one column per endpoint (``verdict_table``'s), for a chapter's own remedies."""
+    import pandas as pd
+
+    return pd.concat({regime: verdict_table(study, regime).loc[list(claims)] for regime in REGIMES},
+                     names=["regime", "claim"])
+
+
 def arm_rerun_changes(study, regime: str):
     """Per arm, the mean absolute change a re-execution made to its fused accuracy and to its visual branch
     over the re-executed seeds (``arm x endpoint``)."""

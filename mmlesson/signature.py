@@ -52,7 +52,7 @@ CREMAD_SOURCE = ("CREMA-D, concatenation fusion: unimodal and joint models from 
 def default_recipe(data: str) -> str:
     """The recipe ``diagnose`` uses for ``data``: the book's calibrated SynthAV regime, or OGM-GE's
     protocol on a real data set (the one the published signatures were measured under)."""
-    return "synthav-severe" if data == "synthav" else f"ogm_ge-{data}"
+    return "synthav-severe-v2" if data == "synthav" else f"ogm_ge-{data}"
 
 
 def first_epoch_at(accuracies, level: float) -> float:

@@ -80,7 +80,7 @@ def test_the_train_button_shows_training_then_a_figure(monkeypatch):
     assert isinstance(box, widgets.VBox)
     sliders = {child.description: child for child in box.children if isinstance(child, widgets.FloatSlider)}
     assert set(sliders) == {"audio_strength", "visual_strength", "audio_noise", "visual_noise"}
-    assert sliders["visual_strength"].value == pytest.approx(0.6)  # the severe regime's values
+    assert sliders["visual_strength"].value == pytest.approx(0.55)  # the severe regime's values
     assert sliders["audio_strength"].value == pytest.approx(4.0)
     button = next(child for child in box.children if isinstance(child, widgets.Button))
     output = next(child for child in box.children if isinstance(child, widgets.Output))

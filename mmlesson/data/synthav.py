@@ -85,7 +85,7 @@ class SynthAVConfig:
     and the better modality alone, together they leave headroom (``oracle_accuracy``: audio 0.73,
     visual 0.80, both 0.87), and joint training beats both unimodal models. The severe regime, where
     the audio fits its training clips and the visual encoder starves as on CREMA-D, adds speakers
-    (recipe ``synthav-severe``). Every split trains in seconds on one CPU thread."""
+    (recipes ``synthav-severe``, ``synthav-severe-v2``). Every split trains in seconds on one CPU thread."""
 
     num_classes: int = option(6, "number of classes", minimum=2)
     train_size: int = option(1600, "clips in the training split", minimum=1)
