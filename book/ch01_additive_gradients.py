@@ -310,7 +310,9 @@ chapter.say(
     f"{mean['visual branch'] - chance:.2f} above chance ({chance:.3f}), and its encoder's probe to "
     f"{mean['visual probe']:.3f}, against {mean['visual alone probe']:.3f} for the visual-only encoder (section 1.10 "
     f"judges both gaps). The fused model ({mean['fused']:.3f}) is "
-    f"{'*below*' if mean['fused'] < mean['audio alone'] else 'above'} audio alone. The training curves show the "
+    f"{'*below*' if mean['fused'] < mean['audio alone'] else 'above'} audio alone and "
+    f"{'*below*' if mean['fused'] < mean['visual alone'] else 'above'} visual alone (section 1.10 judges it against "
+    f"the better of the two). The training curves show the "
     f"race: the joint model {fit_time(joint)}, audio alone {fit_time(runs['audio only'])}, while visual alone "
     f"{fit_time(runs['visual only'])}; once the joint model fits its training clips, its visual encoder receives "
     f"a fraction of the gradient the visual-only one does (right).")
@@ -544,7 +546,7 @@ chapter.say(
 # branch in the joint model beside the same modality trained alone: the gap between the two bars is
 # the starvation. Run the notebook to use it (the rendered book shows a static snapshot below). Before
 # you press *Train*, predict: how strong must the visual pattern be before its branch stops starving?
-# These are single seeds on 800 clips, for intuition only; the verdicts are in 1.10.
+# These are single seeds on 1,200 training clips and 8 epochs, for intuition only; the verdicts are in 1.10.
 
 # %% tags=["remove-output"]
 from mmlesson.explorer import explorer, plot_explorer, train_briefly
@@ -663,15 +665,15 @@ The severe regime meets {sum(1 for row in targets if row['met'])} of its {len(ta
 # 1. **Cure the patient by the knob.** Predict, from the race argument of 1.1, how strong the visual
 #    pattern must be before the visual branch stops starving, then measure it:
 #    `mmlesson diagnose --data-knob visual_strength=1.0 --seeds 100 101 102` (then 1.5 and 2.0; the
-#    severe regime's other knobs stay; its own is 0.6). At which strength does the visual starvation
+#    severe regime's other knobs stay; its own is 0.55). At which strength does the visual starvation
 #    fall below the 0.20 the preregistration demands of a severe regime, and does the joint model then
 #    beat both unimodal models?
 # 2. **Another fusion, another gradient.** Section 1.2 checks Eq. 1 against autograd for concatenation.
 #    For FiLM fusion (`fusion="film"`) the visual features scale and shift the audio ones. Write the
 #    gradient that reaches $z_a$ by the chain rule: does it still depend on the visual modality only
 #    through the fused residual $\mathrm{softmax}(f) - e_y$? Check your answer with autograd on one batch.
-# 3. **Seeds after the fact.** The claim "the fused model falls below audio alone" is undetermined, and
-#    its verdict says how many seeds would decide it. Size a study of thirty more seeds with
+# 3. **Seeds after the fact.** Section 1.10 prints, for the claim "joint training vs the better unimodal
+#    model", its verdict and, where it is undetermined, how many seeds would decide it. Size a study of thirty more seeds with
 #    `mmlesson replicate synthav-combined --seeds $(seq 10 39) --dry-run` (it trains nothing and estimates the time from the runs already in your store). Why
 #    would adding seeds until the interval excludes zero, and only then stopping, not give a valid 95%
 #    verdict? What would you write in the preregistration first?

@@ -26,9 +26,11 @@
 # every step, how much more confident one modality is than the other, shrinks the gradient of the
 # one that is ahead, and adds noise to keep SGD's helpful randomness. This chapter derives the
 # coefficient from the additive analysis, implements it exactly as the paper's equations and the
-# released code define it (and says where the two differ), and tests it on SynthAV in two regimes:
-# one where the easy modality is the *less* informative one, which is the case OGM-GE was built
-# for, and one where the easy modality is also the better one, where balancing has nothing to gain.
+# released code define it (and says where the two differ), and tests it on SynthAV in three regimes:
+# the severe one, where the easy modality is the *less* informative one and fits its training clips
+# first (the case OGM-GE was built for); the mild control, where it is less informative but cannot
+# fit them; and regime B, where the easy modality is also the better one and balancing has nothing
+# to gain.
 
 
 # %% tags=["parameters"]
@@ -435,9 +437,9 @@ checked({"OGM-GE fused accuracy": np.mean(acc["OGM-GE"]), "joint fused accuracy"
         tolerance=chapter.tolerance)  # three standard errors of a re-execution
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-# One batch per model: the per-seed ratios spread from about 0.3 to 1 (2.3), so their mean over 10 seeds
-# moves by about 0.08 under another float rounding order (measured: 0.588 -> 0.518 with two threads);
-# the tolerance is three such standard errors.
+# One batch per model, so a ratio of two norms on that batch: under the first calibration its mean over 10
+# seeds moved by 0.07 under a two-thread re-execution (0.588 -> 0.518); the tolerance is set wide enough for
+# about three such moves, and was fixed then, not after this execution.
 checked({"GE signal-to-noise, audio": np.mean(snr["audio"]), "GE signal-to-noise, visual": np.mean(snr["visual"])},
         tolerance=0.25)
 
@@ -456,8 +458,8 @@ from mmlesson.matched import MATCHED_FILE, regime_verdicts
 
 if DATASET == "synthav":
     matched_study = pd.read_csv(MATCHED_FILE)
-    mild_verdicts = regime_verdicts(matched_study, ["OGM-GE vs joint (concat)"])
-    print(mild_verdicts.to_string())
+    matched_verdicts = regime_verdicts(matched_study, ["OGM-GE vs joint (concat)"])
+    print(matched_verdicts.to_string())
 
 # %% [markdown]
 # ## What we found
@@ -471,7 +473,7 @@ found = f"""
 2. **Fused accuracy against joint training**: {v['fused']}. Each seed draws its own data set, so the interval covers
    the data as well as the training; the paper's +9.6 points on CREMA-D is the claim this tests.
 3. **Does it free the visual encoder?** OGM-GE against joint training in the visual branch: {v['branch']}. In
-   the visual probe: {v['probe']}. Section 2.2 shows where its gain went, branch by branch.
+   the visual probe: {v['probe']}. Section 2.2 shows each branch's accuracy.
 4. **The frozen-encoder ensemble** (two separately trained unimodal encoders and a decision layer). Joint
    training against it: {v['frozen']}. OGM-GE against it: {v['vs frozen']}.
 5. **GE's noise**, about as large as the unscaled gradient (section 2.3), OGM-GE against OGM without GE: {v['GE']}.
@@ -480,10 +482,11 @@ if "regime B" in verdicts:
     found += f"""
 6. **Where the easy modality is also the better one** (regime B), OGM-GE against joint training: {v['regime B']}."""
 if DATASET == "synthav":
-    in_mild = mild_verdicts.loc["mild v2", "OGM-GE vs joint (concat)"]
+    in_severe, in_mild = (matched_verdicts.loc[(regime, "OGM-GE vs joint (concat)")] for regime in ("severe v2", "mild v2"))
     found += f"""
-7. **In the mild regime** (section 2.9, the matched study's 20 seeds), OGM-GE against joint training, fused:
-   {in_mild.iloc[-1]}; visual branch: {in_mild.iloc[0]}."""
+7. **On twenty seeds, in both regimes** (section 2.9, the matched study), OGM-GE against joint training. Severe
+   regime, visual branch: {in_severe.iloc[0]}; fused: {in_severe.iloc[-1]}. Mild regime, visual branch:
+   {in_mild.iloc[0]}; fused: {in_mild.iloc[-1]}."""
 chapter.say(found + """
 
 The verdicts hold within this chapter's family of claims; Chapter 6 judges OGM-GE against joint training again in a

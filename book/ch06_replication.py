@@ -279,8 +279,8 @@ chapter.say(
 # %% [markdown] tags=[]
 # ## 6.6 Results at a glance, under a matched protocol
 #
-# The table of 6.4 is the severe regime of Chapters 1-5, whose test split holds six voices. How much
-# one of its runs moves with the seed, and with the float rounding order alone:
+# The book's first calibration of the severe regime had test splits of six voices each. How much one
+# of its runs moved with the seed, and with the float rounding order alone:
 
 # %% tags=["remove-input"]
 from mmlesson.precision import stored_study as precision_study
@@ -289,10 +289,11 @@ first = precision_study()["severe"]["precision"]
 chapter.say(f"Over seeds, a joint run's fused accuracy in the first severe calibration varies by "
             f"{first['joint_fused_sd']:.3f}; retrained with two threads instead of one, it moves by "
             f"{first['rerun_mean_abs_change_fused']:.3f} on average (appendix *How precise is this book?*). Its "
-            f"fused-accuracy verdicts measure that noise as much as the methods.")
+            f"fused-accuracy verdicts measured that noise as much as the methods.")
 
 # %% [markdown] tags=[]
-# The book's answer is a second study, whose design was written down before any remedy ran in it:
+# The book's answer is the second calibration, which Chapters 1-5 and section 6.4 now run, and a study
+# of every remedy in it whose design was written down before any remedy ran in it:
 #
 # * **a severe regime measured precisely**: the second calibration of Chapter 1's regime, with 800
 #   unseen voices in validation and in test (calibrated on baselines only so that the visual encoder

@@ -227,3 +227,33 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+CALIBRATION_FILE = PRECISION_FILE.with_name("synthav-severe-v2-calibration.csv")
+
+
+def calibration_candidates(path=CALIBRATION_FILE, chance: float = 1 / 6):
+    """What the second severe calibration tried (its stored candidates' baseline runs on the tuning seeds): per
+    candidate, its knobs on top of the first calibration's, the visual modality's starvation (alone minus its joint
+    branch) and its joint branch above chance, the joint model's fused spread over seeds, the unimodal ensemble
+    minus the better unimodal model (on average), and where joint runs were re-executed with two threads, the mean
+    absolute change of their fused accuracy. One row per candidate, in the order they were tried."""
+    import pandas as pd
+
+    runs = pd.read_csv(path)
+    rows = []
+    for (candidate, name), group in runs.groupby(["candidate", "name"], sort=True):
+        once = group[group["threads"] == 1]
+        by_arm = {arm: part.set_index("seed") for arm, part in once.groupby("arm")}
+        joint, audio, visual = by_arm["joint"], by_arm["audio"], by_arm["visual"]
+        best = audio if audio["test_acc"].mean() >= visual["test_acc"].mean() else visual
+        again = group[(group["threads"] == 2) & (group["arm"] == "joint")].set_index("seed")
+        change = (again["test_acc"] - joint.loc[again.index, "test_acc"]).abs().mean() if len(again) else None
+        rows.append({"candidate": name, "knobs": " ".join(f"{k}={v}" for k, v in {
+                         **json.loads(group["knobs"].iloc[0]), **json.loads(group["train"].iloc[0])}.items()),
+                     "tuning seeds": len(joint), "visual starvation": (visual["test_acc"] - joint["branch_visual"]).mean(),
+                     "visual branch minus chance": joint["branch_visual"].mean() - chance,
+                     "joint fused sd": joint["test_acc"].std(ddof=1),
+                     "ensemble minus best unimodal": (joint["ensemble_acc"] - best["test_acc"]).mean(),
+                     "two-thread change": change})
+    return pd.DataFrame(rows).set_index("candidate")

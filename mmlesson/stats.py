@@ -77,7 +77,8 @@ class Comparison:
         """The verdict in words a reader takes at face value, with the difference and its 95% interval:
         ``better by 0.153 [0.113, 0.194]`` (``worse by``: the size of the loss and its interval); an
         equivalence whose difference is significant too is ``a real but negligible difference`` (not
-        "no difference"); undetermined says how many seeds would decide. A decided verdict that is not
+        "no difference"); undetermined says how many seeds would decide, and where its (uncorrected) interval
+        excludes zero, that Holm's correction is what leaves it undecided. A decided verdict that is not
         ``clear`` says so: another float rounding order could change it."""
         interval = f"[{self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]"
         if self.survival is not None:  # the measured spread of a re-execution decides the label
@@ -94,6 +95,8 @@ class Comparison:
                 return f"a real but negligible difference: {self.mean:+.{digits}f} {interval}, {within}{fragile}"
             return f"no difference that matters: {self.mean:+.{digits}f} {interval}, {within}{fragile}"
         found = f"undetermined: {self.mean:+.{digits}f} {interval}" if self.n >= 2 else "undetermined"
+        if self.n >= 2 and self.corrected and (self.ci_low > 0 or self.ci_high < 0):  # the interval is not Holm's
+            found = f"{found}, not significant after Holm's correction (the interval is uncorrected)"
         if self.seeds_needed is not None:
             more = f"more than {MAX_SEEDS}" if self.seeds_needed >= MAX_SEEDS else f"about {self.seeds_needed}"
             found = f"{found}; {more} seeds would decide"

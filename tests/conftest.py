@@ -1,7 +1,10 @@
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,3 +30,17 @@ def tiny_dataset():
 @pytest.fixture
 def tiny_batch(tiny_dataset):
     return next(tiny_dataset.train.batches(12))
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The book built once for the session from the stored notebooks, with warnings as errors (``make html``'s
+    command); the build's output folder (its HTML under ``_build/html``). Both the build test and the rendered-
+    book test read it, so the slow suite builds the book once."""
+    out = tmp_path_factory.mktemp("built-book")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book) if jupyter_book.exists() else shutil.which("jupyter-book"), "build",
+               str(Path(__file__).resolve().parents[1]), "--path-output", str(out), "-W", "--keep-going"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return out

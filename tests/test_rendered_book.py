@@ -7,8 +7,6 @@ the system's Chromium and never downloads a browser."""
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -36,15 +34,9 @@ def page_has_math_in_source(stem):
 
 
 @pytest.fixture(scope="module")
-def html(tmp_path_factory):
-    """The book built once for this module, exactly as tests/test_notebooks.py builds it (-W)."""
-    out = tmp_path_factory.mktemp("rendered-book")
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book) if jupyter_book.exists() else shutil.which("jupyter-book"), "build", str(ROOT),
-               "--path-output", str(out), "-W", "--keep-going"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return out / "_build" / "html"
+def html(built_book):
+    """The book built once for the session (``conftest.built_book``, the build ``test_notebooks`` checks too)."""
+    return built_book / "_build" / "html"
 
 
 @pytest.fixture(scope="module")
