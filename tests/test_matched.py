@@ -50,6 +50,17 @@ def test_the_verdict_table_names_each_endpoint_with_its_role_and_sesoi(monkeypat
     assert table.loc["OGM-GE vs joint (concat)"].str.startswith("better by 0.10").all()
 
 
+def test_a_chapters_remedies_read_their_verdicts_in_every_regime(monkeypatch):
+    """``regime_verdicts``: one row per regime and claim, the same verdicts as each regime's own table."""
+    monkeypatch.setattr(matched, "CLAIMS", [("OGM-GE", "joint (concat)")])
+    monkeypatch.setattr(matched, "REGIMES", {"r": "synthav-mild-v2", "s": "synthav-severe-v2"})
+    study = pd.concat([fabricated(), fabricated(gain=-0.05).assign(regime="s")])
+    table = matched.regime_verdicts(study, ["OGM-GE vs joint (concat)"])
+    assert list(table.index) == [("r", "OGM-GE vs joint (concat)"), ("s", "OGM-GE vs joint (concat)")]
+    assert table.loc[("s", "OGM-GE vs joint (concat)")].str.startswith("worse by").all()
+    assert table.loc["r"].equals(matched.verdict_table(study, "r"))
+
+
 def test_ccats_controls_train_at_its_resolution():
     arms = matched.matched_arms()
     assert arms["joint (concat), stride 8"]["output_stride"] == 8

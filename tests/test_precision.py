@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmlesson.precision import block_summary, paired_spreads, precision_table
+from mmlesson.precision import block_summary, calibration_candidates, paired_spreads, precision_table
 from mmlesson.stats import half_width, seeds_for_half_width
 
 
@@ -61,3 +61,28 @@ def test_rerun_tolerance_is_three_spreads_rounded_up_never_below_the_floor():
     assert rerun_tolerance("severe", "branch audio", study) == pytest.approx(0.135)  # 0.1311 -> 0.135
     assert rerun_tolerance("mild", "test acc", study) == pytest.approx(0.03)  # 0.0264: the floor
     assert rerun_tolerance("regime B", "branch visual", study) == pytest.approx(0.045)  # the mild regime's 0.0426
+
+
+def test_each_calibration_candidate_is_summarised_by_hand(tmp_path):
+    """Two tuning seeds of one candidate, the joint run of seed 0 re-executed: each column by hand."""
+    import json
+
+    rows = []
+    for seed, (audio, visual, joint, branch, ensemble) in enumerate([(0.50, 0.60, 0.55, 0.20, 0.62),
+                                                                     (0.40, 0.58, 0.45, 0.24, 0.60)]):
+        for arm, acc in (("audio", audio), ("visual", visual)):
+            rows.append({"candidate": 1, "name": "c", "knobs": json.dumps({"eval_speakers": 800}), "train": "{}",
+                         "seed": 100 + seed, "threads": 1, "arm": arm, "test_acc": acc})
+        rows.append({"candidate": 1, "name": "c", "knobs": json.dumps({"eval_speakers": 800}),
+                     "train": "{}", "seed": 100 + seed, "threads": 1, "arm": "joint",
+                     "test_acc": joint, "branch_visual": branch, "ensemble_acc": ensemble})
+    rows.append({**rows[2], "threads": 2, "test_acc": 0.58})  # seed 0's joint run, two threads
+    path = tmp_path / "calibration.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    row = calibration_candidates(path).loc["c"]
+    assert row["knobs"] == "eval_speakers=800" and row["tuning seeds"] == 2
+    assert row["visual starvation"] == pytest.approx(((0.60 - 0.20) + (0.58 - 0.24)) / 2)
+    assert row["visual branch minus chance"] == pytest.approx(0.22 - 1 / 6)
+    assert row["joint fused sd"] == pytest.approx(np.std([0.55, 0.45], ddof=1))
+    assert row["ensemble minus best unimodal"] == pytest.approx(((0.62 - 0.60) + (0.60 - 0.58)) / 2)  # visual is best
+    assert row["two-thread change"] == pytest.approx(0.03)

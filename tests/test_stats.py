@@ -53,6 +53,21 @@ def test_worse_undetermined_and_seeds_needed():
     assert noisy.seeds_needed == n
 
 
+def test_an_undetermined_verdict_whose_uncorrected_interval_excludes_zero_names_holm():
+    """Holm's adjusted p-value decides; the printed interval is the claim's own, so where it excludes zero the
+    text says the correction is what leaves the claim undecided (and only then)."""
+    rng = np.random.default_rng(4)
+    control = rng.normal(0.6, 0.02, 10)
+    marginal = control + 0.02 + rng.normal(0, 0.02, 10)
+    family = [stats.compare(marginal, control, sesoi=0.01, claim="marginal")] + [
+        stats.compare(control + rng.normal(0, 0.02, 10), control, sesoi=0.01, claim=f"null {i}") for i in range(9)]
+    alone, corrected = family[0], stats.holm(family)[0]
+    assert alone.ci_low > 0 and alone.verdict == "better"  # significant on its own
+    assert corrected.verdict == "undetermined" and corrected.ci_low == alone.ci_low
+    assert ", not significant after Holm's correction (the interval is uncorrected); about" in corrected.verdict_text()
+    assert all("Holm" not in c.verdict_text() for c in stats.holm(family)[1:] if c.ci_low < 0 < c.ci_high)
+
+
 def test_seeds_needed_is_planned_from_the_sesoi_not_the_observed_difference():
     # sd 0.1, SESOI 0.1: t(0.975, 17) / sqrt(18) = 0.497 <= 0.5, t(0.975, 16) / sqrt(17) = 0.514 > 0.5
     assert stats.seeds_needed(0.1, 0.1) == 18
