@@ -260,11 +260,14 @@ print(summary(scaled_runs, {"fused": ("test", "acc"), "visual branch": ("test", 
 
 # %% tags=["remove-input"]
 knob_branch = np.mean(metric(scaled_runs["joint (concat), visual features x4"], "test", "branch_acc", "visual"))
+plain_branch = np.mean(metric(runs["joint (concat)"], "test", "branch_acc", "visual"))
 chapter.say(
     f"Scaling the visual features by 4 multiplies the audio/visual weight ratio by {moved['mean_abs']:.2f} (the "
     f"feature-scale explanation predicts 4) and the logit ratio by {moved['mean_abs_logit']:.2f} (section 5.8 judges "
-    f"both). The scaled features also change how the visual encoder trains: its branch is {knob_branch:.3f}, against "
-    f"{np.mean(metric(runs['joint (concat)'], 'test', 'branch_acc', 'visual')):.3f} without the knob.")
+    f"both). The visual branch is {knob_branch:.3f} with the knob and {plain_branch:.3f} without it (means over the "
+    f"seeds): " + ("the knob leaves the visual encoder about as starved as before (within the 0.02 the chapters "
+                   "treat as the smallest branch difference of interest)." if abs(knob_branch - plain_branch) < 0.02
+                   else "the scale also changes how far the visual encoder learns."))
 
 # %% [markdown]
 # ## 5.5 Insight 3: do per-class weights follow per-class capability? (Fig. 4)
@@ -493,7 +496,7 @@ chapter.say(f"""
    so better is higher): {v['remedy log-loss']}. Per-class weights on top of calibration: {v['weights on calibration']}.
    Against a model trained with sum fusion: {v['vs sum']}. On the frozen-encoder ensemble: {v['frozen remedy']}.
 
-Chapter 6 replicates the papers' tables under one protocol.""")
+Chapter 6 sets out how the papers' tables are replicated under one protocol and trains its SynthAV edition.""")
 
 # %% [markdown]
 # ## Exercises

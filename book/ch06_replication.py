@@ -22,7 +22,7 @@
 # ![GPU: one paper table, hours](https://img.shields.io/badge/GPU%20(one%20paper%20table)-hours-green)
 #
 # The papers of Chapters 2-5 each report a table of methods on CREMA-D, Kinetics-Sounds or AVE, and
-# the "same" concatenation baseline on CREMA-D ranges from about 52% to 76% across them. Each paper
+# the "same" concatenation baseline on CREMA-D ranges from about 52% to 62% across them. Each paper
 # re-trains every method under its own protocol (optimiser, schedule, epochs, frames per clip,
 # split) and most keep the checkpoint that scores best *on the test split*. This chapter shows how the
 # book replaces that with one protocol: every setting is data in the package (a *recipe*), every
@@ -271,8 +271,8 @@ claims(list(verdicts.values()))
 v = {name: c.verdict_text() for name, c in verdicts.items()}
 chapter.say(
     f"Joint concatenation against the better of its two unimodal models on average ({better.split()[0]} alone): "
-    f"{v['best unimodal']} (the "
-    f"signature of Chapter 1). Against concatenation, ARL is {v['ARL']}, the frozen-encoder ensemble "
+    f"{v['best unimodal']} (one row "
+    f"of Chapter 1's signature). Against concatenation, ARL is {v['ARL']}, the frozen-encoder ensemble "
     f"{v['frozen']}, OGM-GE {v['OGM-GE']}; concatenation against sum fusion, {v['sum']}. ARL against OGM-GE: "
     f"{v['ARL vs OGM-GE']}.")
 

@@ -94,7 +94,8 @@ severe = study["severe"]["speaker_blocks"]
 spread = sorted(block["per_speaker_sd"] for block in severe)
 show_markdown(f"Across a seed's six test speakers the joint model's accuracy varies by {spread[len(spread) // 2]:.2f} "
               f"(median sd over seeds): which voices a test split holds decides much of its score, and validation "
-              f"(six other voices) cannot predict it.")
+              f"(six other voices) predicts it poorly (validation-test r = "
+              f"{table.loc['severe', 'validation-test r']:+.2f} over seeds).")
 
 # %% [markdown] tags=[]
 # ## The second calibration
@@ -132,8 +133,8 @@ show_markdown(
 # %% [markdown] tags=[]
 # ## What the second calibration tried
 #
-# Every candidate regime the calibration trained, on the tuning seeds (100-104, and 100-109 for the
-# finalists), with the baselines only (`mmlesson/grids/synthav-severe-v2-calibration.csv`): its knobs
+# Every candidate regime the calibration trained, on its tuning seeds (100-104 for most, 100-109 for
+# the two finalists; the table gives each count), with the baselines only (`mmlesson/grids/synthav-severe-v2-calibration.csv`): its knobs
 # on top of the first calibration's, the visual modality's starvation (target at least 0.20) and its
 # joint branch above chance (at most 0.08), the joint model's fused spread over seeds (at most 0.03),
 # the unimodal ensemble over the better unimodal model (at least 0.05) and, where joint runs were
@@ -185,7 +186,7 @@ show_markdown(
     f"{sum(1 for row in rate_targets if row['met'])} of {len(rate_targets)}"
     + (f" (missing {', '.join(f'`{name}`' for name in rate_missed)})." if rate_missed else ".")
     + " The targets are judged at the calibration's rate, as preregistered; this row says what the chapters' "
-      "comparisons will rest on.")
+      "comparisons rest on.")
 
 # %% [markdown] tags=[]
 # ## Stable and fragile verdicts
@@ -209,7 +210,7 @@ mild = glance_stability(glance, "mild", study["mild"]["precision"]["rerun_sd_cha
 show_markdown(f"In the first severe calibration {len(stable)} of its {len(labelled)} fused-accuracy comparisons with "
               f"joint training are stable; in the mild regime {sum(1 for c in mild if c.stable)} of {len(mild)} are. "
               f"Chapters 1-5 label each verdict between separately trained runs the same way, from the joint baseline's "
-              f"re-execution spread in their regime.")
+              f"re-execution spread at their one protocol rate.")
 
 # %% [markdown] tags=[]
 # ## Each arm's own re-execution: the matched study

@@ -260,7 +260,12 @@ def with_stability(comparisons: list[Comparison], rerun_sd, draws: int = 4000, s
     tau^2 / (tau^2 + sigma^2)``, so its sum of squares is ``sigma^2 (1 + rho)`` times a noncentral
     chi-square (``n - 1`` degrees of freedom, noncentrality ``rho^2 (n - 1) sd^2 / (sigma^2 (1 + rho))``),
     whose mean is the observed sum of squares. Drawn exactly from the summary (``draws`` times, fixed
-    ``seed``) and judged by the same rule (Holm over the family when the comparisons were corrected)."""
+    ``seed``) and judged by the same rule (Holm over the family when the comparisons were corrected).
+
+    The training noise is part of the observed spread (``sd^2 = tau^2 + sigma^2``), so a spread larger than
+    ``sqrt(2) sd`` contradicts the claim's own data: it is capped there. Without the cap, a spread borrowed
+    from a noisier pair of arms would widen the re-executed interval and call an undetermined verdict
+    stable that a real re-execution, as calm as the data say, can decide."""
     rng = np.random.default_rng(seed)
     judged = [j for j, c in enumerate(comparisons) if c.n >= 2 and rerun_sd[j] is not None]
     if not judged:
@@ -269,7 +274,8 @@ def with_stability(comparisons: list[Comparison], rerun_sd, draws: int = 4000, s
     p_equivalence = np.ones((draws, len(comparisons)))
     means = np.zeros((draws, len(comparisons)))
     for j in judged:
-        c, spread = comparisons[j], float(rerun_sd[j])
+        c = comparisons[j]
+        spread = min(float(rerun_sd[j]), math.sqrt(2) * c.sd)  # sigma^2 <= sd^2: the data bound the noise
         if spread == 0:  # nothing moves: the observed statistics, every draw
             means[:, j], p_difference[:, j], p_equivalence[:, j] = c.mean, c.p_difference, c.p_equivalence
             continue

@@ -123,6 +123,20 @@ def test_stability_predicts_how_often_two_executions_agree():
     assert agree[predicted >= stats.STABLE].mean() >= 0.9 and (predicted >= stats.STABLE).sum() >= 50
 
 
+def test_a_borrowed_spread_larger_than_the_data_allow_is_capped():
+    """The training noise is part of a claim's own spread: a borrowed re-execution spread above sqrt(2) sd is
+    capped there, so an undetermined verdict near significance, whose pair of arms re-executes as calmly as
+    its seeds vary, is not called stable because a noisier pair's spread would widen its interval."""
+    rng = np.random.default_rng(11)
+    near = stats.compare(0.006 + rng.normal(0, 0.013, 10), np.zeros(10), 0.01, "near significance")
+    assert near.verdict == "undetermined" and near.ci_low < 0 < near.ci_high and near.mean > 0
+    [borrowed] = stats.with_stability([near], [0.075])  # a noisier pair's spread, five times its own sd
+    [capped] = stats.with_stability([near], [math.sqrt(2) * near.sd])
+    assert borrowed.survival == capped.survival and not borrowed.stable
+    [uncapped_would_say] = stats.with_stability([near], [0.5 * math.sqrt(2) * near.sd])
+    assert uncapped_would_say.survival != borrowed.survival  # below the cap the spread still matters
+
+
 def test_fragile_verdicts_say_so_in_words():
     c = stats.Comparison("c", 10, 0.05, 0.02, 0.03, 0.07, 0.01, 0.001, 0.9, "better", None, survival=0.62)
     assert c.stable is False
