@@ -49,7 +49,7 @@ if "google.colab" in sys.modules:  # in Colab, install the package first
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "mmlesson @ git+https://github.com/mmlesson/mmlesson@main"], check=True)
 
-# %%
+# %% tags=[]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -122,14 +122,14 @@ print("package:", coefficients(demo, labels, alpha=0.8), " by hand: audio", roun
 print(f"alpha 0.8, jump form: k = {coefficient(1 + 1e-6, 0.8):.3f} just above rho = 1, "
       f"{coefficient(1.3, 0.8):.3f} at rho = 1.3, {coefficient(2.0, 0.8):.3f} at rho = 2")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # **OGM-GE's own code.** This is the step `mmlesson` runs for every OGM-GE batch (from
 # `mmlesson/methods/ogm_ge.py`, shown as it is, not a copy): the fused cross-entropy is back-propagated
 # as in joint training, the coefficients are computed from the two branches' true-class scores, and
 # inside the modulation window each encoder's convolution gradients are multiplied by its coefficient
 # and given GE's noise before the optimiser steps.
 
-# %%
+# %% tags=[]
 from mmlesson.book import show_code
 from mmlesson.methods.ogm_ge import OGMGE, modulate_gradients
 
@@ -461,7 +461,7 @@ if DATASET == "synthav":
     matched_verdicts = regime_verdicts(matched_study, ["OGM-GE vs joint (concat)"])
     print(matched_verdicts.to_string())
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## What we found
 
 # %% tags=["remove-input"]
@@ -493,7 +493,7 @@ The verdicts hold within this chapter's family of claims; Chapter 6 judges OGM-G
 family of its own (the [glossary](glossary.md) says why two families can disagree near a boundary). Chapter 3 asks
 what balance should mean in the first place.""")
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # ## Exercises
 #
 # 1. **The coefficient by hand.** For $\rho = 2$ and $\alpha = 0.8$ compute the dominant modality's
@@ -508,13 +508,13 @@ what balance should mean in the first place.""")
 #    use. Explain, from the coefficient's definition, how OGM-GE could cost accuracy there, compare
 #    with what section 2.8 measured, and say what a modulation rule would need to know to avoid it.
 
-# %% [markdown]
+# %% [markdown] tags=[]
 # 4. **Code it: the released coefficient.** Write `jump_coefficient(rho, alpha)`: the coefficient of
 #    the modality whose discrepancy ratio is `rho`, $1 - \tanh(\alpha\rho)$ when it is ahead ($\rho > 1$)
 #    and 1 otherwise (section 2.1). The hidden cell under it checks it against the package's rule on
 #    six cases, the boundary $\rho = 1$ among them.
 
-# %%
+# %% tags=[]
 def jump_coefficient(rho, alpha):
     """The gradient coefficient of a modality with discrepancy ratio ``rho`` (OGM-GE, the released form)."""
     return None  # your code here
