@@ -92,7 +92,7 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # (`mmlesson/preregistration.toml`) before any remedy was trained on them. It is the second
 # calibration: the first one held six speakers in each split, so a test split of 4,000 clips behaved
 # like a few dozen independent ones and its fused accuracies moved with float rounding (the appendix
-# [How precise is this book?](precision.md) measures both). Each training seed draws its own data set,
+# [How precise is this book?](precision.ipynb) measures both). Each training seed draws its own data set,
 # so the intervals below cover the data as well as the training. The earlier editions' default, **regime A** (no speakers; audio confuses the last third
 # of the classes most of the time), is the *mild* control: the chapters use it to ask whether a remedy
 # costs anything where the disease is absent.
@@ -535,7 +535,7 @@ chapter.say(
     f"+0.049), the paradox of a starved modality that knows more. As diagnosed it meets "
     f"{sum(1 for row in targets if row['met'])} of its {len(targets)} preregistered targets"
     + (f"; it misses {', '.join(f'`{name}`' for name in missed)}, reported rather than re-tuned on the seeds that judge "
-       f"the regime (the appendix [How precise is this book?](precision.md) says what each costs)." if missed else ".")
+       f"the regime (the appendix [How precise is this book?](precision.ipynb) says what each costs)." if missed else ".")
     + " Chapter 6 tests every remedy of the book in this regime and in the mild one, side by side.")
 
 # %% [markdown]
