@@ -270,6 +270,11 @@ def learning_rate_table(study=None, arms=None, recipe: str = "synthav"):
     return pd.DataFrame.from_dict(table, orient="index")
 
 
+def protocol_rate(recipe: str) -> float:
+    """The one protocol learning rate of a one-rate recipe (``ONE_RATE_RECIPES``): the rate its control chose."""
+    return protocol_learning_rates(recipe)[ONE_RATE_RECIPES[recipe][0]]
+
+
 def with_learning_rates(arms: dict[str, dict], rates: dict[str, float]) -> dict[str, dict]:
     """``arms`` with the learning rate ``rates`` gives each (an arm it does not name keeps its recipe's)."""
     return {arm: dict(spec, **({"lr": rates[arm]} if arm in rates else {})) for arm, spec in arms.items()}
@@ -478,7 +483,7 @@ def side_study_grids() -> dict[str, tuple[str, dict[str, dict], tuple]]:
     on the other modality's strength (each is drawn from its own random numbers), so one audio-only run
     per audio strength and one visual-only run per visual strength serve every cell of their row."""
     def rated(arms: dict[str, dict], recipe: str) -> dict[str, dict]:  # every arm at the recipe's one rate
-        rate = protocol_learning_rates(recipe)["joint (concat)"]
+        rate = protocol_rate(recipe)
         return {arm: dict(spec, lr=rate) for arm, spec in arms.items()}
 
     joint, audio, visual = (dict(CORE_ARMS[arm], probe=False) for arm in ("joint (concat)", "audio only", "visual only"))

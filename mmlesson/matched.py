@@ -59,8 +59,7 @@ def matched_study(regimes=None, seeds=EVALUATION_SEEDS, rerun_seeds=RERUN_SEEDS,
     ``execution``, and the unimodal ensemble of each seed (arm ``ENSEMBLE``, test accuracy only)."""
     import pandas as pd
 
-    from .book import glance_rows, results_dir, run_arms
-    from .precision import protocol_rate
+    from .book import glance_rows, protocol_rate, results_dir, run_arms
 
     store = results_dir(results)
     chosen = {arm: spec for arm, spec in matched_arms().items() if arms is None or arm in arms}
@@ -68,7 +67,8 @@ def matched_study(regimes=None, seeds=EVALUATION_SEEDS, rerun_seeds=RERUN_SEEDS,
         chosen.update({source: matched_arms()[source] for source in spec.get("encoders_from", ())})
     rows = []
     for regime, recipe in (regimes or REGIMES).items():
-        rated = {arm: dict(spec, lr=protocol_rate(recipe)) for arm, spec in chosen.items()}
+        rate = protocol_rate(recipe)
+        rated = {arm: dict(spec, lr=rate) for arm, spec in chosen.items()}
         for execution, run_seeds, threads, where in ((ONE_THREAD, seeds, None, store),
                                                      (RERUN, rerun_seeds, RERUN_THREADS,
                                                       store / f"float-order-{RERUN_THREADS}-threads")):

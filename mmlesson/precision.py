@@ -27,29 +27,22 @@ from pathlib import Path
 PRECISION_FILE = Path(__file__).parent / "grids" / "synthav-precision.json"
 REGIMES = {"severe": "synthav-severe", "mild": "synthav-mild", "severe v2": "synthav-severe-v2",
            "severe v2, protocol rate": "synthav-severe-v2"}
-# A regime measured at other training fields than its recipe's: the second calibration at the one protocol rate
-# its preregistered rule chose (``book.protocol_learning_rates``; the recipe's own rate is the calibration's 0.1).
-TRAIN = {"severe v2, protocol rate": lambda: {"lr": protocol_rate("synthav-severe-v2")}}
+# The regimes measured at their recipe's one protocol rate (``book.protocol_rate``), not at its own training
+# fields: the second calibration at the rate its preregistered rule chose (the recipe's own is the calibration's 0.1).
+AT_PROTOCOL_RATE = {"severe v2, protocol rate"}
 EVALUATION_SEEDS = tuple(range(10))
 RERUN_THREADS = 2  # the other float order: two threads sum in another order than one
-
-
-def protocol_rate(recipe: str) -> float:
-    """The one protocol learning rate of a one-rate recipe (``book.ONE_RATE_RECIPES``)."""
-    from .book import ONE_RATE_RECIPES, protocol_learning_rates
-
-    return protocol_learning_rates(recipe)[ONE_RATE_RECIPES[recipe][0]]
 
 
 def precision_study(regimes=None, seeds=EVALUATION_SEEDS, results=None, workers=None) -> dict:
     """Each regime's signature (``signature.as_json``: per-seed values and ``precision``) on ``seeds``, every
     joint run also retrained with ``RERUN_THREADS`` threads; ``{regime: signature}``."""
-    from .book import results_dir
+    from .book import protocol_rate, results_dir
     from .signature import as_json, diagnose
 
     study = {}
     for regime, recipe in (regimes or REGIMES).items():
-        train = TRAIN[regime]() if regime in TRAIN else {}
+        train = {"lr": protocol_rate(recipe)} if regime in AT_PROTOCOL_RATE else {}
         table = diagnose("synthav", seeds=seeds, recipe=recipe, results=results_dir(results), workers=workers,
                          train=train, rerun_threads=RERUN_THREADS)
         study[regime] = {"recipe": recipe, "train": train, **as_json(table),
@@ -203,32 +196,6 @@ def glance_stability(glance, regime: str, rerun_sd: float, sesoi: float = 0.01) 
     return with_stability(family, [math.sqrt(2) * rerun_sd] * len(family))
 
 
-def main(argv=None) -> int:
-    """``python -m mmlesson.precision [--regimes NAME ...] [--results DIR]``: measure the precision of the book's
-    SynthAV regimes (every baseline on the evaluation seeds, every joint run re-executed with two threads, one at
-    a time) and write ``mmlesson/grids/synthav-precision.json``."""
-    import argparse
-
-    from .files import atomic_write
-
-    parser = argparse.ArgumentParser(prog="python -m mmlesson.precision", description=main.__doc__.split(":")[0])
-    parser.add_argument("--regimes", nargs="+", choices=sorted(REGIMES), default=sorted(REGIMES))
-    parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")
-    parser.add_argument("--out", default=str(PRECISION_FILE))
-    args = parser.parse_args(argv)
-    stored = stored_study(args.out) if Path(args.out).exists() else {}
-    fresh = precision_study({name: REGIMES[name] for name in args.regimes}, results=args.results)
-    study = {**stored, **fresh}
-    text = (json.dumps(study, indent=1) + "\n").encode()
-    atomic_write(Path(args.out), lambda f: f.write(text))
-    print(precision_table(study).round(3).to_string())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 CALIBRATION_FILE = PRECISION_FILE.with_name("synthav-severe-v2-calibration.csv")
 
 
@@ -257,3 +224,30 @@ def calibration_candidates(path=CALIBRATION_FILE, chance: float = 1 / 6):
                      "ensemble minus best unimodal": (joint["ensemble_acc"] - best["test_acc"]).mean(),
                      "two-thread change": change})
     return pd.DataFrame(rows).set_index("candidate")
+
+
+def main(argv=None) -> int:
+    """``python -m mmlesson.precision [--regimes NAME ...] [--results DIR]``: measure the precision of the book's
+    SynthAV regimes (every baseline on the evaluation seeds, every joint run re-executed with two threads, one at
+    a time) and write ``mmlesson/grids/synthav-precision.json``."""
+    import argparse
+
+    from .files import atomic_write
+
+    parser = argparse.ArgumentParser(prog="python -m mmlesson.precision", description=main.__doc__.split(":")[0])
+    parser.add_argument("--regimes", nargs="+", choices=sorted(REGIMES), default=sorted(REGIMES))
+    parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")
+    parser.add_argument("--out", default=str(PRECISION_FILE))
+    args = parser.parse_args(argv)
+    stored = stored_study(args.out) if Path(args.out).exists() else {}
+    fresh = precision_study({name: REGIMES[name] for name in args.regimes}, results=args.results)
+    study = {**stored, **fresh}
+    text = (json.dumps(study, indent=1) + "\n").encode()
+    atomic_write(Path(args.out), lambda f: f.write(text))
+    print(precision_table(study).round(3).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
