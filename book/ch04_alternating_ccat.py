@@ -34,11 +34,18 @@
 # protocol.
 
 # %% tags=["parameters"]
+# Parameters (papermill: -p NAME VALUE; a list as -y "SEEDS: [0, 1, 2]"); setup checks each one.
+# "synthav" (generated, no download) or a real data set the paper used: "cremad", "kinetics_sounds", "ave"
 DATASET = "synthav"
+# a real data set's cache, made by `mmlesson data prepare DATASET --raw RAW --root DIR`; None on synthav
 DATA_DIR = None
+# the evaluation seeds: distinct non-negative integers, e.g. [0, 1, 2] (a smoke run uses [0, 1])
 SEEDS = list(range(10))
+# "auto" (CUDA if available, else the CPU), "cpu", "cuda" or "cuda:N"
 DEVICE = "auto"
+# the run store, a directory (runs already in it are read back); None: $MMLESSON_RESULTS or results/
 RESULTS_DIR = None
+# True: a seconds-long run on two seeds and small data that exercises every cell; its numbers mean nothing
 SMOKE = False
 
 # %%

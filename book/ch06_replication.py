@@ -32,12 +32,20 @@
 # interval for every verdict.
 
 # %% tags=["parameters"]
+# Parameters (papermill: -p NAME VALUE; a list as -y "SEEDS: [0, 1, 2]"); setup checks each one.
+# "synthav" (generated, no download) or a real data set the paper used: "cremad", "kinetics_sounds", "ave"
 DATASET = "synthav"
+# a real data set's cache, made by `mmlesson data prepare DATASET --raw RAW --root DIR`; None on synthav
 DATA_DIR = None
+# the evaluation seeds: distinct non-negative integers, e.g. [0, 1, 2] (a smoke run uses [0, 1])
 SEEDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+# "auto" (CUDA if available, else the CPU), "cpu", "cuda" or "cuda:N"
 DEVICE = "auto"
+# the run store, a directory (runs already in it are read back); None: $MMLESSON_RESULTS or results/
 RESULTS_DIR = None
+# True: a seconds-long run on two seeds and small data that exercises every cell; its numbers mean nothing
 SMOKE = False
+# the grid that section 6.4 trains on synthav (`mmlesson replicate --list` shows the shipped grids)
 GRID = "synthav-combined"
 
 # %% tags=["remove-cell"]
@@ -56,7 +64,7 @@ import torch
 
 from mmlesson.chapter import Chapter
 
-chapter = Chapter.setup("arl", DATASET, SEEDS, DEVICE, RESULTS_DIR, DATA_DIR, SMOKE)
+chapter = Chapter.setup("arl", DATASET, SEEDS, DEVICE, RESULTS_DIR, DATA_DIR, SMOKE, smoke_epochs=2)
 SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 
 # %% [markdown] tags=[]
@@ -204,6 +212,8 @@ from mmlesson.tables import caption, paper_table
 grid = load_grid(GRID)
 grid.seeds = list(SEEDS)
 if DATASET == "synthav":
+    if SMOKE:  # CCAT's classifier pre-training, cut with the rest of the run
+        grid.cut_to(chapter.train["epochs"])
     grid.train = {**grid.train, **chapter.train}
     grid.data = {label: {**spec, "data_knobs": {**spec.get("data_knobs", {}), **chapter.data_knobs}}
                  for label, spec in grid.data.items()}

@@ -37,8 +37,9 @@ def results_dir(value=None) -> Path:
     return here / "results"
 
 
-def setup(device: str = "auto"):
-    """The chapters' setup: the device (printed), one CPU thread, fixed seeds. Returns the device."""
+def setup(device: str = "auto", note: str | None = None):
+    """The chapters' setup: the device (printed, with ``note`` on the same line, e.g. what a smoke run
+    changes), one CPU thread, fixed seeds. Returns the device."""
     import torch
 
     import mmlesson
@@ -50,7 +51,8 @@ def setup(device: str = "auto"):
     if resolved.type == "cpu" and threads != 0:  # 0: torch's default
         torch.set_num_threads(threads or 1)
     torch.manual_seed(0)
-    print(f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {resolved}")
+    line = f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {resolved}"
+    print(f"{line}; {note}" if note else line)
     return resolved
 
 

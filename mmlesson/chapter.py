@@ -8,16 +8,150 @@ A ``Chapter`` owns the paper's protocol (its recipe on real data, the book's sev
 the evaluation seeds, the device, the protocol learning rates and the run store. ``chapter.run(arms)``
 trains (or reads back) arms at their protocol rates; ``chapter.judge(claims)`` compares a short table
 of claims over the seeds, Holm-corrects them as one family and prints each verdict once, in words.
+
+``Chapter.setup`` checks every parameter of the chapter's parameters cell first (``check_parameters``):
+a bad value stops the chapter in its setup cell with one line (a ``ConfigError``) that names the
+parameter and the fix, before anything is trained or printed.
 """
 from __future__ import annotations
 
+import numbers
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .book import (judge, oracle, protocol_learning_rates, recipe_data, recipe_for, results_dir, run_arms, setup,
                    show_markdown, with_learning_rates)
+from .config import check_device
+from .errors import ConfigError
+from .paths import make_directory
+from .recipes import RECIPES
 
 SEVERE = "synthav-severe-v2"  # the book's calibrated SynthAV regime (Chapter 1, section 1.1), at one protocol rate
 SMOKE_DATA = dict(train_size=240, val_size=60, test_size=60)  # a seconds-long run that exercises every cell
+DEFAULT_SEEDS = list(range(10))  # the chapters' SEEDS
+SMOKE_SEEDS = [0, 1]
+SEEDS_EXAMPLE = "e.g. SEEDS = [0, 1, 2]"
+
+
+def papers() -> list[str]:
+    """The papers a chapter can follow: those with a recipe on a real data set (``<paper>-<dataset>``)."""
+    return sorted({r.name[:-len(r.data) - 1] for r in RECIPES.values()
+                   if r.data != "synthav" and r.name.endswith(f"-{r.data}")})
+
+
+def check_smoke(smoke) -> bool:
+    """SMOKE as a bool; papermill's ``-p SMOKE false`` passes the string "false", which would read as true."""
+    if isinstance(smoke, str):
+        word = {"true": "True", "false": "False"}.get(smoke.strip().lower())
+        how = (f'-p SMOKE {word} or -y "SMOKE: {word.lower()}"' if word
+               else '-p SMOKE True (or False) or -y "SMOKE: true"')
+        raise ConfigError(f"SMOKE must be True or False, not the string {smoke!r}; with papermill pass {how}")
+    if not isinstance(smoke, bool):
+        raise ConfigError(f"SMOKE must be True or False (got {smoke!r})")
+    return smoke
+
+
+def check_seeds(seeds) -> list[int]:
+    """SEEDS as a list of distinct non-negative integers (given as a list, a tuple or a range)."""
+    shape = f"SEEDS must be a list of non-negative integers, {SEEDS_EXAMPLE} (got {seeds!r})"
+    if isinstance(seeds, str):
+        raise ConfigError(f'{shape}; with papermill pass -y "SEEDS: [0, 1, 2]"')
+    if not isinstance(seeds, (list, tuple, range)):
+        raise ConfigError(shape)
+    if any(isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0 for seed in seeds):
+        raise ConfigError(shape)
+    seeds = [int(seed) for seed in seeds]
+    if not seeds:
+        raise ConfigError(f"SEEDS is empty; give at least one seed, {SEEDS_EXAMPLE}")
+    twice = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if twice:
+        raise ConfigError(f"SEEDS has {', '.join(map(str, twice))} more than once; give each seed once, e.g. "
+                          f"SEEDS = {list(dict.fromkeys(seeds))} (got {seeds})")
+    return seeds
+
+
+def check_dataset(paper: str, dataset) -> str:
+    """DATASET as the name of a registered data set (``data.DATASETS``) on which ``paper`` has a protocol."""
+    from .data import DATASETS
+
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        raise ConfigError(f"DATASET must be one of the data sets mmlesson knows: {', '.join(sorted(DATASETS))} "
+                          f"(got {dataset!r}); e.g. DATASET = \"synthav\"")
+    recipe_for(paper, dataset, synthav=SEVERE)  # a paper without a protocol on it: one line listing those it has
+    return dataset
+
+
+def check_data_dir(dataset: str, data_dir) -> None:
+    """DATA_DIR: None on SynthAV (generated, not read); on a real data set, the directory of its prepared cache."""
+    prepare = f"mmlesson data prepare {dataset} --raw RAW --root {data_dir or 'DIR'}"
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise ConfigError(f"DATA_DIR must be a directory (a path) or None (got {data_dir!r})")
+    if dataset == "synthav":
+        if data_dir:
+            raise ConfigError(f"DATA_DIR is the prepared cache of a real data set, but DATASET = \"synthav\" is "
+                              f"generated, not read: set DATA_DIR = None (got {str(data_dir)!r})")
+        return
+    if not data_dir:
+        raise ConfigError(f"DATASET = {dataset!r} is read from a prepared cache: set DATA_DIR to its directory "
+                          f"(build it once with `{prepare}`)")
+    path = Path(data_dir)
+    if not path.is_dir():
+        state = "is a file" if path.exists() else "does not exist"
+        raise ConfigError(f"DATA_DIR {str(path)!r} {state}; give the directory of the prepared {dataset} cache "
+                          f"(build it with `{prepare}`)")
+
+
+def check_cuda(device: str) -> None:
+    """A DEVICE that asks for CUDA on a machine without it (``engine.resolve_device``), as one line naming DEVICE."""
+    from .engine import resolve_device
+
+    try:
+        resolve_device(device)
+    except ConfigError:
+        raise ConfigError(f"DEVICE = {device!r} asks for CUDA, but torch sees no CUDA GPU on this machine; set "
+                          f"DEVICE = \"auto\" (CUDA if available, else CPU) or \"cpu\"") from None
+
+
+def check_results_dir(results) -> None:
+    """RESULTS_DIR, when given: a directory that can be created and written in (a file is written and removed)."""
+    if results is None:
+        return
+    if not isinstance(results, (str, os.PathLike)):
+        raise ConfigError(f"RESULTS_DIR must be a directory (a path) or None for the default store (got {results!r})")
+    if not os.fspath(results).strip():
+        raise ConfigError("RESULTS_DIR is empty (an unset shell variable?); give a directory, or None for the "
+                          "default store (results/ at the top of the repository)")
+    make_directory(results, "RESULTS_DIR")  # its refusals name RESULTS_DIR
+    try:
+        with tempfile.NamedTemporaryFile(dir=results, prefix=".mmlesson-write-check-"):
+            pass
+    except OSError as error:
+        raise ConfigError(f"RESULTS_DIR {os.fspath(results)!r} is not writable ({error.strerror or error}); give a "
+                          f"writable directory, or None for the default store") from None
+
+
+def check_parameters(paper: str, dataset, seeds, device, results, data_dir, smoke) -> list[int]:
+    """Check a chapter's parameters (its parameters cell: DATASET, SEEDS, DEVICE, RESULTS_DIR, DATA_DIR,
+    SMOKE) and the paper it follows; a bad one is a one-line ``ConfigError`` naming it and the fix.
+    Returns SEEDS as a list. Creates RESULTS_DIR if given (nothing else)."""
+    if not isinstance(paper, str) or paper not in papers():
+        raise ConfigError(f"unknown paper {paper!r} in Chapter.setup; choose one of: {', '.join(papers())}")
+    check_smoke(smoke)
+    seeds = check_seeds(seeds)
+    check_device(device, "DEVICE")
+    check_dataset(paper, dataset)
+    check_data_dir(dataset, data_dir)
+    check_cuda(device)
+    check_results_dir(results)
+    return seeds
+
+
+def smoke_note(seeds: list[int], synthav: bool, epochs: int) -> str:
+    """What a smoke run changes, for the line setup prints."""
+    changes = [f"seeds {SMOKE_SEEDS}", *(["small data"] if synthav else []), f"{epochs} epoch{'s' * (epochs != 1)}"]
+    return f"smoke run: {', '.join(changes)}" + (" (SEEDS is ignored)" if seeds != DEFAULT_SEEDS else "")
 
 
 @dataclass
@@ -40,11 +174,14 @@ class Chapter:
     def setup(cls, paper: str, dataset: str = "synthav", seeds=range(10), device: str = "auto", results=None,
               data_dir=None, smoke: bool = False, smoke_epochs: int = 1) -> "Chapter":
         """The setting of a chapter on ``paper``'s protocol (``recipes``: ``<paper>-<dataset>``), or on
-        the severe SynthAV regime; ``smoke``: two seeds, small data, ``smoke_epochs`` epochs. Prints the
-        versions and the device (``book.setup``: one CPU thread, fixed seeds)."""
+        the severe SynthAV regime; ``smoke``: two seeds (whatever ``seeds`` says), small data, ``smoke_epochs``
+        epochs. Every parameter is checked first (``check_parameters``: one line naming a bad one). Prints
+        the versions and the device, and what a smoke run changes (``book.setup``: one CPU thread, fixed seeds)."""
+        seeds = check_parameters(paper, dataset, seeds, device, results, data_dir, smoke)
         synthav = dataset == "synthav"
+        note = smoke_note(seeds, synthav, smoke_epochs) if smoke else None
         chapter = cls(dataset=dataset, recipe=recipe_for(paper, dataset, synthav=SEVERE),
-                      seeds=[0, 1] if smoke else list(seeds), device=setup(device),
+                      seeds=list(SMOKE_SEEDS) if smoke else seeds, device=setup(device, note),
                       rates=protocol_learning_rates(SEVERE) if synthav else {},
                       data_knobs=dict(SMOKE_DATA) if smoke and synthav else {},
                       train=dict(epochs=smoke_epochs) if smoke else {}, results=results, data_dir=data_dir)

@@ -216,10 +216,13 @@ def add_replicate_parsers(commands, debug) -> None:
                            help="prepared cache of the grid's real data set (repeatable as NAME=PATH)")
     replicate.add_argument("--seeds", type=non_negative_int, nargs="+", default=None, help="override the grid's seeds")
     replicate.add_argument("--epochs", type=positive_int, default=None,
-                           help="override every run's epochs (for a quick try: other runs than the grid's own)")
+                           help="override every run's epochs (for a quick try: other runs than the grid's own); stages "
+                                "such as CCAT's classifier pre-training are scaled with them")
     replicate.add_argument("--set", dest="train_overrides", action="append", type=parse_knob, default=[],
-                           metavar="NAME=VALUE", help="override a training field of every run, e.g. --set lr=0.01 "
-                                                      "(repeatable; the runs' identities change with it)")
+                           metavar="NAME=VALUE", help="override a training field of every run, e.g. --set lr=0.01, or a "
+                                                      "method's option for the arms of that method, e.g. --set "
+                                                      "classifier_epochs=1 (repeatable; the runs' identities change "
+                                                      "with it)")
     replicate.add_argument("--dry-run", action="store_true",
                            help="list the runs that would be trained and their estimated time; write nothing")
     replicate.add_argument("--progress", choices=("auto", "on", "off"), default="auto", help="progress bar")
@@ -234,7 +237,7 @@ def add_diagnose_parser(commands, debug) -> None:
     diagnose = commands.add_parser(
         "diagnose", parents=[debug], help="measure a data set's modality-imbalance signature from its three baselines",
         description="Train (or read back from --results) audio-only, visual-only and joint concatenation runs for "
-                    "every seed, and print the imbalance signature with 95%% CIs over seeds beside CREMA-D's "
+                    "every seed, and print the imbalance signature with 95% CIs over seeds beside CREMA-D's "
                     "published one: unimodal and fused accuracy, each modality's joint branch and probe, the weak "
                     "modality's starvation, the epochs each model needs to fit its training set, and SynthAV's "
                     "oracle accuracies.")
@@ -259,8 +262,8 @@ def add_diagnose_parser(commands, debug) -> None:
                                "at a time, to measure training chaos (precision targets need it)")
     diagnose.add_argument("--json", default=None, metavar="PATH", help="also write the signature as JSON to PATH")
     diagnose.add_argument("--targets", default=None, metavar="TOML",
-                          help="check the signature against the [targets] table of this file (e.g. the book's "
-                               "mmlesson/preregistration.toml)")
+                          help="check the signature against the [targets] table of this file; the name "
+                               "preregistration.toml alone finds the book's own, from any directory")
 
 
 def add_prepare_parser(data_commands, debug) -> None:
@@ -350,9 +353,9 @@ def run_recalibrate(args) -> int:
 
 
 def run_replicate(args) -> int:
-    from .grid import load_grid, shipped_grids
+    from .grid import checked_seeds, load_grid, shipped_grids
     from .runner import DEFAULT_TIMEOUT, run_chapters, run_grid
-    from .tables import paper_table, render, write_tables
+    from .tables import numeric_table, paper_table, render, write_tables
 
     if args.list:
         for name in shipped_grids():
@@ -361,12 +364,15 @@ def run_replicate(args) -> int:
     if not args.grid:
         raise ConfigError("give a grid: a shipped name (mmlesson replicate --list) or a .toml file")
     grid = load_grid(args.grid)
-    overrides = training_overrides(args)
+    overrides, options = training_overrides(args, grid)
+    if args.epochs:
+        options = {**grid.cut_to(args.epochs, given=options), **options}
+    grid.set_options(options)
     for arm in grid.arms.values():
         arm.update(overrides)
     if args.seeds:
-        grid.seeds = list(args.seeds)
-    changes = {**({"seeds": grid.seeds} if args.seeds else {}), **overrides}
+        grid.seeds = checked_seeds(args.seeds, grid.name)
+    changes = {**({"seeds": grid.seeds} if args.seeds else {}), **overrides, **options}
     if changes:  # another grid: its record and tables get a name of their own
         grid.name = variant_name(grid.name, changes)
         print(f"grid {grid.name}: the grid with {', '.join(f'{k}={v}' for k, v in changes.items())}", file=sys.stderr)
@@ -380,7 +386,7 @@ def run_replicate(args) -> int:
                         timeout=timeout, roots=roots, per_gpu=args.per_gpu, progress=args.progress,
                         dry_run=args.dry_run)
         if args.dry_run:
-            to_train = runs[runs["status"] != "complete"]
+            to_train = runs[~runs["status"].isin(["complete", "unreadable"])]  # unreadable: listed with their fix
             for _, row in to_train.iterrows():
                 print(f"would train: {row['arm']} / {row['data']} / seed {row['seed']} -> {row['run_dir']}")
             return 0
@@ -388,7 +394,7 @@ def run_replicate(args) -> int:
         unreadable = int((runs["status"] == "unreadable").sum())  # listed by run_grid, with the fix
         table = paper_table(runs, grid)
         print(render(table))
-        paths = write_tables(table, grid, Path(args.results) / "tables")
+        paths = write_tables(table, grid, Path(args.results) / "tables", numeric_table(runs, grid))
         print(f"tables written to {paths[0].parent}/{grid.name}.{{md,csv,tex}}")
     if grid.notebooks and not args.dry_run:
         base = Path(args.grid).parent if Path(args.grid).suffix else Path.cwd()
@@ -403,22 +409,40 @@ def run_replicate(args) -> int:
     return 1 if failed or unreadable else 0
 
 
-def training_overrides(args) -> dict:
-    """``--epochs N`` and ``--set NAME=VALUE`` of replicate, checked against the training fields."""
+def training_overrides(args, grid) -> tuple[dict, dict]:
+    """``--epochs N`` and ``--set NAME=VALUE`` of replicate: the training fields for every arm, and the options
+    of the grid's methods (each for the arms whose method has it), checked by name."""
     from .config import EXECUTION_FIELDS
 
-    allowed = [f.name for f in config_fields() if f.name not in ("data", "data_root", "data_knobs", "method", "options",
-                                                                 "out", "seed", *EXECUTION_FIELDS)]
-    overrides = dict(args.train_overrides)
-    for name in overrides:
+    fields = [f.name for f in config_fields() if f.name not in ("data", "data_root", "data_knobs", "method", "options",
+                                                                "out", "seed", *EXECUTION_FIELDS)]
+    from .methods import option_names
+
+    methods = sorted({arm["method"] for arm in grid.arms.values()})
+    known_options = sorted({name for method in methods for name in option_names(method)})
+    overrides, options = {}, {}
+    for name, value in args.train_overrides:
         if name == "seed":
             raise ConfigError("--set seed: give the seeds with --seeds 0 1 2")
-        if name not in allowed:
-            raise ConfigError(f"--set {name}: not a training field; choose one of: {', '.join(allowed)} (data knobs "
-                              f"and methods' options: write a grid file)")
+        if name in fields:
+            overrides[name] = value
+        elif name in known_options:
+            options[name] = value
+        else:
+            raise ConfigError(f"--set {name}: not a training field nor an option of {', '.join(methods)}"
+                              f"{did_you_mean(name, fields + known_options)}; training fields: {', '.join(fields)}; "
+                              f"options: {', '.join(known_options)} (data knobs: write a grid file)")
     if args.epochs:
         overrides["epochs"] = args.epochs
-    return overrides
+    return overrides, options
+
+
+def did_you_mean(name: str, known) -> str:
+    """`` (did you mean NAME?)`` for the closest of ``known`` to a mistyped ``name``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def variant_name(name: str, changes: dict) -> str:
@@ -435,7 +459,7 @@ def variant_name(name: str, changes: dict) -> str:
 def run_report(args) -> int:
     from .runner import plan_grid, recorded_grids
     from .store import results_table, unreadable_runs_line
-    from .tables import caption, paper_table, render
+    from .tables import caption, numeric_table, paper_table, render
 
     if not args.results.strip():
         raise ConfigError("RESULTS is empty (an unset shell variable?); give the run store's directory")
@@ -449,13 +473,24 @@ def run_report(args) -> int:
             raise ConfigError(f"{args.results} holds no grid named {', '.join(unknown)}; it holds: "
                               f"{', '.join(grid.name for grid, _ in records)}")
         records = [(g, r) for g, r in records if g.name in args.grid]
+    numbers = []
     for grid, roots in records:
         runs = results_table(plan_grid(grid, args.results, roots))
+        if args.format == "csv":  # for a program: numbers only, every grid in one table, named in a column
+            numbers.append(numeric_table(runs, grid).assign(grid=grid.name))
+            if unreadable := unreadable_runs_line(runs):
+                print(f"mmlesson: warning: grid {grid.name}: {unreadable}", file=sys.stderr)
+            continue
         print(caption(grid) + "\n")
         print(render(paper_table(runs, grid), args.format))
         print()
         if unreadable := unreadable_runs_line(runs):
             print(f"mmlesson: warning: grid {grid.name}: {unreadable}", file=sys.stderr)
+    if numbers:
+        import pandas as pd
+
+        table = pd.concat(numbers, ignore_index=True)
+        print(render(table[["grid", *table.columns.drop("grid")]], "csv"), end="")
     return 0
 
 
@@ -469,14 +504,15 @@ def run_diagnose(args) -> int:
     if args.data not in ("synthav",) and not args.root:
         raise ConfigError(f"--data {args.data} needs --root ROOT, its prepared cache (mmlesson data prepare "
                           f"{args.data} --raw RAW --root ROOT)")
-    if args.json is not None and (not args.json or Path(args.json).is_dir()):
-        raise ConfigError(f"--json needs a file path, got {args.json!r}")
+    if args.json is not None:
+        check_output_file(args.json, "--json")  # before anything trains: the signature must not be lost
     if any(seed < 0 for seed in args.seeds):
         raise ConfigError(f"--seeds must be non-negative integers, got {args.seeds}")
     targets = None
     if args.targets is not None:
         try:
-            targets = targets_for(tomllib.loads(Path(args.targets).read_text()), args.recipe or default_recipe(args.data))
+            targets = targets_for(tomllib.loads(targets_file(args.targets).read_text()),
+                                  args.recipe or default_recipe(args.data))
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise ConfigError(f"--targets {args.targets}: cannot read it as TOML ({error}); give a readable .toml file")
         if not targets:
@@ -499,6 +535,37 @@ def run_diagnose(args) -> int:
         temporary.replace(path)
         print(f"signature written to {path}")
     return 0
+
+
+def check_output_file(text: str, option: str) -> None:
+    """Refuse ``option``'s file path in one line unless a file can be written there: its directory is
+    creatable, or exists and takes a file (tried with an empty temporary one, removed at once)."""
+    import tempfile
+
+    from .paths import check_directory_target
+
+    path = Path(text)
+    if not text.strip() or path.is_dir():
+        raise ConfigError(f"{option} needs a file path, got {text!r}")
+    check_directory_target(path.parent, option)
+    if path.parent.is_dir():
+        try:
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):
+                pass
+        except OSError as error:
+            raise ConfigError(f"{option} {text}: cannot write in {path.parent} ({error.strerror}); give a writable "
+                              f"path") from error
+
+
+def targets_file(text: str) -> Path:
+    """``--targets``: the file at ``text``, else the shipped one of that name (``preregistration.toml`` or
+    ``preregistration`` find the book's preregistration from any directory)."""
+    from .book import PREREGISTRATION
+
+    path = Path(text)
+    if not path.exists() and Path(text).with_suffix(".toml").name == PREREGISTRATION.name:
+        return PREREGISTRATION
+    return path
 
 
 def run_data_list() -> int:

@@ -9,6 +9,7 @@ not part of a run's identity (``identity.py``).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
 from .errors import ConfigError, check_choice
@@ -73,8 +74,7 @@ class TrainConfig:
         check_fields(self)
         if not isinstance(self.data_knobs, dict):
             raise ConfigError(f"data_knobs must be a dict of knob values, got {self.data_knobs!r}")
-        if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
-            raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
         if self.out is not None and not self.out.strip():
             raise ConfigError("--out is empty (an unset shell variable?); give a run directory, or omit --out to "
                               "keep nothing")
@@ -107,6 +107,14 @@ class TrainConfig:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["options"] = asdict(self.options)
         return plain(values)
+
+
+def check_device(device, name: str = "--device") -> str:
+    """``device`` if it names a device ``engine.resolve_device`` understands (auto, cpu, cuda or cuda:N), else
+    a ConfigError naming ``name`` (the CLI's ``--device``, a chapter's ``DEVICE``)."""
+    if not (isinstance(device, str) and (device in ("auto", "cpu") or re.fullmatch(r"cuda(:\d+)?", device))):
+        raise ConfigError(f"{name} must be auto, cpu, cuda or cuda:N, got {device!r}")
+    return device
 
 
 def method_options(method: str, options):

@@ -246,8 +246,9 @@ def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, ou
             elif last_saved_epoch is None:
                 kept = "no checkpoint was written yet"
             else:
-                kept = f"the checkpoint of epoch {last_saved_epoch} is kept in {out}"
-            raise TrainingDiverged(f"loss became {stats['loss']} at epoch {state.epoch}, step {state.step}; "
+                kept = f"the checkpoint after epoch {last_saved_epoch + 1} is kept in {out}"
+            # epochs counted from 1, as the progress lines count them (the history's "epoch" is 0-based)
+            raise TrainingDiverged(f"loss became {stats['loss']} in epoch {state.epoch + 1}, step {state.step}; "
                                    f"{kept}; lower --lr and run again (with the same --out, the corrected run replaces "
                                    f"this attempt)")
         step_stats.append(stats)

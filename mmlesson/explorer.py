@@ -4,7 +4,8 @@ seconds, and see whether the joint model's visual branch still falls short of a 
 ``train_briefly(knobs)`` trains a joint (concatenation) model, an audio-only and a visual-only model
 on a small draw of the severe regime (recipe ``synthav-severe-v2``) with ``knobs`` on top, in memory
 (nothing is written to the run store or anywhere else); ``plot_explorer`` draws the result and
-``explorer()`` puts sliders and a Train button around both (needs ipywidgets, e.g. in Jupyter).
+``explorer()`` puts sliders and a Train button around both (needs ipywidgets, e.g. in Jupyter; without
+it, one line says so).
 A single seed on a small draw is an illustration, not a measurement: Chapter 1's numbers come
 from ten seeds at full size.
 """
@@ -107,10 +108,19 @@ def text_output(text: str) -> dict:
     return {"output_type": "stream", "name": "stdout", "text": text + "\n"}
 
 
+NEEDS_IPYWIDGETS = "the interactive explorer needs ipywidgets: pip install ipywidgets"
+
+
 def explorer(epochs: int = EPOCHS, seed: int = 0, train_size: int = TRAIN_SIZE):
     """Sliders for the severe regime's main knobs and the epochs, a Train button that runs
-    ``train_briefly`` and draws ``plot_explorer`` below it. Returns the widget (a VBox)."""
-    import ipywidgets as widgets
+    ``train_briefly`` and draws ``plot_explorer`` below it. Returns the widget (a VBox); without
+    ipywidgets (not a dependency of the package), prints one line saying how to get it and returns None,
+    so the rest of a chapter still runs."""
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        print(NEEDS_IPYWIDGETS)
+        return None
 
     defaults = severe_defaults()
     sliders = {name: widgets.FloatSlider(value=defaults[name], min=low, max=high, step=step, description=name,

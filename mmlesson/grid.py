@@ -104,6 +104,45 @@ class Grid:
             merged["data_knobs"] = knobs
         return recipes.with_data_seed(merged)
 
+    def stage_lengths(self, epochs: int, given=()) -> dict:
+        """For runs cut to ``epochs`` (``replicate --epochs``, a smoke run): each stage-length option of the
+        grid's methods (``Method.stage_lengths``, e.g. CCAT's ``classifier_epochs``) scaled from the run's own
+        epochs, at least one epoch, leaving the later stage at least one; options named in ``given`` are left
+        out. A one-line error where ``epochs`` is too short for two stages, or the grid's data settings scale
+        one option to different lengths."""
+        from .config import TrainConfig
+        from .methods import METHODS
+
+        scaled: dict = {}
+        for data_label, arm_label, seed in self.cells():
+            method = METHODS.get(self.arms[arm_label]["method"])
+            for name in getattr(method, "stage_lengths", ()):
+                if name in given:
+                    continue
+                if epochs < 2:
+                    raise ConfigError(f"{epochs} epoch: arm {arm_label!r} ({method.name}) trains in stages of at least "
+                                      f"one epoch each; give 2 epochs or more")
+                config = TrainConfig.build(**self.keywords(data_label, arm_label, seed))
+                length = min(max(1, round(getattr(config.options, name) * epochs / config.epochs)), epochs - 1)
+                if scaled.setdefault(name, length) != length:
+                    raise ConfigError(f"{epochs} epochs: grid {self.name!r} scales {name} to different lengths in "
+                                      f"its data settings; give {name} yourself (replicate: --set {name}=N)")
+        return scaled
+
+    def cut_to(self, epochs: int, given=()) -> dict:
+        """Train every run for ``epochs`` epochs, with its stages scaled (``stage_lengths``); the scaled options."""
+        scaled = self.stage_lengths(epochs, given)
+        self.train = {**self.train, "epochs": epochs}
+        self.set_options(scaled)
+        return scaled
+
+    def set_options(self, options: dict) -> None:
+        """Give each of ``options`` (method options by name) to the arms whose method has it."""
+        from .methods import option_names
+
+        for arm in self.arms.values():
+            arm.update({name: value for name, value in options.items() if name in option_names(arm["method"])})
+
     def cells(self):
         """``(data label, arm label, seed)`` of every run, dependencies first."""
         for data_label in self.data:
@@ -113,7 +152,7 @@ class Grid:
 
 
 def checked_seeds(seeds, name) -> list[int]:
-    """``seeds`` as a list of non-negative integers (a range, a list, a tuple), or a one-line error."""
+    """``seeds`` as a list of distinct non-negative integers (a range, a list, a tuple), or a one-line error."""
     where = f"grid {name!r}: " if name else ""
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
         raise ConfigError(f"{where}seeds must be a list of integers, e.g. seeds=[0, 1, 2] or range(10); got {seeds!r}")
@@ -123,6 +162,10 @@ def checked_seeds(seeds, name) -> list[int]:
             raise ConfigError(f"{where}seeds must be non-negative integers, e.g. seeds=[0, 1, 2]; got {seed!r}")
     if not seeds:
         raise ConfigError(f"{where}give at least one seed, e.g. seeds=[0, 1, 2]")
+    repeated = sorted({int(seed) for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise ConfigError(f"{where}seed {repeated[0]} is given twice; give each seed once (a repeated seed would "
+                          f"count one run twice)")
     return [int(seed) for seed in seeds]
 
 

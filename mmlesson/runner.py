@@ -50,7 +50,9 @@ def plan_grid(grid, results, roots=None) -> list:
     """Every run of ``grid`` placed in the store ``results`` (dependencies first); ``roots`` maps a
     data set name to its prepared cache (or is one path for every real data set). Nothing is written."""
     from .config import TrainConfig
+    from .engine import check_stages
     from .identity import planned_identities
+    from .methods import METHODS
     from .store import plan
 
     planned: dict = {}
@@ -62,6 +64,7 @@ def plan_grid(grid, results, roots=None) -> list:
             keywords["encoders_from"] = [str(run.run_dir) for run in dependencies]
         try:
             config = TrainConfig.build(**keywords)
+            check_stages(METHODS[config.method](config), config)  # refused here, before the dry run lists it
             # the dependent's identity names its encoder runs by their identity, planned but maybe not yet written
             with planned_identities({run.run_dir: run.identity for run in dependencies}):
                 run = plan(config, results, tags={"grid": grid.name, "data": data_label, "arm": arm_label,
@@ -130,6 +133,8 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     env_int("MMLESSON_WORKERS", minimum=1)  # bad settings are refused before anything is planned
     env_int("MMLESSON_THREADS", minimum=0)
     check_directory_target(results, "--results")
+    if scheduler is not None:  # workers of a cluster start in other directories: a relative store would be theirs
+        results = Path(results).absolute()
     runs = plan_grid(grid, results, roots)
     if roots and not any(run.config.data_root for run in runs):
         raise ConfigError(f"--root is the prepared cache of a real data set; grid {grid.name!r} trains on generated "

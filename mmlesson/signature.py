@@ -137,8 +137,18 @@ def signature(runs: dict[str, list[dict]], oracle: dict | None = None, ensemble=
                            "CREMA-D": CREMAD_SIGNATURE.get(name, math.nan)} for name in order]).set_index("quantity")
     table = table[["mean", "ci_low", "ci_high", "n", "CREMA-D"]]
     table.attrs.update(weak=weak, dominant=dominant, best_unimodal=best, per_seed=per_seed,
-                       precision=precision(per_seed))
+                       precision=precision(per_seed), starves=starves(table))
     return table
+
+
+def starves(table) -> bool | None:
+    """Whether the weak modality starves: its loss from joint training (alone minus its joint branch) is above
+    zero, interval included (a lone seed: its value); None where neither model alone learns beyond chance
+    (lower interval bound at or below chance), so that there is no imbalance to diagnose."""
+    chance = table.loc["chance", "mean"]
+    if all(table.loc[f"{m} alone", "ci_low"] <= chance for m in MODALITIES):
+        return None
+    return bool(table.loc["weak alone minus joint branch", "ci_low"] > 0)
 
 
 def precision(per_seed) -> dict:
@@ -179,6 +189,10 @@ def as_json(table) -> dict:
     if "oracle fused" in mean:
         result["oracle"] = {m: mean[f"oracle {m}"] for m in ("audio", "visual", "fused")}
     result["best_unimodal"] = table.attrs["best_unimodal"]
+    result["starves"] = table.attrs["starves"]
+    result["weak_means"] = WEAK_MEANS
+    if "provenance" in table.attrs:
+        result["provenance"] = table.attrs["provenance"]
     result["precision"] = table.attrs["precision"]
     result["rows"] = table.to_dict("index")
     result["per_seed"] = table.attrs["per_seed"].to_dict("records")
@@ -276,15 +290,59 @@ def render(table) -> str:
             value, interval = f"{row['mean']:7.3f}", ""
         published = "" if math.isnan(row["CREMA-D"]) else f"{row['CREMA-D']:.3f}"
         lines.append(f"{name:50s} {value:>7s}  {interval:>17s}  {published:>7s}")
-    seeds = " ".join(str(int(s)) for s in table.attrs["per_seed"]["seed"])
-    epochs_never = [c for c in table.index if "epochs to" in c and math.isnan(table.loc[c, "mean"])]
-    lines.append(f"weak modality: {table.attrs['weak']}, dominant: {table.attrs['dominant']}; seeds {seeds}; "
-                 f"'never' = not within the run's epochs" if epochs_never else
-                 f"weak modality: {table.attrs['weak']}, dominant: {table.attrs['dominant']}; seeds {seeds}")
+    if "provenance" in table.attrs:
+        lines.insert(0, render_provenance(table.attrs["provenance"]))
+    if any("epochs to" in c and math.isnan(table.loc[c, "mean"]) for c in table.index):
+        lines.append("'never' = not within the run's epochs")
+    lines.append(imbalance_line(table))
     lines.append(f"best unimodal model: {table.attrs['best_unimodal']} alone (the better on average over seeds)")
     lines.extend(render_precision(table.attrs["precision"]))
     lines.append(f"CREMA-D column: {CREMAD_SOURCE}")
+    lines.append(against_cremad(table))
     return "\n".join(lines)
+
+
+WEAK_MEANS = ("the weak modality is the one that loses most by being trained jointly: its accuracy alone minus its "
+              "branch's in the joint model (its starvation); the other is the dominant one")
+
+
+def imbalance_line(table) -> str:
+    """Which modality starves, with the definition of 'weak' and its interval; or that none does, or that
+    neither model alone learns (``starves``)."""
+    mean, weak, dominant = table["mean"], table.attrs["weak"], table.attrs["dominant"]
+    loss = table.loc["weak alone minus joint branch"]
+    interval = f"{loss['mean']:+.3f} [{loss['ci_low']:+.3f}, {loss['ci_high']:+.3f}]"
+    verdict = table.attrs["starves"]
+    if verdict is None:
+        return (f"neither modality alone learns beyond chance (audio {mean['audio alone']:.3f}, visual "
+                f"{mean['visual alone']:.3f}, chance {mean['chance']:.3f}): there is no imbalance to diagnose; "
+                f"train longer (--epochs) or check the data")
+    if not verdict:
+        return (f"no modality starves: the larger loss from joint training (accuracy alone minus the joint model's "
+                f"branch) is {weak}'s, {interval}, not above zero")
+    return (f"weak modality: {weak}, the one that loses most by being trained jointly: alone {mean[f'{weak} alone']:.3f}, "
+            f"its branch in the joint model {mean[f'joint branch {weak}']:.3f}, a starvation of {interval}; "
+            f"dominant: {dominant}")
+
+
+def against_cremad(table) -> str:
+    """One closing sentence: this signature beside CREMA-D's published one."""
+    mean, weak, best = table["mean"], table.attrs["weak"], table.attrs["best_unimodal"]
+    published = CREMAD_SIGNATURE
+    here = {True: f"here {weak} starves by {mean['weak alone minus joint branch']:.3f}",
+            False: "here no modality starves", None: "here neither modality learns"}[table.attrs["starves"]]
+    return (f"Against CREMA-D: there the visual modality starves by {published['weak alone minus joint branch']:.3f} "
+            f"(alone {published['visual alone']:.3f}, its joint branch {published['joint branch visual']:.3f}) and joint "
+            f"training is {published['joint minus best unimodal']:+.3f} from the better unimodal model; {here}, and "
+            f"joint training is {mean['joint minus best unimodal']:+.3f} from the better unimodal model ({best} alone).")
+
+
+def render_provenance(provenance: dict) -> str:
+    """One line: what was diagnosed (``diagnose``'s provenance)."""
+    knobs = ", ".join(f"{k}={v}" for k, v in provenance["data_knobs"].items()) or "none"
+    return (f"diagnosed: {provenance['data']} under recipe {provenance['recipe']} (epochs {provenance['epochs']}, "
+            f"learning rate {provenance['lr']}), seeds {' '.join(map(str, provenance['seeds']))}; data knobs given: "
+            f"{knobs}" + (f"; cache {provenance['root']}" if provenance.get("root") else ""))
 
 
 def render_precision(result: dict) -> list[str]:
@@ -315,7 +373,7 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
     own store beside ``results``, to measure training chaos."""
     from pathlib import Path
 
-    from .grid import Grid
+    from .grid import Grid, checked_seeds
     from .rundir import load_metrics
 
     recipe = recipe or default_recipe(data)
@@ -326,9 +384,7 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
                           f"give --recipe of {data} (or omit it)")
     if data != "synthav" and data_knobs:
         raise ConfigError("--data-knob changes SynthAV only; a real data set's knobs are its cache parameters")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("give at least one seed (--seeds 100 101 102)")
+    seeds = checked_seeds(seeds, None)
     grid = Grid(arms=BASELINE_ARMS, seeds=seeds, name=f"diagnose-{recipe}", train=dict(train or {}),
                 data={recipe: {"recipe": recipe, "data_knobs": dict(data_knobs or {})}})
     table = completed_runs(grid, results, workers, root, progress)
@@ -350,6 +406,10 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
     ensemble = [unimodal_ensemble(audio, visual, root)
                 for audio, visual in zip(run_dirs["audio only"], run_dirs["visual only"])]
     result = signature(runs, oracle, ensemble=ensemble, rerun=rerun)
+    keywords = grid.keywords(recipe, "joint (concat)", seeds[0])
+    result.attrs["provenance"] = plain({"data": data, "recipe": recipe, "seeds": seeds, "epochs": keywords["epochs"],
+                                        "lr": keywords["lr"], "train_overrides": dict(train or {}),
+                                        "data_knobs": dict(data_knobs or {}), "root": str(root) if root else None})
     result.attrs["run_dirs"] = run_dirs  # what was read, for measurements that need the models
     return result
 

@@ -18,33 +18,72 @@ DEFAULT_METRICS = ("acc", "macro_f1")
 FORMATS = {"markdown": ".md", "csv": ".csv", "latex": ".tex"}
 
 
-def paper_table(runs, grid):
-    """One row per data setting x arm: for each metric, ours (mean ± std over the complete seeds),
-    the t-based 95% CI, n, and the paper's number where the grid file gives one."""
-    import pandas as pd
-
+def summary_rows(runs, grid) -> list[dict]:
+    """One row per data setting x arm, in numbers: per metric its mean, std, t-based 95% CI over the complete
+    seeds (in the table's unit) and the paper's number (NaN where none); ``n`` complete runs; and, where some
+    runs of the row are not complete, ``not_complete`` saying how many and why (the first one's reason)."""
     spec = grid.table or {}
     metrics = list(spec.get("metrics", DEFAULT_METRICS))
     scales = spec.get("scale", 100.0)  # one number, or one per metric
     published = spec.get("published", {})
     rows = []
-    complete = runs[runs["status"] == "complete"] if len(runs) else runs
     for data_label in grid.data:
         for arm in grid.arms:
-            group = complete[(complete["data"] == data_label) & (complete["arm"] == arm)] if len(complete) else complete
+            group = runs[(runs["data"] == data_label) & (runs["arm"] == arm)] if len(runs) else runs
+            complete = group[group["status"] == "complete"] if len(group) else group
             row = {"data": data_label, "arm": arm}
             for metric in metrics:
                 scale = float(scales.get(metric, 1.0) if isinstance(scales, dict) else scales)
-                values = [v * scale for v in group[metric]] if metric in group else []
-                summary = summarise(values)
-                paper = published.get(arm, {}).get(metric)
-                row[f"{metric} (ours)"] = format_mean(summary)
-                row[f"{metric} 95% CI"] = (f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
-                                           if summary["n"] > 1 else "-")
-                row[f"{metric} paper"] = "-" if paper is None else f"{paper:.2f}"
-            row["n"] = len(group)
+                summary = summarise([v * scale for v in complete[metric]] if metric in complete else [])
+                row.update({f"{metric}_{key}": summary[key] for key in ("mean", "std", "ci_low", "ci_high")})
+                row[f"{metric}_paper"] = float(published.get(arm, {}).get(metric, math.nan))
+            row["n"] = len(complete)
+            row["not_complete"] = not_complete(group)
             rows.append(row)
+    return rows
+
+
+def not_complete(group) -> str:
+    """``2 of 10 runs failed: <the first one's error>`` for one row's runs, or an empty string."""
+    incomplete = group[group["status"] != "complete"] if len(group) else group
+    if not len(incomplete):
+        return ""
+    first = incomplete.iloc[0]
+    reason = first["error"] if isinstance(first.get("error"), str) and first["error"] else first["status"]
+    return f"{len(incomplete)} of {len(group)} runs not complete: {reason}"
+
+
+def numeric_table(runs, grid):
+    """``summary_rows`` as a DataFrame: one number per cell (the CSV a program reads)."""
+    import pandas as pd
+
+    table = pd.DataFrame(summary_rows(runs, grid))
+    return table.drop(columns="data") if len(grid.data) == 1 else table
+
+
+def paper_table(runs, grid):
+    """One row per data setting x arm: for each metric, ours (mean ± std over the complete seeds),
+    the t-based 95% CI, n, and the paper's number where the grid file gives one; a ``note`` column says
+    why a row lacks runs, where one does."""
+    import pandas as pd
+
+    metrics = list((grid.table or {}).get("metrics", DEFAULT_METRICS))
+    rows = []
+    for numbers in summary_rows(runs, grid):
+        row = {"data": numbers["data"], "arm": numbers["arm"]}
+        for metric in metrics:
+            summary = {key: numbers[f"{metric}_{key}"] for key in ("mean", "std", "ci_low", "ci_high")}
+            summary["n"] = numbers["n"]
+            paper = numbers[f"{metric}_paper"]
+            row[f"{metric} (ours)"] = format_mean(summary)
+            row[f"{metric} 95% CI"] = f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]" if summary["n"] > 1 else "-"
+            row[f"{metric} paper"] = "-" if math.isnan(paper) else f"{paper:.2f}"
+        row["n"] = numbers["n"]
+        row["note"] = numbers["not_complete"]
+        rows.append(row)
     table = pd.DataFrame(rows)
+    if not table["note"].astype(bool).any():
+        table = table.drop(columns="note")
     if len(grid.data) == 1:
         table = table.drop(columns="data")
     return table
@@ -76,11 +115,12 @@ def caption(grid) -> str:
             f"{source or 'no published numbers'}.")
 
 
-def write_tables(table, grid, directory) -> list[Path]:
-    """``DIR/<grid>.md``, ``.csv`` and ``.tex``, written atomically."""
+def write_tables(table, grid, directory, numbers) -> list[Path]:
+    """``DIR/<grid>.md`` and ``.tex`` of ``paper_table``'s ``table``, and ``.csv`` of ``numeric_table``'s
+    ``numbers``, written atomically."""
     paths = []
     for fmt, suffix in FORMATS.items():
-        text = render(table, fmt)
+        text = render(table if fmt != "csv" else numbers, fmt)
         if fmt == "markdown":
             text = caption(grid) + "\n\n" + text + "\n"
         path = Path(directory) / f"{grid.name}{suffix}"

@@ -363,7 +363,7 @@ def test_replicate_results_that_cannot_be_a_store(tiny_grid_file, tmp_path, caps
     (["--timeout", "-5"], "argument --timeout: must be a positive number of seconds, got -5"),
     (["--workers", "0"], "argument --workers: must be a positive integer, got 0"),
     (["--seeds", "a"], "argument --seeds: expected a non-negative integer, got 'a'"),
-    (["--set", "alpha=2"], "--set alpha: not a training field; choose one of:"),
+    (["--set", "alpha=2"], "--set alpha: not a training field nor an option of joint, unimodal"),
     (["--set", "seed=3"], "--set seed: give the seeds with --seeds 0 1 2"),
     (["--root", "/tmp"], "--root is the prepared cache of a real data set; grid 'tiny' trains on generated data only "
                          "(synthav): drop --root"),

@@ -24,11 +24,11 @@ def test_smoke_is_two_seeds_small_data_and_few_epochs():
     assert chapter.train == {"epochs": 2, "device": "cpu"}
 
 
-def test_real_data_takes_the_papers_recipe_and_rate():
-    chapter = Chapter.setup("arl", "cremad", device="cpu", data_dir="somewhere")
+def test_real_data_takes_the_papers_recipe_and_rate(tmp_path):
+    chapter = Chapter.setup("arl", "cremad", device="cpu", data_dir=tmp_path)
     assert chapter.recipe == "arl-cremad" and chapter.rates == {} and chapter.oracle() == {}
-    with pytest.raises(ConfigError, match="no arl protocol for DATASET='nope'"):
-        Chapter.setup("arl", "nope", device="cpu")
+    with pytest.raises(ConfigError, match="no ccat protocol for DATASET='ave'"):
+        Chapter.setup("ccat", "ave", device="cpu", data_dir=tmp_path)
 
 
 def test_run_gives_each_arm_its_protocol_rate_unless_it_has_its_own(monkeypatch):

@@ -97,13 +97,13 @@ class DivergesAtStepFive(JointTraining):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.setitem(METHODS, "diverges", DivergesAtStepFive)
     config = tiny_config(method="diverges", out=str(tmp_path))  # 96 / 16 = 6 steps per epoch
-    with pytest.raises(TrainingDiverged, match="epoch 0, step 5.*no checkpoint"):
+    with pytest.raises(TrainingDiverged, match="in epoch 1, step 5.*no checkpoint"):  # epochs counted from 1
         fit(config, dataset=tiny_dataset)
     assert not (tmp_path / RunDirectory.CHECKPOINT).exists()
     monkeypatch.setattr(DivergesAtStepFive, "training_step",
                         lambda self, m, b, o, s: dict(JointTraining.training_step(self, m, b, o, s),
                                                       loss=float("nan") if s.step == 8 else 1.0))
-    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 8; the checkpoint of epoch 0 is kept"):
+    with pytest.raises(TrainingDiverged, match=r"in epoch 2, step 8; the checkpoint after epoch 1 is kept"):
         fit(config, dataset=tiny_dataset)
     checkpoint = torch.load(tmp_path / RunDirectory.CHECKPOINT, weights_only=False)
     assert checkpoint["epoch"] == 0

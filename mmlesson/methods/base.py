@@ -83,6 +83,7 @@ class Method:
 
     name = "method"
     Options = NoOptions
+    stage_lengths: tuple[str, ...] = ()  # options that set a stage's length in epochs (``replicate --epochs`` scales them)
 
     def __init__(self, config):
         self.config = config
@@ -184,3 +185,10 @@ class ScaleGradient(torch.autograd.Function):
 def scale_gradient(features: torch.Tensor, factor: float) -> torch.Tensor:
     """``features`` unchanged, with its gradient multiplied by ``factor`` (no-op for 1)."""
     return features if factor == 1.0 else ScaleGradient.apply(features, factor)
+
+
+def option_names(method: str) -> list[str]:
+    """The names of the options of the registered method ``method`` (none for an unknown name)."""
+    from dataclasses import fields
+
+    return [f.name for f in fields(METHODS[method].Options)] if method in METHODS else []

@@ -98,6 +98,7 @@ def cross_entropy_step(optimizer, loss) -> float:
 class CCAT(Method):
     name = "ccat"
     Options = CCATOptions
+    stage_lengths = ("classifier_epochs",)
 
     def make_model(self, num_classes, modalities):
         if tuple(modalities) != ("audio", "visual"):
