@@ -19,7 +19,6 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch02_ogm_ge.ipynb)
 # ![CPU: about 6 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~6%20min-blue)
-# ![GPU: CREMA-D several hours](https://img.shields.io/badge/GPU%20(CREMA--D%2C%20100%20epochs%20x%203%20methods)-hours-green)
 #
 # Chapter 1 measured how the easy modality takes the shared error signal away from the other. On-the-fly
 # gradient modulation with generalisation enhancement (OGM-GE; Peng et al., CVPR 2022) measures, at
@@ -105,7 +104,7 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # $b/2$ for concatenation. And at exactly $\rho = 1$ neither modality is modulated, where the release's
 # if/else would modulate audio.
 
-# %% tags=[]
+# %% tags=["hide-input"]
 import math
 
 from mmlesson.methods.ogm_ge import coefficient, coefficients
@@ -118,7 +117,7 @@ for alpha, colour in [(0.1, "tab:green"), (0.8, "tab:blue"), (2.6, "tab:red")]:
             label=f"continuous, alpha {alpha}")
 ax.set_xlabel("discrepancy ratio rho of the modality that is ahead")
 ax.set_ylabel("gradient coefficient k")
-ax.legend(fontsize=7, ncol=2)
+ax.legend(fontsize=9, ncol=2)
 fig.tight_layout()
 
 # a hand check of the package's coefficients on a two-sample batch
@@ -187,11 +186,11 @@ chapter.say(
 # The curves show the mechanism at work: the ratio $s^a/s^v$ that OGM-GE steers, the audio
 # coefficient it applies, and the visual branch it is meant to help.
 
-# %% tags=[]
+# %% tags=["hide-input"]
 from mmlesson.plots import plot_over_epochs
 from mmlesson.readouts import per_epoch
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.2))
 styles = {"joint (concat)": dict(color="black"), "OGM-GE": dict(color="tab:red")}
 for name, style in styles.items():
     plot_over_epochs(axes[0], runs[name], ("train", "ratio", "audio_over_visual"), name, **style)
@@ -205,7 +204,7 @@ axes[1].set_ylabel("audio coefficient k")
 axes[2].set_ylabel("visual branch accuracy (val)")
 for ax in axes:
     ax.set_xlabel("epoch")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
 fig.tight_layout()
 
 
@@ -237,7 +236,7 @@ chapter.say(
 # whose update is mostly noise. We measure it on the trained OGM-GE models, on one training batch,
 # with the package's own `modulate_gradients` at the coefficients of that batch.
 
-# %% tags=[]
+# %% tags=["hide-input"]
 import torch.nn.functional as F
 
 from mmlesson.book import models_and_data
@@ -321,7 +320,7 @@ ax.axhline(np.mean(metric(runs["joint (concat)"][:len(FEW_SEEDS)], "test", "acc"
 ax.set_xscale("log")
 ax.set_xlabel("alpha")
 ax.set_ylabel("test accuracy")
-ax.legend(fontsize=7)
+ax.legend(fontsize=9)
 fig.tight_layout()
 print(summary({f"alpha {a}": sweep[f"alpha {a}"] for a in OGM_ALPHAS}, COLUMNS).to_string())
 
@@ -406,7 +405,7 @@ print("\nKinetics-Sounds, BalanceBenchmark: baseline 65.63, OGM 67.04; this book
 # accuracy, 0.02 for a branch or a probe, a factor 1.1 for the discrepancy ratio), Holm-corrected over
 # the chapter's claims as one family. The verdicts read as the [glossary](glossary.md) defines them.
 
-# %% tags=[]
+# %% tags=["hide-input"]
 import math
 
 acc = {name: metric(group, "test", "acc") for name, group in runs.items()}
@@ -466,7 +465,7 @@ from mmlesson.matched import MATCHED_FILE, regime_verdicts
 if DATASET == "synthav":
     matched_study = pd.read_csv(MATCHED_FILE)
     matched_verdicts = regime_verdicts(matched_study, ["OGM-GE vs joint (concat)"])
-    print(matched_verdicts.to_string())
+    display(matched_verdicts)
 
 # %% [markdown] tags=[]
 # ## What we found
@@ -527,7 +526,7 @@ def jump_coefficient(rho, alpha):
     return None  # your code here
 
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "remove-output"]
 from mmlesson.exercises import check
 from mmlesson.methods.ogm_ge import coefficient
 

@@ -18,7 +18,6 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch03_arl.ipynb)
 # ![CPU: about 5 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~5%20min-blue)
-# ![GPU: CREMA-D several hours](https://img.shields.io/badge/GPU%20(CREMA--D%2C%20100%20epochs%20x%203%20methods)-hours-green)
 #
 # Chapter 2 slowed the leading modality down until both were equally confident. "Improving
 # Multimodal Learning via Imbalanced Learning" (ICCV 2025; ARL, for asymmetric representation
@@ -49,7 +48,7 @@ RESULTS_DIR = None
 # True: a seconds-long run on two seeds and small data that exercises every cell; its numbers mean nothing
 SMOKE = False
 
-# %%
+# %% tags=["remove-cell"]
 import subprocess
 import sys
 
@@ -103,7 +102,7 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # empirical variance is smallest; the mean over replicates should match $w_0^\star = 0.09/0.13$ within
 # its sampling error, and no $w_0$ should reach zero bias.
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 MONTE_CARLO_REPLICATES = 20 if SMOKE else 400
@@ -158,7 +157,7 @@ ax.plot(grid[:, 0], mse, label="mean squared error", color="black")
 ax.axvline(closed_form_w0, color="grey", linestyle=":", label="$w_0^*$ of Eq. 14")
 ax.set_xlabel("weight $w_0$ of predictor 0 ($w_1 = 1 - w_0$)")
 ax.set_ylabel("squared error (target units$^2$)")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 fig.tight_layout()
 
 # %% [markdown]
@@ -183,7 +182,7 @@ fig.tight_layout()
 # would reward the *less* confident modality. `mmlesson` uses the entropy, so a confident modality has
 # a small entropy and a large $q$.
 
-# %%
+# %% tags=["hide-input"]
 from mmlesson.analysis.recalibration import collect_logits
 from mmlesson.book import CORE_ARMS, models_and_data
 from mmlesson.methods.arl import variance_proxy
@@ -268,7 +267,7 @@ for q_ratio, d_ratio in [(1.0, 1.0), (2.0, 1.0), (1.0, 0.5), (4.0, 2.0), (0.5, 0
 # learning rate, on the same 10 seeds: a dose-response rather than one dose. $d$ and $q$ are
 # the batch means of Eq. 4 and 17, averaged over the last epoch's training batches.
 
-# %%
+# %% tags=["hide-input"]
 from mmlesson.book import metric, summary
 from mmlesson.readouts import per_epoch
 from mmlesson.recipes import RECIPES
@@ -300,7 +299,7 @@ def dependency_gap(group):
 print(summary({f"audio x{s}": scaled[s] for s in SCALES},
               {"fused acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
                "visual branch": ("test", "branch_acc", "visual")}).to_string())
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.3))
 for values, ax, label in [([metric(scaled[s], "test", "acc") for s in SCALES], left, "fused test accuracy"),
                           ([dependency_gap(scaled[s]) for s in SCALES], right, "|log(d_a/d_v) - log(q_a/q_v)|")]:
     ax.errorbar(SCALES, [np.mean(v) for v in values], yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in values],
@@ -389,10 +388,10 @@ show_code(ARL.training_step, ratios, gradient_factor)
 # (section 3.10 judges whether it does). Right: the coefficients
 # $a^{a}$ and $a^{v}$. Joint training's ratios are drawn for reference.
 
-# %%
+# %% tags=["hide-input"]
 from mmlesson.plots import plot_over_epochs
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.4))
+fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.2))
 for name, colour in (("ARL", "tab:red"), ("joint (concat)", "black")):
     plot_over_epochs(left, runs[name], ("train", "ratio", "audio_over_visual"), f"{name} d_a/d_v", color=colour)
     plot_over_epochs(left, runs[name], ("train", "ratio", "inverse_variance"), f"{name} q_a/q_v", color=colour,
@@ -404,7 +403,7 @@ left.set_yscale("log")
 right.set_ylabel("coefficient a (epoch mean)")
 for ax in (left, right):
     ax.set_xlabel("epoch")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
 fig.tight_layout()
 late_audio = [np.mean(per_epoch(r, "train", "coefficient", "audio")[len(r["history"]) // 2:]) for r in runs["ARL"]]
 print(f"last-epoch |log(d/q)|: joint {np.mean(dependency_gap(runs['joint (concat)'])):.2f}, "
@@ -467,7 +466,7 @@ chapter.say(
 # ($V_v/(V_a + V_v)$ of the true-class probabilities) and the entropy proxy's weight
 # ($q_a/(q_a + q_v)$).
 
-# %%
+# %% tags=["hide-input"]
 WEIGHTS = np.linspace(0, 1, 41)  # the audio weight w
 sweep_acc, marked = [], {"balanced": [], "inverse variance": [], "entropy proxy": []}
 for (result, data), row in zip(joint_models, real):
@@ -490,7 +489,7 @@ for (name, points), colour in zip(marked.items(), ("tab:grey", "tab:blue", "tab:
     ax.scatter([w for w, _ in points], [a for _, a in points], color=colour, s=12, label=name)
 ax.set_xlabel("audio weight w (0.5 = the trained model)")
 ax.set_ylabel("test accuracy (fraction)")
-ax.legend(fontsize=7)
+ax.legend(fontsize=9)
 fig.tight_layout()
 for name, points in marked.items():
     print(f"{name:17s} w = {np.mean([w for w, _ in points]):.3f}, test accuracy {np.mean([a for _, a in points]):.3f}")
@@ -545,7 +544,7 @@ print("the printed check marks do not say which single components the middle row
 # (the [glossary](glossary.md) defines the verdicts). The two Monte
 # Carlo statements of 3.1 are numerical checks of algebra; 3.1 prints them with their sampling error.
 
-# %%
+# %% tags=["hide-input"]
 acc = {name: metric(group, "test", "acc") for name, group in {**runs, **ablation}.items()}
 acc.update({f"audio x{s}": metric(scaled[s], "test", "acc") for s in SCALES})
 GAP = math.log(1.1)  # the smallest effect of interest for the dependency gap: a factor of 1.1
@@ -603,7 +602,7 @@ from mmlesson.matched import MATCHED_FILE, per_seed, regime_verdicts
 if DATASET == "synthav":
     matched_study = pd.read_csv(MATCHED_FILE)
     matched_verdicts = regime_verdicts(matched_study, ["ARL vs joint (concat)", "OGM-GE vs joint (concat)"])
-    print(matched_verdicts.to_string())
+    display(matched_verdicts)
 
 # %% tags=["remove-input"]
 if DATASET == "synthav":
@@ -677,7 +676,7 @@ def variance_minimising_weight(v0, v1, c):
     return None  # your code here
 
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "remove-output"]
 from mmlesson.exercises import check
 
 

@@ -18,7 +18,6 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch04_alternating_ccat.ipynb)
 # ![CPU: about 5 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~5%20min-blue)
-# ![GPU: CREMA-D several hours](https://img.shields.io/badge/GPU%20(CREMA--D%2C%20150%20epochs%20x%207%20methods)-hours-green)
 #
 # Chapters 1-3 changed how much gradient each encoder receives while both learn together. Two newer
 # remedies stop them learning together at all. **MLA** (Zhang, Yoon, Bansal and Yao, CVPR 2024) trains
@@ -48,7 +47,7 @@ RESULTS_DIR = None
 # True: a seconds-long run on two seeds and small data that exercises every cell; its numbers mean nothing
 SMOKE = False
 
-# %%
+# %% tags=["remove-cell"]
 import subprocess
 import sys
 
@@ -86,7 +85,7 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # $\partial L/\partial W^m = (\hat y - e_y)\, {z^m}^\top$, so per sample the two blocks' norms are in the
 # ratio $\lVert z^a\rVert / \lVert z^v\rVert$, the same error multiplying both.
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import torch.nn.functional as F
@@ -157,7 +156,7 @@ chapter.say(
 # Every method of this chapter trains at the one protocol learning rate, chosen on joint training's
 # validation accuracy over ten tuning seeds (Chapter 1), so every comparison below is rate-matched.
 
-# %%
+# %% tags=["hide-input"]
 from mmlesson.book import CHAPTER4_ARMS, metric, summary
 
 
@@ -233,7 +232,7 @@ for name, color in (("joint (concat)", "black"), ("MLA", "tab:green"), ("CCAT", 
 ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
 ax.set_ylabel("audio's contribution share (val)")
 ax.set_xlabel("epoch")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 fig.tight_layout()
 balance = {name: [abs(per_epoch(r, "val", "contribution", "audio")[-1] - 0.5) * 2 for r in runs[name]]
            for name in ("joint (concat)", "MLA", "CCAT")}
@@ -288,10 +287,10 @@ draw_ccat_pipeline();
 # branch, audio's contribution share, and, in stage 2, the share of samples whose contribution falls
 # under $\beta$ (the dashed line marks the change of stage).
 
-# %%
+# %% tags=["hide-input"]
 first = runs["CCAT"][0]
 stage_of = [record["stage"] for record in first["history"]]
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.2))
 plot_over_epochs(axes[0], runs["CCAT"], ("val", "acc"), "CCAT multimodal", color="tab:purple")
 plot_over_epochs(axes[0], runs["CCAT"], ("val", "branch_acc", "audio"), "audio branch", color="tab:orange")
 plot_over_epochs(axes[0], runs["CCAT"], ("val", "branch_acc", "visual"), "visual branch", color="tab:blue")
@@ -306,7 +305,7 @@ for m, color in (("audio", "tab:orange"), ("visual", "tab:blue")):
 axes[2].set_ylabel("fraction of samples under beta")
 for ax in axes:
     ax.axvline(stage_of.count("classifier pre-training") + 0.5, color="grey", linewidth=0.8, linestyle="--")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     ax.set_xlabel("epoch")
 fig.tight_layout()
 print("stages:", {s: stage_of.count(s) for s in dict.fromkeys(stage_of)}, "epochs; selected epochs:",
@@ -344,7 +343,7 @@ show_code(CCAT.pretraining_step, CCAT.alternating_step)
 # Chapter 1-3's runs and the ten seeds above. The paper's CREMA-D numbers are beside ours:
 # only the ordering and the gaps compare, not the values.
 
-# %%
+# %% tags=["hide-input"]
 from mmlesson.book import SIDE_FILE, SYNTHAV_ARMS, stored_runs
 from mmlesson.grid import load_grid
 
@@ -448,12 +447,12 @@ chapter.say(
 # a full step at the run's learning rate on the mean loss of two to four clips (Eq. 12 averages over
 # the subset), a very noisy update; the sweep shows what that does to validation accuracy.
 
-# %%
+# %% tags=["hide-input"]
 from mmlesson.book import CCAT_BETAS, CCAT_DEFAULT_BETA, CCAT_RANKS
 
 sweep = side[side["regime"] == "CCAT tuning sweep"].set_index("arm")  # a stored side study, one run per value
 sweep.loc[f"beta {CCAT_DEFAULT_BETA}"] = sweep.loc["rank 2"]  # the default beta's run is the default rank's
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.5))
 axes[0].plot(CCAT_RANKS, [sweep.loc[f"rank {r}", "val acc"] for r in CCAT_RANKS], "o-")
 axes[0].set_xscale("log", base=2)
 axes[0].set_xlabel("LoRA rank r")
@@ -467,7 +466,7 @@ for ax in axes:
     ax.set_ylabel("validation accuracy (seed 100)")
 lines = axes[1].get_lines() + twin.get_lines()
 axes[1].legend(lines, [line.get_label() for line in lines], loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
-               fontsize=8)
+               fontsize=9)
 fig.tight_layout()
 for b, fraction in zip(CCAT_BETAS, selected):
     print(f"beta {b:.2f}: validation accuracy {sweep.loc[f'beta {b}', 'val acc']:.3f}, "
@@ -508,10 +507,10 @@ def feature_matrix(result, data, limit=None):
 # %% [markdown]
 # The three scores for every seed, and the maps of the first:
 
-# %%
+# %% tags=["hide-input"]
 SPACES = ("MLA", "CCAT without Fix", "CCAT")
 cluster = {name: {"CH": [], "SH": [], "DB": []} for name in SPACES}
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.4))
 for ax, name in zip(axes, SPACES):
     for k, (result, data) in enumerate(models_and_data(runs[name], chapter.data_dir)):
         x, y = feature_matrix(result, data)
@@ -522,7 +521,7 @@ for ax, name in zip(axes, SPACES):
             x, y = x[:1000], y[:1000]
             embedded = TSNE(n_components=2, init="pca", perplexity=30, random_state=0).fit_transform(x)
             points = ax.scatter(embedded[:, 0], embedded[:, 1], c=y, cmap="tab10", s=3)
-            ax.legend(*points.legend_elements(), title="class", fontsize=6, title_fontsize=7, loc="best")
+            ax.legend(*points.legend_elements(), title="class", fontsize=9, title_fontsize=9, loc="best")
             ax.set_xlabel("t-SNE 1")
             ax.set_ylabel("t-SNE 2")
             ax.set_title(f"{name}: CH {cluster[name]['CH'][0]:.0f}, SH {cluster[name]['SH'][0]:.2f}, "
@@ -562,7 +561,7 @@ chapter.say(
 # gap, a factor 1.25 for the feature-norm ratio), Holm-corrected over the chapter's claims as one
 # family (the [glossary](glossary.md) defines the verdicts).
 
-# %%
+# %% tags=["hide-input"]
 acc = {name: metric(group, "test", "acc") for name, group in runs.items()}
 branch = {name: {m: metric(runs[name], "test", "branch_acc", m) for m in ("audio", "visual")}
           for name in ("joint (concat)", "MLA", "CCAT", "CCAT without Fix")}
@@ -615,7 +614,7 @@ if DATASET == "synthav":
     matched_study = pd.read_csv(MATCHED_FILE)
     matched_verdicts = regime_verdicts(matched_study, ["MLA vs joint (concat)", "CCAT vs joint (concat)",
                                                     f"CCAT vs joint (concat), stride {CCAT_STRIDE}"])
-    print(matched_verdicts.to_string())
+    display(matched_verdicts)
 
 # %% [markdown]
 # ## What we found
@@ -674,7 +673,7 @@ def projector_update(P, r, alpha):
     return None  # your code here
 
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "remove-output"]
 from mmlesson.exercises import check
 from mmlesson.methods.mla import update_projector
 

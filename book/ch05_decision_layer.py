@@ -18,7 +18,6 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch05_decision_layer.ipynb)
 # ![CPU: about 4 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~4%20min-blue)
-# ![GPU: CREMA-D several hours](https://img.shields.io/badge/GPU%20(CREMA--D%2C%20100%20epochs%20x%204%20models)-hours-green)
 #
 # Chapters 1 and 2 looked for the imbalance in the encoders: how much less the weak modality's encoder
 # learns under joint training, and OGM-GE's attempt to fix that. Ma and Chen ("Revisit Modality Imbalance at the
@@ -49,7 +48,7 @@ RESULTS_DIR = None
 # True: a seconds-long run on two seeds and small data that exercises every cell; its numbers mean nothing
 SMOKE = False
 
-# %%
+# %% tags=["remove-cell"]
 import subprocess
 import sys
 
@@ -139,7 +138,7 @@ from mmlesson.plots import plot_weight_heatmap
 
 DECISION_MODELS = ("audio only", "visual only", "joint (concat)", "frozen encoders", "OGM-GE", "ARL")
 summaries = {name: [decision_summary(r.model, d.test, device) for r, d in models[name]] for name in DECISION_MODELS}
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.2))
 for ax, name in zip(axes, ("joint (concat)", "frozen encoders")):
     image = plot_weight_heatmap(weight_blocks(models[name][0][0].model), ax, title=f"{name}, |W| (seed {SEEDS[0]})")
     fig.colorbar(image, ax=ax, fraction=0.04, label="|w|")
@@ -149,7 +148,7 @@ fig.tight_layout()
 # The paper's Table 1 reads two numbers per modality off the decision layer: the mean $|W_m|$ of its
 # block and the mean $|W_m z_m|$ of its logits on test. Ours, for every model, beside the paper's:
 
-# %%
+# %% tags=["hide-input"]
 def statistic(name, modality, key, source=None):
     """A decision-layer statistic of one modality of one model, over seeds."""
     return [s[modality][key] for s in (source or summaries)[name]]
@@ -357,7 +356,7 @@ chapter.say(
 # We apply both to the jointly trained concat model, the frozen-encoder model and the OGM-GE model,
 # and compare on test with each model's own output and with the model trained with sum fusion.
 
-# %%
+# %% tags=["hide-input"]
 from mmlesson.analysis.recalibration import recalibrate
 
 recalibrated = {name: [recalibrate(r.model, d, device) for r, d in models[name]]
@@ -395,7 +394,7 @@ ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
 ax.axvline(0.0, color="grey", linewidth=0.8, linestyle=":")
 ax.set_xlabel("capability gap: visual-only minus audio-only accuracy (per class and seed)")
 ax.set_ylabel("fitted visual weight share")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 fig.tight_layout()
 
 # %% tags=["remove-input"]
@@ -435,7 +434,7 @@ for name in ("decision_layer-cremad", "decision_layer-kinetics_sounds"):
 # accuracy and for log-loss; Holm-corrected over the chapter's claims as one family (the
 # [glossary](glossary.md) defines the verdicts).
 
-# %%
+# %% tags=["hide-input"]
 zero = [0.0] * len(SEEDS)
 RATIO, Z = math.log(1.1), float(np.arctanh(0.3))  # the smallest effects: a factor 1.1; r = 0.3 on Fisher's z
 CLAIMS = {  # name: (claim, treatment per seed, control per seed, smallest effect of interest)
@@ -531,7 +530,7 @@ def visual_weight_share(W_audio, W_visual):
     return None  # your code here
 
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "remove-output"]
 from mmlesson.analysis.decision import weight_statistics
 from mmlesson.exercises import check
 

@@ -19,7 +19,6 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mmlesson/mmlesson/blob/main/book/ch06_replication.ipynb)
 # ![CPU: about 5 minutes](https://img.shields.io/badge/CPU%20(2%20cores)-~5%20min-blue)
-# ![GPU: one paper table, hours](https://img.shields.io/badge/GPU%20(one%20paper%20table)-hours-green)
 #
 # The papers of Chapters 2-5 each report a table of methods on CREMA-D, Kinetics-Sounds or AVE, and
 # the "same" concatenation baseline on CREMA-D ranges from about 52% to 62% across them. Each paper
@@ -204,7 +203,7 @@ print((GRIDS_DIR / "arl-cremad.toml").read_text())
 # `DATASET = "cremad"` (or another real data set) and `DATA_DIR`, this section trains ARL's Table 1
 # grid for that data set instead, at the paper's rate.
 
-# %% tags=[]
+# %% tags=["hide-input"]
 from mmlesson import run_grid
 from mmlesson.book import with_learning_rates
 from mmlesson.tables import caption, paper_table
@@ -338,14 +337,14 @@ matched.verdict_table(study, "mild v2")
 # %% tags=["remove-input"]
 from mmlesson.plots import plot_paired_differences
 
-fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharey=True)
+fig, axes = plt.subplots(2, 3, figsize=(9.5, 6.5), sharey=True)
 for row, regime in enumerate(matched.REGIMES):
     for col, endpoint in enumerate(matched.ENDPOINTS):
         plot_paired_differences(axes[row, col], matched.paired_differences(study, regime, endpoint),
                                 matched.matched_comparisons(study, regime, endpoint), title=f"{regime}: {endpoint}",
                                 wrap=30)
         axes[row, col].set_xlabel("paired difference" if row else "")
-axes[0, 0].legend(loc="lower left", fontsize=7)
+axes[0, 0].legend(loc="lower left", fontsize=9)
 fig.tight_layout()
 plt.show()
 
@@ -454,7 +453,7 @@ def paired_interval(treatment, control):
     return None  # your code here
 
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "remove-output"]
 import numpy as np
 
 from mmlesson.exercises import check

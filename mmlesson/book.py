@@ -51,6 +51,9 @@ def setup(device: str = "auto", note: str | None = None):
     if resolved.type == "cpu" and threads != 0:  # 0: torch's default
         torch.set_num_threads(threads or 1)
     torch.manual_seed(0)
+    from .plots import use_book_style
+
+    use_book_style()
     line = f"mmlesson {mmlesson.__version__}, torch {torch.__version__}, device: {resolved}"
     print(f"{line}; {note}" if note else line)
     return resolved

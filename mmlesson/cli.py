@@ -1,5 +1,6 @@
-"""Command line: ``mmlesson train ...``, ``mmlesson recalibrate --run DIR``, ``mmlesson data list`` and
-``mmlesson data prepare NAME --raw RAW --root ROOT``, ``mmlesson diagnose``.
+"""Command line: ``mmlesson train ...`` (``--recipe NAME``: a named protocol, flags override it),
+``mmlesson recalibrate --run DIR``, ``mmlesson data list``, ``mmlesson data knobs [NAME]``,
+``mmlesson data prepare NAME --raw RAW --root ROOT``, ``mmlesson recipes [NAME]``, ``mmlesson diagnose``.
 
 The options of ``train`` are generated from ``TrainConfig``'s fields, so ``--help`` lists every
 option with its default and the CLI accepts exactly what ``mmlesson.train(...)`` accepts.
@@ -14,7 +15,7 @@ import typing
 from dataclasses import MISSING
 from pathlib import Path
 
-from .config import TrainConfig, config_fields, method_option_fields
+from .config import EXECUTION_FIELDS, TrainConfig, config_fields, method_option_fields
 from .errors import ConfigError, exit_with_one_line
 
 
@@ -69,6 +70,10 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     from .models import FUSIONS
 
     registries = {"data": DATASETS, "method": METHODS, "fusion": FUSIONS}
+    parser.add_argument("--recipe", default=None, metavar="NAME",
+                        help="train under a named protocol (`mmlesson recipes`): its data set, data knobs, training "
+                             "fields and the method's options; every flag given on the command line overrides it "
+                             "(--data-knob per knob)")
     hints = typing.get_type_hints(TrainConfig)
     for f in config_fields():
         if f.name == "options":
@@ -105,13 +110,51 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, with a usage error as one line that names the fix (exit code 2)."""
+    """argparse, with a usage error as one line that names the fix (exit code 2), and the closest valid
+    name for a mistyped option or choice (``unrecognized arguments: --lrr 0.1 (did you mean --lr?)``)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: error: {message}{choice_suggestion(message)} (see `{self.prog} --help`)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:  # argparse's own message, with the options of the commands chosen to suggest from
+            chain = self.chosen_parsers(namespace)
+            known = [option for parser in chain for option in parser._option_string_actions]
+            self.exit(2, f"{self.prog}: error: unrecognized arguments: {' '.join(extras)}"
+                         f"{option_suggestion(extras, known)} (see `{chain[-1].prog} --help`)\n")
+        return namespace
+
+    def chosen_parsers(self, namespace) -> list[argparse.ArgumentParser]:
+        """This parser and the (sub)command parsers ``namespace`` chose, outermost first."""
+        chain = [self]
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(namespace, action.dest, None) or "")
+                if isinstance(chosen, OneLineParser):
+                    chain += chosen.chosen_parsers(namespace)
+        return chain
 
 
-COMMANDS = ("train", "recalibrate", "replicate", "report", "diagnose", "data")
+def option_suggestion(extras: list[str], known) -> str:
+    """`` (did you mean --lr?)`` for the mistyped options among ``extras`` (``--lrr``, ``--lrr=0.1``)."""
+    typed = [word.split("=", 1)[0] for word in extras if word.startswith("--") and len(word) > 2]
+    found = [(word, closest(word, known, strip="-")) for word in typed]
+    found = [(word, match) for word, match in found if match]
+    if len(found) == 1:
+        return did_you_mean(found[0][0], known, strip="-")
+    return (" (did you mean " + ", ".join(f"{match} for {word}" for word, match in found) + "?)") if found else ""
+
+
+def choice_suggestion(message: str) -> str:
+    """`` (did you mean train?)`` for argparse's ``invalid choice: 'trian' (choose from 'train', ...)``."""
+    import re
+
+    match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    return did_you_mean(match[1], re.findall(r"'([^']*)'", match[2])) if match else ""
+
+
+COMMANDS = ("train", "recalibrate", "replicate", "report", "diagnose", "data", "recipes")
 
 
 def build_parser(command: str | None = None, complete: bool = True) -> argparse.ArgumentParser:
@@ -142,12 +185,23 @@ def build_parser(command: str | None = None, complete: bool = True) -> argparse.
     recalibrate.add_argument("--progress", choices=("auto", "on", "off"), default="auto", help="progress bar")
     add_replicate_parsers(commands, debug)
     add_diagnose_parser(commands, debug)
-    data = commands.add_parser("data", help="data sets: list them, prepare a real one", parents=[debug])
-    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{list,prepare}",
+    data = commands.add_parser("data", help="data sets: list them and their knobs, prepare a real one",
+                               parents=[debug])
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{list,knobs,prepare}",
                                         parser_class=OneLineParser)
     data_commands.add_parser("list", help="list the data sets mmlesson can load", parents=[debug])
+    knobs = data_commands.add_parser("knobs", parents=[debug], help="list a data set's knobs: name, default, meaning",
+                                     description="Every knob of a data set (default: SynthAV) with its default and "
+                                                 "meaning; set one with `mmlesson train --data-knob NAME=VALUE`.")
+    knobs.add_argument("name", nargs="?", default="synthav", help="the data set (default: %(default)s)")
     if complete or command == "data":
         add_prepare_parser(data_commands, debug)
+    recipes = commands.add_parser(
+        "recipes", parents=[debug], help="list the named protocols (the book's SynthAV regimes, the papers' settings)",
+        description="List every recipe (name, data set, title; for SynthAV, the knobs it changes from the "
+                    "defaults), or print one in full: data knobs, training fields, method options, notes. Train "
+                    "under one with `mmlesson train --recipe NAME`.")
+    recipes.add_argument("name", nargs="?", default=None, help="print this recipe in full")
     return parser
 
 
@@ -300,12 +354,22 @@ def add_prepare_parser(data_commands, debug) -> None:
 
 
 def run_train(args) -> int:
+    from .data import DATASETS
     from .engine import fit
+    from .methods import METHODS
+    from .models import FUSIONS
 
-    shared = {f.name: getattr(args, f.name) for f in config_fields() if f.name != "options"}
-    shared["data_knobs"] = dict(args.data_knobs)
     given = {name: getattr(args, name) for name in method_option_fields() if hasattr(args, name)}
-    result = fit(TrainConfig(**shared, options=given))
+    for kind, name, registry in (("data set", args.data, DATASETS), ("method", args.method, METHODS),
+                                 ("fusion", args.fusion, FUSIONS)):
+        known_name(kind, name, registry)
+    if args.recipe is not None:
+        config = TrainConfig.build(**recipe_keywords(args, given))
+    else:
+        shared = {f.name: getattr(args, f.name) for f in config_fields() if f.name != "options"}
+        shared["data_knobs"] = dict(args.data_knobs)
+        config = TrainConfig(**shared, options=given)
+    result = fit(config)
     final = result.metrics["final"]["test"]
     branch = ", ".join(f"{m} {v:.3f}" for m, v in final["branch_acc"].items())
     line = f"test acc {final['acc']:.3f}  macro-F1 {final['macro_f1']:.3f}  branch acc: {branch}"
@@ -317,6 +381,52 @@ def run_train(args) -> int:
     elif result.out is not None:
         print(f"metrics written to {result.out / 'metrics.json'}")
     return 0
+
+
+def known_name(kind: str, name: str, known) -> str:
+    """``name`` if it is one of ``known``, else a ConfigError that lists them and suggests the closest."""
+    if name not in known:
+        raise ConfigError(f"unknown {kind} {name!r}{did_you_mean(name, known)}; choose one of: "
+                          f"{', '.join(sorted(known))}")
+    return name
+
+
+def given_on_command_line(argv: list[str]) -> set[str]:
+    """The destinations of the ``train`` options that ``argv`` sets itself (``--epochs 8`` counts even where 8 is
+    the default): ``argv`` parsed again with every default of ``train`` suppressed."""
+    parser = build_parser("train", complete=False)
+    train = parser._subparsers._group_actions[0].choices["train"]
+    for action in train._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv))) - {"command", "debug"}
+
+
+def recipe_keywords(args, options: dict) -> dict:
+    """``TrainConfig.build``'s keywords of ``mmlesson train --recipe NAME``: the recipe's data set, knobs,
+    training fields and options of ``--method``, then every flag given on the command line (``args.given``;
+    ``options``: the method options given), ``--data-knob`` knob by knob. The training seed is always the
+    run's (a recipe whose data seed is ``run`` draws its data with it)."""
+    from .book import ONE_RATE_RECIPES, protocol_rate
+    from .recipes import RECIPES
+
+    recipe = RECIPES[known_name("recipe", args.recipe, RECIPES)]
+    given = getattr(args, "given", set())
+    if "data" in given and args.data != recipe.data:
+        raise ConfigError(f"--data {args.data} disagrees with --recipe {recipe.name}, which trains on {recipe.data}; "
+                          f"drop --data, or choose a recipe of {args.data} (mmlesson recipes)")
+    shared = {f.name: getattr(args, f.name) for f in config_fields()
+              if f.name in given and f.name not in ("data", "data_knobs", "method", "options")}
+    changed = [*(name for name in shared if name not in (*EXECUTION_FIELDS, "seed")), *options,
+               *(f"knob {name}" for name in dict(args.data_knobs))]
+    protocol = {}
+    if recipe.name in ONE_RATE_RECIPES and "lr" not in shared:  # the book trains every arm of it at one rate
+        protocol = {"lr": protocol_rate(recipe.name)}
+    keywords = recipe.config(args.method, **{**protocol, **shared, **options, "seed": args.seed,
+                                             "data_knobs": dict(args.data_knobs)})
+    print(f"recipe {recipe.name}: {recipe.data}, method {args.method}, seed {args.seed}"
+          + (f", the book's protocol learning rate {protocol['lr']}" if protocol else "")
+          + (f"; from the command line: {', '.join(changed)}" if changed else ""))
+    return keywords
 
 
 def recalibrate_run(run_dir, root=None, progress: str = "off") -> dict:
@@ -437,12 +547,20 @@ def training_overrides(args, grid) -> tuple[dict, dict]:
     return overrides, options
 
 
-def did_you_mean(name: str, known) -> str:
+def did_you_mean(name: str, known, strip: str = "") -> str:
     """`` (did you mean NAME?)`` for the closest of ``known`` to a mistyped ``name``, or nothing."""
+    match = closest(name, known, strip)
+    return f" (did you mean {match}?)" if match else ""
+
+
+def closest(name: str, known, strip: str = ""):
+    """The closest of ``known`` to ``name`` (difflib's), or None; ``strip``: characters left out of the
+    comparison at the start of each (``"-"`` for options, else every ``--x`` looks alike)."""
     import difflib
 
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    spelled = {str(k).lstrip(strip): k for k in known}
+    close = difflib.get_close_matches(name.lstrip(strip), list(spelled), n=1)
+    return spelled[close[0]] if close else None
 
 
 def variant_name(name: str, changes: dict) -> str:
@@ -576,6 +694,100 @@ def run_data_list() -> int:
     return 0
 
 
+def shown(value, separator: str = ",") -> str:
+    """A value as the command line takes it: a tuple joined by ``separator`` (``,`` in ``--data-knob
+    NAME=1,2``, a space after a flag with several values), anything else as ``str``."""
+    if isinstance(value, (tuple, list)):
+        return separator.join(map(str, value)) if value else "none"
+    return str(value)
+
+
+def columns(rows: list[tuple], indent: str = "") -> list[str]:
+    """``rows`` of strings as lines, every column but the last padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
+    return [(indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]).rstrip()
+            for row in rows]
+
+
+def knob_fields(data: str) -> dict:
+    """``{knob: field}`` of data set ``data``: SynthAV's config, or the knobs of a prepared real data set."""
+    from .data import DATASETS, SynthAVConfig
+    from .data.real import RealKnobs
+
+    known_name("data set", data, DATASETS)
+    return {f.name: f for f in dataclasses.fields(SynthAVConfig if data == "synthav" else RealKnobs)}
+
+
+def field_default(f):
+    return f.default if f.default is not MISSING else f.default_factory()
+
+
+def run_data_knobs(args) -> int:
+    fields = knob_fields(args.name)
+    print(f"{'SynthAV' if args.name == 'synthav' else args.name} knobs (name, default, meaning); set one with "
+          f"mmlesson train --data-knob NAME=VALUE" + ("; the book's regimes: mmlesson recipes" if args.name ==
+                                                     "synthav" else ""))
+    rows = []
+    for name, f in fields.items():
+        choices = f.metadata.get("choices")
+        rows.append((name, shown(field_default(f)),
+                     f.metadata.get("help", "") + (f" (choices: {', '.join(map(str, choices))})" if choices else "")))
+    print("\n".join(columns(rows)))
+    return 0
+
+
+def changed_knobs(recipe) -> dict:
+    """The data knobs ``recipe`` sets to other values than the data set's defaults."""
+    fields = knob_fields(recipe.data)
+    return {name: value for name, value in recipe.data_knobs.items()
+            if name not in fields or value != field_default(fields[name])}
+
+
+def run_recipes(args) -> int:
+    from .recipes import RECIPES
+
+    if args.name is not None:
+        return print_recipe(RECIPES[known_name("recipe", args.name, RECIPES)])
+    rows = [("NAME", "DATA", "TITLE (SynthAV: the knobs it changes from the defaults)")]
+    for recipe in RECIPES.values():
+        knobs = changed_knobs(recipe) if recipe.data == "synthav" else {}
+        rows.append((recipe.name, recipe.data, recipe.title + (
+            "; knobs: " + " ".join(f"{k}={shown(v)}" for k, v in knobs.items()) if knobs else "")))
+    print("\n".join(columns(rows)))
+    print("one in full: mmlesson recipes NAME; train under one: mmlesson train --recipe NAME --method METHOD")
+    return 0
+
+
+def print_recipe(recipe) -> int:
+    """``mmlesson recipes NAME``: everything a recipe sets, each beside its default, one item per line."""
+    from .methods import METHODS
+    from .recipes import RUN_SEED
+
+    print(f"{recipe.name}: {recipe.title}")
+    print(f"data set: {recipe.data}; source: {recipe.citation}")
+    print(f"train it: mmlesson train --recipe {recipe.name} --method METHOD --seed SEED (any flag given overrides "
+          f"the recipe)")
+    knob_of = knob_fields(recipe.data)
+    print("data knobs (NAME, VALUE, DEFAULT; --data-knob NAME=VALUE):")
+    rows = [(name, shown(value) + (" (the training seed: the data are drawn anew with each)" if value == RUN_SEED
+                                   else ""), "default " + shown(field_default(knob_of[name])))
+            for name, value in recipe.data_knobs.items()]
+    print("\n".join(columns(rows, "  ")) if rows else "  none (the defaults)")
+    train_field = {f.name: f for f in config_fields()}
+    print("training fields (NAME, VALUE, DEFAULT):")
+    print("\n".join(columns([(name, shown(value, " "), "default " + shown(field_default(train_field[name]), " "))
+                              for name, value in recipe.train.items()], "  ")))
+    print("method options (METHOD, NAME, VALUE, DEFAULT; a method not listed trains with its defaults):")
+    rows = []
+    for method, options in recipe.methods.items():
+        declared = {f.name: f for f in dataclasses.fields(METHODS[method].Options)} | train_field
+        rows += [(method, name, shown(value, " "), "default " + shown(field_default(declared[name]), " "))
+                 for name, value in options.items()]
+    print("\n".join(columns(rows, "  ")) if rows else "  none")
+    print(f"notes: {recipe.notes}" if recipe.notes else "notes: none")
+    return 0
+
+
 def run_data_prepare(args) -> int:
     from .data import REAL_DATASETS
     from .data.download import Downloader, RemoteFile
@@ -621,7 +833,15 @@ def main(argv=None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv or os.environ.get("MMLESSON_DEBUG", "") not in ("", "0")
-    return exit_with_one_line(lambda: run_command(build_parser(chosen_command(argv), complete=False).parse_args(argv)), debug=debug)
+    return exit_with_one_line(lambda: run_command(parse(argv)), debug=debug)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The parsed command line; for ``train --recipe``, ``given`` holds the options the command line sets itself."""
+    args = build_parser(chosen_command(argv), complete=False).parse_args(argv)
+    if args.command == "train" and args.recipe is not None:
+        args.given = given_on_command_line(argv)
+    return args
 
 
 def run_command(args) -> int:
@@ -635,8 +855,12 @@ def run_command(args) -> int:
         return run_report(args)
     if args.command == "diagnose":
         return run_diagnose(args)
+    if args.command == "recipes":
+        return run_recipes(args)
     if args.data_command == "prepare":
         return run_data_prepare(args)
+    if args.data_command == "knobs":
+        return run_data_knobs(args)
     return run_data_list()
 
 

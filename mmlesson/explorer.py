@@ -72,7 +72,7 @@ def plot_explorer(result: dict, ax=None):
             ax.bar([x + width / 2 for x in (0, 1)], alone, width, color="C1", label="trained alone"),
             ax.bar([2], [result["joint"]["fused"]], width, color="C2", label="joint model, fused")]
     for group in bars:
-        ax.bar_label(group, fmt="%.2f", fontsize=8)
+        ax.bar_label(group, fmt="%.2f", fontsize=9)
     chance = 1 / result["classes"]
     ax.axhline(chance, color="grey", linestyle="--", label=f"chance (1/{result['classes']})")
     ax.set_xticks([0, 1, 2], ["audio", "visual", "fused"])
@@ -83,7 +83,7 @@ def plot_explorer(result: dict, ax=None):
                       for name, value in result["knobs"].items())
     ax.set_title(f"Severe regime{' with ' + knobs if knobs else ' (its own knobs)'}\n{result['epochs']} epochs, "
                  f"{result['train_size']} training clips, seed {result['seed']}", fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=9, loc="upper right")
     return ax.figure
 
 

@@ -8,6 +8,22 @@ import torch
 
 from .readouts import mean_std, per_epoch
 
+# The book's figures are read on a page about 960 px wide (the rendered book at 1280 px): at FIGURE_DPI a
+# figure up to MAX_FIGURE_INCHES wide is shown at (nearly) its own size, so that text of MIN_FONT_PT points
+# is at least the body text's small print (tests/test_rendered_book.py measures it). No figure in the book
+# sets a smaller font size (tests/test_plots.py checks the sources).
+FIGURE_DPI = 100
+MAX_FIGURE_INCHES = 10.0
+MIN_FONT_PT = 9
+BOOK_STYLE = {"figure.dpi": FIGURE_DPI, "savefig.dpi": "figure", "font.size": 10, "axes.titlesize": 10,
+              "axes.labelsize": 10, "xtick.labelsize": MIN_FONT_PT, "ytick.labelsize": MIN_FONT_PT,
+              "legend.fontsize": MIN_FONT_PT, "legend.title_fontsize": MIN_FONT_PT, "figure.titlesize": 11}
+
+
+def use_book_style() -> None:
+    """Set matplotlib's sizes for the book's pages (``BOOK_STYLE``)."""
+    plt.rcParams.update(BOOK_STYLE)
+
 
 def plot_over_epochs(ax, runs: list[dict], keys: tuple, label: str, **style):
     """Mean over seeds of a per-epoch history entry, with a ±1 std band."""
@@ -71,7 +87,7 @@ def plot_weight_distributions(blocks: dict, ax, bins: int = 50):
         ax.hist(w.flatten().numpy(), bins=bins, alpha=0.5, density=True, label=f"{m} (mean |w| {float(w.abs().mean()):.3f})")
     ax.set_xlabel("weight")
     ax.set_ylabel("density")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
 
 
 def plot_per_class_capability(summary: dict, ax, class_names=None, accuracy_label: str = "branch accuracy"):
@@ -91,8 +107,8 @@ def plot_per_class_capability(summary: dict, ax, class_names=None, accuracy_labe
     ax.set_xticks(range(classes), class_names or [str(c) for c in range(classes)])
     ax.set_ylabel(accuracy_label)
     right.set_ylabel("mean |w| of the class row")
-    ax.legend(loc="upper left", fontsize=8)
-    right.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=9)
+    right.legend(loc="upper right", fontsize=9)
     return right
 
 
@@ -155,7 +171,7 @@ def draw_concat_fusion(ax=None):
                label=f"$(\\partial z_{m} / \\partial \\theta_{m})^\\top W_{m}^\\top (p - e_y)$",
                label_at=(4.3, lane + 0.3 * s))
     ax.add_patch(plt.Rectangle((6.95, 1.45), 2.1, 5.5, fill=False, linestyle=":", edgecolor="grey"))
-    ax.text(8.0, mid, "linear layer\n$W = [W_a,\\ W_v]$,\nbias $b$", ha="center", va="center", fontsize=8,
+    ax.text(8.0, mid, "linear layer\n$W = [W_a,\\ W_v]$,\nbias $b$", ha="center", va="center", fontsize=9,
             color="dimgrey")
     _box(ax, 10.7, mid, "$f = W_a z_a$\n$+\\ W_v z_v + b$", width=2.1, height=1.2, face=TRAINED_FACE)
     _box(ax, 12.9, mid, "softmax\n$p$", width=1.3, height=1.0)
@@ -170,7 +186,7 @@ def draw_concat_fusion(ax=None):
             ha="center", va="center", fontsize=10)
     ax.legend(handles=[Line2D([], [], color=FORWARD_COLOR, label="forward pass"),
                        Line2D([], [], color=GRADIENT_COLOR, linestyle="--", label="gradient (backward pass)")],
-              loc="lower right", fontsize=8, frameon=False)
+              loc="lower right", fontsize=9, frameon=False)
     return ax.figure
 
 
@@ -190,7 +206,7 @@ def _draw_ccat_stage1(ax):
         _box(ax, 3.0, y, f"{name}\nencoder $\\theta_{m}$", width=2.0, height=1.0, face=TRAINED_FACE)
         _arrow(ax, (1.45, y), (2.0, y))
         _arrow(ax, (4.0, y), (4.5, 5.3 + 0.6 * s))
-        ax.text(4.15, 6.3 if s > 0 else 4.3, "tokens", ha="right", va="center", fontsize=8)
+        ax.text(4.15, 6.3 if s > 0 else 4.3, "tokens", ha="right", va="center", fontsize=9)
     _box(ax, 5.6, 5.3, "bi-directional\ncross-\nattention", width=2.3, height=2.4, face=TRAINED_FACE)
     _box(ax, 8.7, 5.3, "classifier\nCls", width=1.5, height=1.2, face=TRAINED_FACE)
     _arrow(ax, (6.75, 5.3), (7.95, 5.3), label="$f$", label_at=(7.35, 5.65))
@@ -198,7 +214,7 @@ def _draw_ccat_stage1(ax):
                        "$\\mathcal{L}_{reg} = |c_a - c_v|$: equal contributions", width=9.4, height=1.4)
     _arrow(ax, (8.7, 4.7), (8.7, 1.6), label="$\\mathcal{L}_{cls}$", label_at=(9.35, 3.2))
     _arrow(ax, (5.6, 4.1), (5.6, 1.6), dashed=True, color="dimgrey",
-           label="$c_m$: share of\n$z_m$ in $f$", label_at=(6.85, 2.9), fontsize=8)
+           label="$c_m$: share of\n$z_m$ in $f$", label_at=(6.85, 2.9), fontsize=9)
 
 
 def _draw_ccat_stage2(ax):
@@ -222,7 +238,7 @@ def _draw_ccat_stage2(ax):
         _arrow(ax, (7.1, y), (7.7, y), color=color)
         _arrow(ax, (4.45, y - 0.4 * s), (5.3, mid + 0.5 * s), color=color)
         _arrow(ax, (7.3, mid + 0.5 * s), (8.0, y - 0.3 * s), color=color,
-               label=f"Cls$(z_{m})$", label_at=(8.25, mid + 1.1 * s), fontsize=8)
+               label=f"Cls$(z_{m})$", label_at=(8.25, mid + 1.1 * s), fontsize=9)
         _arrow(ax, (8.3, y), (8.9, y), color=color)
         _arrow(ax, (10.35, y - 0.7 * s), (10.35, mid + 0.75 * s), color="dimgrey")
     _box(ax, 6.3, mid, "", width=2.6, height=1.0, face=FROZEN_FACE)
@@ -238,7 +254,7 @@ def draw_ccat_pipeline():
     """CCAT's two stages side by side (Chapter 4): stage 1 trains encoders, cross-attention and classifier
     on ``L_cls + lambda L_reg``; stage 2 freezes the classifier and trains one modality at a time through
     its own LoRA, with secondary steps on the samples whose contribution is below ``beta``."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw=dict(width_ratios=[10, 12.5]))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 4.4), gridspec_kw=dict(width_ratios=[10, 12.5]))
     _draw_ccat_stage1(_diagram_axes(left, 10, 8.3))
     _draw_ccat_stage2(_diagram_axes(right, 12.5, 8.3))
     fig.legend(handles=[Patch(facecolor=TRAINED_FACE, edgecolor="black", label="trained"),
@@ -246,7 +262,7 @@ def draw_ccat_pipeline():
                         Line2D([], [], color=AUDIO_COLOR, label="audio step"),
                         Line2D([], [], color=VISUAL_COLOR, label="visual step"),
                         Line2D([], [], color=SECONDARY_COLOR, label="secondary update (Sec)")],
-               loc="lower center", ncol=5, fontsize=8, frameon=False)
+               loc="lower center", ncol=5, fontsize=9, frameon=False)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.09, top=0.88, wspace=0.06)
     return fig
 
@@ -290,6 +306,6 @@ def show_paired_differences(comparisons: list, values: list[tuple], title: str =
         differences[c.claim] = treatment - control
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(differences) + 1.2))
     plot_paired_differences(ax, differences, {c.claim: c for c in comparisons}, title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
     plt.show()

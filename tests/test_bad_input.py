@@ -193,8 +193,8 @@ def test_data_prepare(raw_media, tmp_path, capsys):
 
 
 def test_commands_without_what_they_need(tmp_path, capsys):
-    check_cli([], 2, "the following arguments are required: {train,recalibrate,replicate,report,diagnose,data}", capsys)
-    check_cli(["data"], 2, "the following arguments are required: {list,prepare}", capsys)
+    check_cli([], 2, "the following arguments are required: {train,recalibrate,replicate,report,diagnose,data,recipes}", capsys)
+    check_cli(["data"], 2, "the following arguments are required: {list,knobs,prepare}", capsys)
     check_cli(["data", "list", "extra"], 2, "unrecognized arguments: extra", capsys)
     check_cli(["replicate", "no-such-grid"], 2, "no grid file 'no-such-grid'; give a .toml path or one of the shipped",
               capsys)

@@ -139,3 +139,19 @@ def test_a_chapter_closes_with_its_findings_and_exercises(chapter):
     checks = [c for c in cells if c.cell_type == "code" and "hide-input" in c.metadata.get("tags", [])
               and "check(" in c.source]
     assert len(checks) == 1, f"{chapter.name}: one code exercise with a hidden check"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_treats_its_plumbing_alike_on_the_page(chapter):
+    """The parameters cell is shown (it is what a reader edits), the Colab install cell is not on the page, a
+    code cell of 20 lines or more is collapsed (its output stays), and the exercise checker shows no output."""
+    for cell in code_cells(chapter):
+        tags = set(cell.metadata.get("tags", []))
+        if "parameters" in tags:
+            assert not tags & {"remove-cell", "remove-input", "hide-input"}, chapter.name
+        elif '"google.colab" in sys.modules' in cell.source:
+            assert "remove-cell" in tags, f"{chapter.name}: the install cell is on the page"
+        elif cell.source.startswith("check(") or "\ncheck(" in cell.source:
+            assert {"hide-input", "remove-output"} <= tags, f"{chapter.name}: the checker's output is on the page"
+        elif len(cell.source.splitlines()) >= 20:
+            assert tags & {"hide-input", "remove-cell", "remove-input"}, f"{chapter.name}: {cell.source[:60]!r}"

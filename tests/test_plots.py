@@ -92,3 +92,36 @@ def test_paired_differences_are_drawn_per_seed_with_the_interval_and_the_sesoi_b
     assert markers == [pytest.approx(c.mean)]  # the mean's marker; its caps and bar span the 95% interval
     assert [tick.get_text() for tick in ax.get_yticklabels()] == ["gain"]
     plt.close(fig)
+
+
+def test_no_figure_in_the_book_asks_for_text_smaller_than_the_book_style_allows():
+    """The rendered-book test turns MIN_FONT_PT into pixels on the page; that holds only if no figure sets a
+    smaller size than the style: every literal font size in the chapters and the package is at least
+    MIN_FONT_PT, none is a relative size below 'medium', and every size in BOOK_STYLE is at least MIN_FONT_PT."""
+    import re
+    from pathlib import Path
+
+    from mmlesson.plots import BOOK_STYLE, MIN_FONT_PT
+
+    root = Path(__file__).resolve().parents[1]
+    sources = [*root.glob("book/*.py"), *root.glob("mmlesson/**/*.py")]
+    small = []
+    for path in sources:
+        text = path.read_text()
+        for match in re.finditer(r"(?:fontsize|labelsize|title_fontsize)\s*=\s*([0-9.]+)", text):
+            if float(match.group(1)) < MIN_FONT_PT:
+                small.append(f"{path.name}: {match.group(0)}")
+        small += [f"{path.name}: {m}" for m in re.findall(r"(?:fontsize|labelsize)\s*=\s*[\"'](?:x+-)?small[\"']", text)]
+    assert not small, small
+    sizes = {key: value for key, value in BOOK_STYLE.items() if "size" in key}
+    assert sizes and all(value >= MIN_FONT_PT for value in sizes.values()), sizes
+
+
+def test_the_chapters_setup_puts_the_book_style_in_force():
+    from mmlesson.book import setup
+    from mmlesson.plots import BOOK_STYLE
+
+    plt.rcParams.update({"font.size": 6, "figure.dpi": 72})
+    setup("cpu")
+    for key, value in BOOK_STYLE.items():
+        assert plt.rcParams[key] == value, key

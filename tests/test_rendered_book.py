@@ -135,3 +135,43 @@ def test_page_renders_offline(stem, html, offline_page):
 
     fetched = [(kind, url) for kind, url in blocked if kind != "image"]
     assert not fetched, f"{stem}: the page asked the network for more than images: {fetched}"
+
+
+LAYOUT = """() => {
+    const article = document.querySelector('main article') || document.querySelector('main');
+    const right = article.getBoundingClientRect().right;
+    const blocks = [...article.querySelectorAll('pre, table, div.cell_output, div.cell_input, img, mjx-container[display]')];
+    const wide = blocks.filter(e => e.getBoundingClientRect().width > 0)
+        .filter(e => (e.tagName !== 'IMG' && e.scrollWidth > e.clientWidth + 1) || e.getBoundingClientRect().right > right + 1)
+        .map(e => `${e.tagName}: ${e.innerText ? e.innerText.slice(0, 60) : e.getAttribute('src')}`);
+    const figures = [...article.querySelectorAll('div.cell_output img')].filter(i => i.naturalWidth > 0)
+        .map(i => ({src: i.getAttribute('src'), shown: i.getBoundingClientRect().width, natural: i.naturalWidth}));
+    const body = parseFloat(getComputedStyle(article.querySelector('p') || article).fontSize);
+    return {wide, figures, body, text: article.innerText};
+}"""
+
+
+@pytest.mark.parametrize("stem", PAGES)
+def test_at_1280_px_nothing_runs_off_the_page_and_figure_text_is_at_least_the_small_print(stem, html, offline_page):
+    """At 1280 x 900 no output, table, code block or figure is wider than the article; figure text is at least
+    SMALL_PRINT of the body text's size: a figure's smallest text (``plots.MIN_FONT_PT``, which
+    tests/test_plots.py holds every figure to) at the dpi its PNG records, times the scale the page shows it at;
+    and the exercise checker's stub output is not on the page."""
+    from PIL import Image
+
+    from mmlesson.plots import MIN_FONT_PT
+
+    page, _ = offline_page
+    render(page, html / "book" / f"{stem}.html")
+    seen = page.evaluate(LAYOUT)
+    assert not seen["wide"], f"{stem}: blocks wider than the page at 1280 px: {seen['wide'][:5]}"
+    for figure in seen["figures"]:
+        dpi = Image.open((html / "book" / figure["src"]).resolve()).info.get("dpi", (72, 72))[0]
+        pixels = MIN_FONT_PT * dpi / 72 * figure["shown"] / figure["natural"]
+        assert pixels >= SMALL_PRINT * seen["body"], (
+            f"{stem}: {figure['src']}: its smallest text shows at {pixels:.1f} px, under the small print "
+            f"({SMALL_PRINT * seen['body']:.1f} px)")
+    assert "Not yet:" not in seen["text"], f"{stem}: the exercise checker's stub output is on the page"
+
+
+SMALL_PRINT = 0.7  # of the body text's size: the smallest text a page shows in its own type

@@ -183,7 +183,12 @@ class SynthAVConfig:
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(knobs) - valid)
         if unknown:
-            raise ConfigError(f"unknown SynthAV knob {unknown[0]!r}; valid knobs: {', '.join(sorted(valid))}")
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(valid), n=1)
+            raise ConfigError(f"unknown SynthAV knob {unknown[0]!r}" + (f" (did you mean {close[0]}?)" if close else "")
+                              + f"; valid knobs: {', '.join(sorted(valid))} (mmlesson data knobs: each with its "
+                                f"default and meaning)")
         return cls(**knobs)
 
 
