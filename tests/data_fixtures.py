@@ -49,3 +49,50 @@ def clip_spectrogram(path, sample_rate: int = SAMPLE_RATE, seconds: float = CLIP
     """The audio protocol for one file, as preparation applies it: load, tile to ``seconds``, clip to
     [-1, 1], log spectrogram (the reference the tests compare the cache against)."""
     return fixed_length_spectrogram(load_waveform(path, sample_rate), sample_rate, seconds)
+
+
+def book_cremad_clip_ids(train_per_class: int = 12, test_per_class: int = 5) -> list[str]:
+    """Clips of every emotion from the shipped OGM-GE lists, spread over the actors in list order: enough for a
+    chapter's smoke run (every class in every split, more test clips than a t-SNE's perplexity needs)."""
+    chosen, counts = [], {}
+    for row in CREMAD.list_clips():
+        key = (row["official_split"], row["label"])
+        wanted = train_per_class if row["official_split"] == "train" else test_per_class
+        if counts.get(key, 0) < wanted:
+            counts[key] = counts.get(key, 0) + 1
+            chosen.append(row["clip_id"])
+    return chosen
+
+
+def book_ks_clips(classes: int = 6, train_per_class: int = 8, test_per_class: int = 4) -> list[tuple[str, int]]:
+    """Kinetics-Sounds clips of the first ``classes`` classes, from the shipped lists."""
+    chosen, counts = [], {}
+    for row in KS.list_clips():
+        key = (row["official_split"], row["label"])
+        wanted = train_per_class if row["official_split"] == "train" else test_per_class
+        if row["label"] < classes and counts.get(key, 0) < wanted:
+            counts[key] = counts.get(key, 0) + 1
+            chosen.append((row["clip_id"], row["label"]))
+    return chosen
+
+
+def prepare_book_caches(directory) -> dict:
+    """Small prepared caches of CREMA-D and Kinetics-Sounds in ``directory`` (fabricated media, the shipped split
+    lists), as a reader's Colab session would have them: ``{data set: cache root}``."""
+    from pathlib import Path
+
+    from mmlesson.data.fabricate import fabricate_cremad, fabricate_videos
+    from mmlesson.data.prepare import prepare
+
+    directory = Path(directory)
+    fabricate_cremad(directory / "cremad-raw", book_cremad_clip_ids(), CREMAD.class_names())
+    prepare(CREMAD, directory / "cremad-raw", directory / "cremad", workers=1, frame_size=FRAME_SIZE)
+    fabricate_videos(directory / "ks-raw", book_ks_clips(), seconds=4.0)
+    prepare(KS, directory / "ks-raw", directory / "kinetics_sounds", workers=1, frame_size=FRAME_SIZE, clip_seconds=4.0)
+    return {"cremad": directory / "cremad", "kinetics_sounds": directory / "kinetics_sounds"}
+
+
+if __name__ == "__main__":  # python -m tests.data_fixtures DIR: the caches the real-data chapter test uses
+    import sys
+
+    print(prepare_book_caches(sys.argv[1]))

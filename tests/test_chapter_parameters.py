@@ -207,8 +207,10 @@ def test_smoke_with_other_seeds_still_runs_two_and_says_seeds_is_ignored(capsys,
     assert chapter.seeds == [0, 1] and chapter.train["epochs"] == 2
     (line,) = capsys.readouterr().out.splitlines()
     assert line.endswith("smoke run: seeds [0, 1], small data, 2 epochs (SEEDS is ignored)")
-    Chapter.setup("arl", "cremad", range(3), "cpu", None, tmp_path, True)  # real data: its own size
-    assert capsys.readouterr().out.rstrip().endswith("smoke run: seeds [0, 1], 1 epoch (SEEDS is ignored)")
+    real = Chapter.setup("arl", "cremad", range(3), "cpu", None, tmp_path, True)  # real data: few clips, tiny encoders
+    assert capsys.readouterr().out.rstrip().endswith(
+        "smoke run: seeds [0, 1], a few clips, small frames, tiny encoders, 1 epoch (SEEDS is ignored)")
+    assert real.data_knobs == {"max_clips": 60, "image_size": 32} and real.train["width"] == 8
 
 
 # the explorer without ipywidgets

@@ -396,3 +396,14 @@ def test_on_cuda_the_split_is_resident_and_batches_equal_the_cpu_ones(cremad_cac
             for key in x:
                 torch.testing.assert_close(y[key].cpu(), x[key], atol=1e-4, rtol=0)
     assert str(cuda) in data.train.stored  # auto: resident on the device
+
+
+def test_max_clips_keeps_a_few_clips_of_each_split_evenly_spaced_and_is_part_of_the_identity(cremad_cache):
+    from mmlesson.data.real import evenly_spaced
+
+    _, root, _ = cremad_cache
+    whole, few = load("cremad", root=root), load("cremad", root=root, max_clips=2)
+    assert all(len(split) <= 2 for split in (few.train, few.val, few.test)) and len(whole.train) > 2
+    assert "max_clips" not in whole.identity["knobs"] and few.identity["knobs"]["max_clips"] == 2
+    assert list(evenly_spaced([10, 11, 12, 13, 14, 15, 16], 3)) == [10, 13, 16]
+    assert list(evenly_spaced([4, 5], 3)) == [4, 5]

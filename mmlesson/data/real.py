@@ -6,7 +6,8 @@ Knobs (all optional; stored in metrics.json with the run):
 none; for CREMA-D's speaker split, the share of actors held out for each of validation and test),
 ``num_frames`` per clip (1, OGM-GE's default), ``image_size`` of the frames the model sees (the
 cache's frame size, 224 by default), ``augment`` (random resized crop + flip in training),
-``spec_mask`` (0: off; else the largest masked fraction of each spectrogram axis), ``resident``
+``spec_mask`` (0: off; else the largest masked fraction of each spectrogram axis), ``max_clips`` (None;
+else at most this many clips per split, evenly spaced: a smoke run), ``resident``
 (``auto``, True or False: see ``CachedSplit``), ``verify`` (re-hash the array files).
 """
 from __future__ import annotations
@@ -36,6 +37,8 @@ class RealKnobs:
     resident: str = option("auto", "keep the split on the device: auto, true or false",
                            choices=("auto", "true", "false"))
     verify: bool = option(False, "re-hash the cache's array files before use")
+    max_clips: int | None = option(None, "at most this many clips per split, evenly spaced through it (a smoke "
+                                         "run; None: all)", minimum=1)
 
     def __post_init__(self):
         if isinstance(self.resident, bool):  # Python users pass True / False
@@ -67,6 +70,8 @@ def missing_root(descriptor: RealDataset) -> CacheError:
 
 def identity_of(descriptor: RealDataset, knobs: dict, meta: dict) -> dict:
     content = {k: v for k, v in knobs.items() if k not in EXECUTION_KNOBS}
+    if content.get("max_clips") is None:  # every clip: the identity runs on the whole split had before the knob
+        content.pop("max_clips", None)
     content["image_size"] = content["image_size"] or meta["params"]["frame_size"]  # None means the stored size
     return {"name": descriptor.name, "knobs": content, "cache": {"params": meta["params"], "sha256": meta["sha256"]}}
 
@@ -92,6 +97,8 @@ def load_real(descriptor: RealDataset, root=None, **knobs) -> AVDataset:
     if empty:
         raise CacheError(f"the {knobs['split']} split of the cache in {root} has no clips in {', '.join(empty)} "
                          f"({len(rows)} clips cached); prepare more of the data set")
+    if knobs["max_clips"] is not None:
+        positions = {name: evenly_spaced(members, knobs["max_clips"]) for name, members in positions.items()}
     options = {k: knobs[k] for k in ("num_frames", "image_size", "augment", "spec_mask", "resident")}
     splits = {name: CachedSplit(cache, cached[members], **options) for name, members in positions.items()}
     meta = {"knobs": knobs, "root": str(root), "class_names": list(cache.meta["class_names"]),
@@ -100,3 +107,14 @@ def load_real(descriptor: RealDataset, root=None, **knobs) -> AVDataset:
     return AVDataset(name=descriptor.name, train=splits["train"], val=splits["val"], test=splits["test"],
                      class_names=list(cache.meta["class_names"]), meta=meta,
                      identity=identity_of(descriptor, knobs, cache.meta))
+
+
+def evenly_spaced(members, count: int):
+    """At most ``count`` of a split's ``members``, evenly spaced through it (so that, in a split ordered by class or
+    speaker, every part keeps some), in their order."""
+    import numpy as np
+
+    members = np.asarray(members)
+    if len(members) <= count:
+        return members
+    return members[np.unique(np.linspace(0, len(members) - 1, count).round().astype(int))]
