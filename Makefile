@@ -37,11 +37,13 @@ html: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html/index.html"
 
-# The unit tests on two single-threaded processes, then the chapters (nbval re-executes each on its
-# defaults) one at a time: each chapter trains on its own two worker processes, so nothing shares a core.
+# The unit tests on two single-threaded processes; the chapters' smoke runs (SynthAV and a real-data cache) two
+# at a time, each training in its own process; then the chapters (nbval re-executes each on its defaults) one at
+# a time: each chapter trains on its own two worker processes, so nothing shares a core.
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow"
-	$(PY) -m pytest -q -m slow
+	MMLESSON_WORKERS=1 $(PY) -m pytest -q -n 2 --dist worksteal -m "slow and smoke"
+	$(PY) -m pytest -q -m "slow and not smoke"
 
 clean:
 	rm -rf _build

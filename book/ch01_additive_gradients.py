@@ -109,7 +109,7 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # both. Here is one clip per class without noise (to see the signal) and as the models see them:
 
 # %%
-from mmlesson.data import load
+from mmlesson.data import REAL_DATASETS, load
 from mmlesson.plots import show_synthav_classes
 
 dataset = chapter.data()  # the data of the first evaluation seed
@@ -117,10 +117,10 @@ sample = next(dataset.train.batches(1))
 print(f"{dataset.name}: {len(dataset.train)} train / {len(dataset.val)} validation / {len(dataset.test)} test clips, "
       f"{dataset.num_classes} classes; audio {tuple(sample['audio'].shape[1:])}, "
       f"visual {tuple(sample['visual'].shape[1:])}")
-show_synthav_classes(load("synthav", audio_noise=0.0, visual_noise=0.0, audio_confusion=(0.0,) * 6,
-                          visual_confusion=(0.0,) * 6, quality_std=0.0, train_size=60, val_size=6, test_size=6),
-                     title="the signal alone (no noise, no confusion)")
 if DATASET == "synthav":
+    show_synthav_classes(load("synthav", audio_noise=0.0, visual_noise=0.0, audio_confusion=(0.0,) * 6,
+                              visual_confusion=(0.0,) * 6, quality_std=0.0, train_size=60, val_size=6, test_size=6),
+                         title="the signal alone (no noise, no confusion)")
     show_synthav_classes(dataset, title="SynthAV, severe regime (seed 0): one clip per class")
     ORACLE = chapter.oracle()
     print("oracle (Bayes) accuracy: " + ", ".join(f"{m} {v:.3f}" for m, v in ORACLE.items()))
@@ -185,9 +185,15 @@ report = additive_gradient_check(check_model, check_batch)
 for part, by_modality in report.items():
     print(f"{part:15s}" + "  ".join(f"{m}: max |autograd - formula| = {v:.1e}" for m, v in by_modality.items()))
 largest_difference = max(v for by_modality in report.values() for v in by_modality.values())
+check_loss = torch.nn.functional.cross_entropy(check_model(check_batch).logits, check_batch["label"])
+largest_gradient = max(float(g.abs().max()) for g in torch.autograd.grad(check_loss, list(check_model.parameters())))
 
 # %% tags=["nbval-check-output"]
-print("formula equals autograd to float32 precision (max difference < 1e-5):", largest_difference < 1e-5)
+if DATASET == "synthav":
+    print("formula equals autograd to float32 precision (max difference < 1e-5):", largest_difference < 1e-5)
+else:  # a real clip's larger inputs give larger gradients, and float32's rounding grows with them
+    print(f"formula equals autograd to float32 precision (max difference < 1e-5 of the largest gradient, "
+          f"{largest_gradient:.1f}):", largest_difference < 1e-5 * largest_gradient)
 
 # %% [markdown]
 # ## 1.4 Watching it happen: joint training against each modality alone
@@ -220,6 +226,7 @@ print("formula equals autograd to float32 precision (max difference < 1e-5):", l
 
 # %%
 from mmlesson.book import CORE_ARMS, learning_rate_table, summary
+from mmlesson.recipes import RECIPES
 
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)")}
 if RATES:
@@ -230,7 +237,9 @@ joint = runs["joint (concat)"]
 COLUMNS = {"test acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
            "visual branch": ("test", "branch_acc", "visual"), "audio probe": ("test", "probe_acc", "audio"),
            "visual probe": ("test", "probe_acc", "visual")}
-print(f"test split, mean ± std over {len(SEEDS)} seeds; learning rates {({arm: RATES[arm] for arm in ARMS if arm in RATES})}")
+rates = {arm: RATES[arm] for arm in ARMS if arm in RATES}  # none on real data: the paper's rate stands
+print(f"test split, mean ± std over {len(SEEDS)} seeds; "
+      + (f"learning rates {rates}" if rates else f"the paper's learning rate {RECIPES[chapter.recipe].train['lr']}"))
 print(summary(runs, COLUMNS, oracle_row={"test acc": ORACLE.get("fused"), "audio branch": ORACLE.get("audio"),
                                          "visual branch": ORACLE.get("visual")} if ORACLE else None).to_string())
 
@@ -304,6 +313,12 @@ mean = {name: np.mean(metric(group, "test", *keys)) for name, group, keys in [
 NEVER = "never does on any seed"
 
 
+def against(value, other):
+    """Where ``value`` stands against ``other``, as the text prints them (three decimals)."""
+    value, other = round(value, 3), round(other, 3)
+    return "*below*" if value < other else "level with" if value == other else "above"
+
+
 def fit_time(group):
     """When each seed's training accuracy first reaches 95% (``signature.first_epoch_at``), in words."""
     epochs = [first_epoch_at(per_epoch(run, "train", "acc"), 0.95) for run in group]
@@ -316,18 +331,21 @@ def fit_time(group):
 
 chapter.say(
     f"Alone, the visual model reaches {mean['visual alone']:.3f} on test and the audio model "
-    f"{mean['audio alone']:.3f}; in the joint model the visual branch falls to {mean['visual branch']:.3f}, "
-    f"{mean['visual branch'] - chance:.2f} above chance ({chance:.3f}), and its encoder's probe to "
+    f"{mean['audio alone']:.3f}; in the joint model the visual branch "
+    f"{'falls to' if mean['visual branch'] < mean['visual alone'] else 'reaches'} {mean['visual branch']:.3f}, "
+    f"{mean['visual branch'] - chance:.2f} above chance ({chance:.3f}), and its encoder's probe "
+    f"{'to ' if mean['visual branch'] < mean['visual alone'] else ''}"
     f"{mean['visual probe']:.3f}, against {mean['visual alone probe']:.3f} for the visual-only encoder (section 1.10 "
     f"judges both gaps). The fused model ({mean['fused']:.3f}) is "
-    f"{'*below*' if mean['fused'] < mean['audio alone'] else 'above'} audio alone and "
-    f"{'*below*' if mean['fused'] < mean['visual alone'] else 'above'} visual alone (section 1.10 judges it against "
+    f"{against(mean['fused'], mean['audio alone'])} audio alone and "
+    f"{against(mean['fused'], mean['visual alone'])} visual alone (section 1.10 judges it against "
     f"the better of the two). "
     + (f"The training curves show the race: the joint model {fit_time(joint)}, audio alone "
        f"{fit_time(runs['audio only'])}, while visual alone {fit_time(runs['visual only'])}; once the joint model "
        f"fits its training clips, its visual encoder receives a fraction of the gradient the visual-only one does "
        f"(right)." if any(fit_time(group) != NEVER for group in (joint, runs["audio only"], runs["visual only"]))
-       else f"No model passes 95% training accuracy on any seed within {len(joint[0]['history'])} epochs, so these "
+       else f"No model passes 95% training accuracy on any seed within {len(joint[0]['history'])} "
+            f"epoch{'s' * (len(joint[0]['history']) != 1)}, so these "
             f"runs show no race to fit the training clips."))
 
 # %% [markdown]
@@ -387,6 +405,8 @@ chapter.say(
 # %% [markdown]
 # ## 1.7 How the ease of learning each modality changes the starvation (three seeds per cell)
 #
+# *On SynthAV only: with a real data set (DATASET) this section's cells print nothing.*
+#
 # Is the visual modality doomed to starve? Take regime A, the mild control (no speakers), change how
 # strongly each modality's pattern is drawn (`audio_strength`, default 1.5; `visual_strength`,
 # default 0.7), and train, in each of four cells, on three seeds each (each drawing its own data),
@@ -400,65 +420,69 @@ chapter.say(
 # they are not enough to judge small differences, and the verdicts below say so.
 
 # %%
-from mmlesson import stats
-from mmlesson.book import MAP_AUDIO, MAP_SEEDS, MAP_VISUAL, SIDE_FILE, judge, metric, stored_runs
+if DATASET == "synthav":
+    from mmlesson import stats
+    from mmlesson.book import MAP_AUDIO, MAP_SEEDS, MAP_VISUAL, SIDE_FILE, judge, metric, stored_runs
 
-side = pd.read_csv(SIDE_FILE)  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
-regime_runs = stored_runs(side, "regime map")
-branch = {(a, v): {m: metric(regime_runs[f"joint, audio {a}, visual {v}"], "test", "branch_acc", m) for m in ("audio", "visual")}
-          for a in MAP_AUDIO for v in MAP_VISUAL}
-alone = {(a, v): {"audio": metric(regime_runs[f"audio only, audio {a}"], "test", "acc"),
-                  "visual": metric(regime_runs[f"visual only, visual {v}"], "test", "acc")}
-         for a in MAP_AUDIO for v in MAP_VISUAL}
-starvation = {cell: {m: np.subtract(alone[cell][m], branch[cell][m]) for m in ("audio", "visual")} for cell in branch}
-map_claims = judge([stats.compare(starvation[a, v]["visual"], starvation[a, v]["audio"], sesoi=0.02,
-                                  claim=f"audio {a}, visual {v}: the visual modality's starvation vs the audio one's")
-                    for a in MAP_AUDIO for v in MAP_VISUAL])
+    side = pd.read_csv(SIDE_FILE)  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
+    regime_runs = stored_runs(side, "regime map")
+    branch = {(a, v): {m: metric(regime_runs[f"joint, audio {a}, visual {v}"], "test", "branch_acc", m) for m in ("audio", "visual")}
+              for a in MAP_AUDIO for v in MAP_VISUAL}
+    alone = {(a, v): {"audio": metric(regime_runs[f"audio only, audio {a}"], "test", "acc"),
+                      "visual": metric(regime_runs[f"visual only, visual {v}"], "test", "acc")}
+             for a in MAP_AUDIO for v in MAP_VISUAL}
+    starvation = {cell: {m: np.subtract(alone[cell][m], branch[cell][m]) for m in ("audio", "visual")} for cell in branch}
+    map_claims = judge([stats.compare(starvation[a, v]["visual"], starvation[a, v]["audio"], sesoi=0.02,
+                                      claim=f"audio {a}, visual {v}: the visual modality's starvation vs the audio one's")
+                        for a in MAP_AUDIO for v in MAP_VISUAL])
 
 # %% [markdown]
 # Each cell: alone minus joint branch for each modality, with the modality's accuracy alone in brackets.
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-for ax, modality in zip(axes, ("audio", "visual")):
-    values = np.array([[np.mean(starvation[a, v][modality]) for v in MAP_VISUAL] for a in MAP_AUDIO])
-    ax.imshow(values, vmin=-0.1, vmax=0.4, cmap="magma_r", origin="lower")
-    for i, a in enumerate(MAP_AUDIO):
-        for j, v in enumerate(MAP_VISUAL):
-            ax.text(j, i, f"{values[i, j]:+.2f}\n(alone {np.mean(alone[a, v][modality]):.2f})", ha="center",
-                    va="center", fontsize=9, color="white" if values[i, j] > 0.2 else "black")
-    ax.set_xticks(range(len(MAP_VISUAL)), [str(v) for v in MAP_VISUAL])
-    ax.set_yticks(range(len(MAP_AUDIO)), [str(a) for a in MAP_AUDIO])
-    ax.set_xlabel("visual_strength")
-    ax.set_ylabel("audio_strength")
-    ax.set_title(f"{modality}: alone minus joint branch (mean of {len(MAP_SEEDS)} seeds)", fontsize=9)
-fig.tight_layout()
-map_table = pd.DataFrame({f"audio {a}, visual {v}": {f"{m} {what}": np.mean(values[a, v][m])
-                                                      for m in ("audio", "visual")
-                                                      for what, values in (("alone", alone), ("branch", branch))}
-                          for a in MAP_AUDIO for v in MAP_VISUAL}).T
-print(map_table.round(3).to_string())
+# %% tags=["hide-input"]
+if DATASET == "synthav":
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, modality in zip(axes, ("audio", "visual")):
+        values = np.array([[np.mean(starvation[a, v][modality]) for v in MAP_VISUAL] for a in MAP_AUDIO])
+        ax.imshow(values, vmin=-0.1, vmax=0.4, cmap="magma_r", origin="lower")
+        for i, a in enumerate(MAP_AUDIO):
+            for j, v in enumerate(MAP_VISUAL):
+                ax.text(j, i, f"{values[i, j]:+.2f}\n(alone {np.mean(alone[a, v][modality]):.2f})", ha="center",
+                        va="center", fontsize=9, color="white" if values[i, j] > 0.2 else "black")
+        ax.set_xticks(range(len(MAP_VISUAL)), [str(v) for v in MAP_VISUAL])
+        ax.set_yticks(range(len(MAP_AUDIO)), [str(a) for a in MAP_AUDIO])
+        ax.set_xlabel("visual_strength")
+        ax.set_ylabel("audio_strength")
+        ax.set_title(f"{modality}: alone minus joint branch (mean of {len(MAP_SEEDS)} seeds)", fontsize=9)
+    fig.tight_layout()
+    map_table = pd.DataFrame({f"audio {a}, visual {v}": {f"{m} {what}": np.mean(values[a, v][m])
+                                                          for m in ("audio", "visual")
+                                                          for what, values in (("alone", alone), ("branch", branch))}
+                              for a in MAP_AUDIO for v in MAP_VISUAL}).T
+    print(map_table.round(3).to_string())
 
 # %% tags=["remove-input"]
-def starved(a, v, m):
-    return map_table.loc[f"audio {a}, visual {v}", f"{m} alone"] - map_table.loc[f"audio {a}, visual {v}", f"{m} branch"]
+if DATASET == "synthav":
+    def starved(a, v, m):
+        return map_table.loc[f"audio {a}, visual {v}", f"{m} alone"] - map_table.loc[f"audio {a}, visual {v}", f"{m} branch"]
 
-
-weak_audio = min(MAP_AUDIO)
-worst = max(abs(starved(a, v, m)) for a in MAP_AUDIO for v in MAP_VISUAL for m in ("audio", "visual"))
-undecided = sum(1 for c in map_claims if c.verdict == "undetermined")
-chapter.say(
-    f"On three seeds per cell (observations, not verdicts): where audio is drawn weakly (strength {weak_audio}), audio "
-    f"alone reaches {np.mean([map_table.loc[f'audio {weak_audio}, visual {v}', 'audio alone'] for v in MAP_VISUAL]):.2f}, "
-    f"so its low branch in the joint model is a modality with little to learn, not a starved one. At the defaults "
-    f"(audio 1.5, visual 0.7) the visual branch loses {starved(1.5, 0.7, 'visual'):+.2f} against visual alone and the "
-    f"audio branch {starved(1.5, 0.7, 'audio'):+.2f}; with a strong grating (visual 2.0), visual loses "
-    f"{starved(1.5, 2.0, 'visual'):+.2f} and audio {starved(1.5, 2.0, 'audio'):+.2f}. No cell of the map moves a "
-    f"modality by more than {worst:.2f}. {undecided} of the {len(map_claims)} comparisons above are undetermined: "
-    f"three seeds describe the map, they do not judge it.")
+    weak_audio = min(MAP_AUDIO)
+    worst = max(abs(starved(a, v, m)) for a in MAP_AUDIO for v in MAP_VISUAL for m in ("audio", "visual"))
+    undecided = sum(1 for c in map_claims if c.verdict == "undetermined")
+    chapter.say(
+        f"On three seeds per cell (observations, not verdicts): where audio is drawn weakly (strength {weak_audio}), audio "
+        f"alone reaches {np.mean([map_table.loc[f'audio {weak_audio}, visual {v}', 'audio alone'] for v in MAP_VISUAL]):.2f}, "
+        f"so its low branch in the joint model is a modality with little to learn, not a starved one. At the defaults "
+        f"(audio 1.5, visual 0.7) the visual branch loses {starved(1.5, 0.7, 'visual'):+.2f} against visual alone and the "
+        f"audio branch {starved(1.5, 0.7, 'audio'):+.2f}; with a strong grating (visual 2.0), visual loses "
+        f"{starved(1.5, 2.0, 'visual'):+.2f} and audio {starved(1.5, 2.0, 'audio'):+.2f}. No cell of the map moves a "
+        f"modality by more than {worst:.2f}. {undecided} of the {len(map_claims)} comparisons above are undetermined: "
+        f"three seeds describe the map, they do not judge it.")
 
 # %% [markdown]
 # ## 1.8 The disease at its real severity
+#
+# *On SynthAV only: with a real data set (DATASET) this section's cells print nothing.*
 #
 # How close is this to real data? On CREMA-D the joint model's visual branch sits at 18.7%, against a
 # chance level of 16.7%, while a visual-only model reaches 62.2%, and the fused model is no better
@@ -474,88 +498,87 @@ chapter.say(
 # the ten seeds its preregistered targets name (`python -m mmlesson.precision` stores it):
 
 # %% tags=["nbval-check-output", "hide-input"]
-from mmlesson.book import oracle, preregistration
-from mmlesson.matched import ENSEMBLE, MATCHED_FILE, ONE_THREAD
-from mmlesson.matched import REGIMES as MATCHED_REGIMES
-from mmlesson.precision import stored_study
-from mmlesson.signature import BASELINE_ARMS, as_json, check_targets, render_targets, signature
+if DATASET == "synthav":
+    from mmlesson.book import oracle, preregistration
+    from mmlesson.matched import ENSEMBLE, MATCHED_FILE, ONE_THREAD
+    from mmlesson.matched import REGIMES as MATCHED_REGIMES
+    from mmlesson.precision import stored_study
+    from mmlesson.signature import BASELINE_ARMS, as_json, check_targets, render_targets, signature
 
-matched = pd.read_csv(MATCHED_FILE)
-matched = matched[matched["execution"] == ONE_THREAD]  # the re-executed copies are the appendix's
+    matched = pd.read_csv(MATCHED_FILE)
+    matched = matched[matched["execution"] == ONE_THREAD]  # the re-executed copies are the appendix's
 
+    def matched_signature(regime):
+        """The signature of one regime of the matched study, its unimodal ensemble included."""
+        part = matched[matched["regime"] == regime]
+        ensemble = part[part["arm"] == ENSEMBLE].sort_values("seed")["test acc"]
+        runs = stored_runs(part[part["arm"] != ENSEMBLE], regime)
+        return signature({arm: runs[arm] for arm in BASELINE_ARMS},
+                         oracle(MATCHED_REGIMES[regime]), ensemble=ensemble)
 
-def matched_signature(regime):
-    """The signature of one regime of the matched study, its unimodal ensemble included."""
-    part = matched[matched["regime"] == regime]
-    ensemble = part[part["arm"] == ENSEMBLE].sort_values("seed")["test acc"]
-    runs = stored_runs(part[part["arm"] != ENSEMBLE], regime)
-    return signature({arm: runs[arm] for arm in BASELINE_ARMS},
-                     oracle(MATCHED_REGIMES[regime]), ensemble=ensemble)
+    signatures = {"severe": matched_signature("severe v2"), "mild": matched_signature("mild v2")}
+    diagnosed = stored_study()["severe v2"]  # mmlesson diagnose's JSON, per-seed values included
 
+    def cell(row):
+        mean = row["mean"]
+        if mean is None or mean != mean:  # NaN in a table, None in JSON: not within the run's epochs
+            return "never"
+        return f"{mean:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
-signatures = {"severe": matched_signature("severe v2"), "mild": matched_signature("mild v2")}
-diagnosed = stored_study()["severe v2"]  # mmlesson diagnose's JSON, per-seed values included
-
-
-def cell(row):
-    mean = row["mean"]
-    if mean is None or mean != mean:  # NaN in a table, None in JSON: not within the run's epochs
-        return "never"
-    return f"{mean:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-
-
-side_by_side = pd.DataFrame({"severe": [cell(row) for _, row in signatures["severe"].iterrows()]},
-                            index=signatures["severe"].index)
-side_by_side["severe, as diagnosed"] = [cell(diagnosed["rows"][name]) if name in diagnosed["rows"] else ""
-                                        for name in side_by_side.index]
-side_by_side["mild"] = [cell(row) for _, row in signatures["mild"].reindex(side_by_side.index).iterrows()]
-side_by_side["CREMA-D (published)"] = [f"{v:.3f}" if v == v else "" for v in signatures["severe"]["CREMA-D"]]
-shown = [i for i in side_by_side.index if "train acc 0.80" not in i and not i.startswith("oracle ")]
-side_by_side.loc[shown + ["oracle fused"]]
+    side_by_side = pd.DataFrame({"severe": [cell(row) for _, row in signatures["severe"].iterrows()]},
+                                index=signatures["severe"].index)
+    side_by_side["severe, as diagnosed"] = [cell(diagnosed["rows"][name]) if name in diagnosed["rows"] else ""
+                                            for name in side_by_side.index]
+    side_by_side["mild"] = [cell(row) for _, row in signatures["mild"].reindex(side_by_side.index).iterrows()]
+    side_by_side["CREMA-D (published)"] = [f"{v:.3f}" if v == v else "" for v in signatures["severe"]["CREMA-D"]]
+    shown = [i for i in side_by_side.index if "train acc 0.80" not in i and not i.startswith("oracle ")]
+    display(side_by_side.loc[shown + ["oracle fused"]])
 
 # %% [markdown]
 # Each cell is a mean over seeds with its 95% interval. The preregistered targets are judged on
 # *severe, as diagnosed*, the procedure they were written for:
 
 # %% tags=["nbval-check-output"]
-severe, mild = (as_json(signatures[regime]) for regime in ("severe", "mild"))
+if DATASET == "synthav":
+    severe, mild = (as_json(signatures[regime]) for regime in ("severe", "mild"))
 
+    def when(epoch):
+        return "on no seed within the run" if epoch is None else f"at epoch {epoch:.1f} (mean over the seeds)"
 
-def when(epoch):
-    return "on no seed within the run" if epoch is None else f"at epoch {epoch:.1f} (mean over the seeds)"
-
-
-targets = check_targets(diagnosed, preregistration()["severe_v2"]["targets"])
-print(render_targets(targets))
-for name, sig in (("severe regime, as diagnosed (rate 0.1)", diagnosed), ("severe regime, protocol rate", severe),
-                  ("mild regime", mild)):
-    print(f"\n{name}: the joint model's visual branch {sig['visual']['branch']:.3f} (chance {sig['chance']:.3f}), the "
-          f"visual-only model {sig['visual']['alone']:.3f}, so joint training costs the visual modality "
-          f"{sig['visual']['alone'] - sig['visual']['branch']:.3f} (CREMA-D: 0.435); fused {sig['fused']:.3f}, "
-          f"{sig['rows']['joint minus best unimodal']['mean']:+.3f} against the better unimodal model; audio alone "
-          f"passes 95% training accuracy {when(sig['audio']['epochs_to_95'])}, visual alone reaches 80% "
-          f"{when(sig['visual']['epochs_to_80'])}.")
+    targets = check_targets(diagnosed, preregistration()["severe_v2"]["targets"])
+    print(render_targets(targets))
+    for name, sig in (("severe regime, as diagnosed (rate 0.1)", diagnosed), ("severe regime, protocol rate", severe),
+                      ("mild regime", mild)):
+        print(f"\n{name}: the joint model's visual branch {sig['visual']['branch']:.3f} (chance {sig['chance']:.3f}), the "
+              f"visual-only model {sig['visual']['alone']:.3f}, so joint training costs the visual modality "
+              f"{sig['visual']['alone'] - sig['visual']['branch']:.3f} (CREMA-D: 0.435); fused {sig['fused']:.3f}, "
+              f"{sig['rows']['joint minus best unimodal']['mean']:+.3f} against the better unimodal model; audio alone "
+              f"passes 95% training accuracy {when(sig['audio']['epochs_to_95'])}, visual alone reaches 80% "
+              f"{when(sig['visual']['epochs_to_80'])}.")
 
 # %% tags=["remove-input"]
-missed = [row["target"] for row in targets if row["met"] is False]
-starvation_of = {name: sig["visual"]["alone"] - sig["visual"]["branch"] for name, sig in
-                 (("severe", severe), ("mild", mild))}
-paradox = severe["visual"]["alone"] - severe["audio"]["alone"]
-chapter.say(
-    f"In the severe regime the visual modality loses {starvation_of['severe']:.2f} in joint training (visual alone "
-    f"minus its joint branch; CREMA-D: 0.435, the mild regime: {starvation_of['mild']:.2f}), its joint probe is "
-    f"{severe['visual']['probe_alone'] - severe['visual']['probe']:.2f} below the visual-only encoder's, and the fused "
-    f"model is {severe['rows']['joint minus best unimodal']['mean']:+.3f} against its better unimodal model (the mild "
-    f"regime: {mild['rows']['joint minus best unimodal']['mean']:+.3f}). Alone, visual is "
-    f"{'the better modality' if paradox > 0 else 'the weaker modality'} ({paradox:+.3f} over audio; CREMA-D: "
-    f"+0.049), the paradox of a starved modality that knows more. As diagnosed it meets "
-    f"{sum(1 for row in targets if row['met'])} of its {len(targets)} preregistered targets"
-    + (f"; it misses {', '.join(f'`{name}`' for name in missed)}, reported rather than re-tuned on the seeds that judge "
-       f"the regime (the appendix [How precise is this book?](precision.ipynb) says what each costs)." if missed else ".")
-    + " Chapter 6 tests every remedy of the book in this regime and in the mild one, side by side.")
+if DATASET == "synthav":
+    missed = [row["target"] for row in targets if row["met"] is False]
+    starvation_of = {name: sig["visual"]["alone"] - sig["visual"]["branch"] for name, sig in
+                     (("severe", severe), ("mild", mild))}
+    paradox = severe["visual"]["alone"] - severe["audio"]["alone"]
+    chapter.say(
+        f"In the severe regime the visual modality loses {starvation_of['severe']:.2f} in joint training (visual alone "
+        f"minus its joint branch; CREMA-D: 0.435, the mild regime: {starvation_of['mild']:.2f}), its joint probe is "
+        f"{severe['visual']['probe_alone'] - severe['visual']['probe']:.2f} below the visual-only encoder's, and the fused "
+        f"model is {severe['rows']['joint minus best unimodal']['mean']:+.3f} against its better unimodal model (the mild "
+        f"regime: {mild['rows']['joint minus best unimodal']['mean']:+.3f}). Alone, visual is "
+        f"{'the better modality' if paradox > 0 else 'the weaker modality'} ({paradox:+.3f} over audio; CREMA-D: "
+        f"+0.049), the paradox of a starved modality that knows more. As diagnosed it meets "
+        f"{sum(1 for row in targets if row['met'])} of its {len(targets)} preregistered targets"
+        + (f"; it misses {', '.join(f'`{name}`' for name in missed)}, reported rather than re-tuned on the seeds that judge "
+           f"the regime (the appendix [How precise is this book?](precision.ipynb) says what each costs)." if missed else ".")
+        + " Chapter 6 tests every remedy of the book in this regime and in the mild one, side by side.")
 
 # %% [markdown]
 # ## 1.9 Try it: train with your own knobs
+#
+# *On SynthAV only: with a real data set (DATASET) this section's cells print nothing.*
 #
 # The explorer below trains a joint model, an audio-only and a visual-only model on a small draw of the
 # severe regime with the knobs you set, in a few seconds on one CPU core, and plots each modality's
@@ -565,27 +588,32 @@ chapter.say(
 # These are single seeds on 1,200 training clips and 8 epochs, for intuition only; the verdicts are in 1.10.
 
 # %% tags=["remove-output"]
-from mmlesson.explorer import explorer, plot_explorer, train_briefly
+if DATASET == "synthav":
+    from mmlesson.explorer import explorer, plot_explorer, train_briefly
 
-explorer()
+    widget = explorer()  # None, after one line saying so, without ipywidgets
+    if widget is not None:
+        display(widget)
 
 # %% [markdown]
 # The snapshot: the severe regime as it is, and with the visual pattern drawn much more strongly.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
-snapshots = [train_briefly(knobs) for knobs in ({}, {"visual_strength": 2.0})]
-for ax, snapshot in zip(axes, snapshots):
-    plot_explorer(snapshot, ax=ax)
-fig.tight_layout()
+if DATASET == "synthav":
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    snapshots = [train_briefly(knobs) for knobs in ({}, {"visual_strength": 2.0})]
+    for ax, snapshot in zip(axes, snapshots):
+        plot_explorer(snapshot, ax=ax)
+    fig.tight_layout()
 
 # %% tags=["remove-input"]
-as_is, strong = ((s["joint"]["visual branch"], s["visual only"]) for s in snapshots)
-chapter.say(
-    f"On one seed, with the severe regime's own knobs the joint model's visual branch reaches {as_is[0]:.2f} against "
-    f"{as_is[1]:.2f} for the visual-only model; with the visual pattern drawn at strength 2.0 it reaches "
-    f"{strong[0]:.2f} against {strong[1]:.2f}. A stronger pattern lets the branch learn, "
-    f"{'but it still trails the modality trained alone' if strong[1] - strong[0] > 0.05 else 'and the gap closes'}.")
+if DATASET == "synthav":
+    as_is, strong = ((s["joint"]["visual branch"], s["visual only"]) for s in snapshots)
+    chapter.say(
+        f"On one seed, with the severe regime's own knobs the joint model's visual branch reaches {as_is[0]:.2f} against "
+        f"{as_is[1]:.2f} for the visual-only model; with the visual pattern drawn at strength 2.0 it reaches "
+        f"{strong[0]:.2f} against {strong[1]:.2f}. A stronger pattern lets the branch learn, "
+        f"{'but it still trails the modality trained alone' if strong[1] - strong[0] > 0.05 else 'and the gap closes'}.")
 
 # %% [markdown]
 # ## 1.10 What reproduced
@@ -657,23 +685,32 @@ checked({"joint fused accuracy": np.mean(acc["joint (concat)"]),
 
 # %% tags=["remove-input"]
 v = {name: c.verdict_text() for name, c in verdicts.items()}
+if DATASET == "synthav":
+    starvation_heading = "**Starvation in the severe regime, where the easy modality can fit its training set.**"
+    closing = f"""The severe regime meets {sum(1 for row in targets if row['met'])} of its {len(targets)} preregistered targets (section
+1.8, a stored study). """
+else:
+    starvation_heading = f"**Does the visual modality starve on {REAL_DATASETS[DATASET].title}?**"
+    closing = ""
+shared_cost = (f"it costs visual more than audio ({v['costs visual more']})" if np.mean(kept["visual"]) < np.mean(kept["audio"])
+               else f"audio keeps {np.mean(kept['audio']):.2f} of its own (that sharing costs visual more than audio: "
+                    f"{v['costs visual more']})")
 chapter.say(f"""
 1. **Concatenation fusion adds one logit term per modality**, and both encoders learn from one shared residual
    computed from the fused prediction: the formula equals autograd to {largest_difference:.0e} (section 1.3).
-2. **Starvation in the severe regime, where the easy modality can fit its training set.** The visual-only model
+2. {starvation_heading} The visual-only model
    against the joint model's visual branch: {v['starves']}. The visual-only encoder against the joint one (probe):
    {v['probe']}.
 3. **The shared residual.** At the checkpoint the fused residual gives the visual encoder
    {np.mean(kept['visual']):.2f} of the gradient its own residual would (log ratio: {v['own residual']}), and
-   it costs visual more than audio ({v['costs visual more']}); over training, the visual-only encoder receives
+   {shared_cost}; over training, the visual-only encoder receives
    {math.exp(verdicts['training gradient'].mean):.1f} times the gradient of the joint one's (log:
    {v['training gradient']}).
 4. **Does fusion pay?** Joint training against {best_unimodal.replace(' only', '')} alone: {v['fusion pays']}. Audio
    alone against the joint model's audio branch: {v['audio']}.""" + (f"""
 5. **The headroom**: the fused oracle against joint training, {v['headroom']}.""" if ORACLE else "") + f"""
 
-The severe regime meets {sum(1 for row in targets if row['met'])} of its {len(targets)} preregistered targets (section
-1.8, a stored study). Chapter 2 modulates the gradients to give the slow modality its share back.""")
+{closing}Chapter 2 modulates the gradients to give the slow modality its share back.""")
 
 # %% [markdown]
 # ## Exercises

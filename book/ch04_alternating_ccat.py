@@ -242,8 +242,9 @@ print("last epoch |c_audio - c_visual| on validation: " + ", ".join(f"{n} {np.me
 gaps = {name: np.mean(values) for name, values in balance.items()}
 chapter.say(
     f"At the last epoch the contributions on validation are {gaps['joint (concat)']:.3f} apart (|c_a - c_v|) for "
-    f"joint training, {gaps['MLA']:.3f} for MLA and {gaps['CCAT']:.3f} for CCAT; the paper's Fig. 1 has the same "
-    f"order{'' if gaps['CCAT'] < gaps['MLA'] < gaps['joint (concat)'] else ', which is not reproduced here'}.")
+    f"joint training, {gaps['MLA']:.3f} for MLA and {gaps['CCAT']:.3f} for CCAT; the paper's Fig. 1 has "
+    + ("the same order." if gaps['CCAT'] < gaps['MLA'] < gaps['joint (concat)'] else
+       "joint training's gap largest, then MLA's, then CCAT's, an order not reproduced here."))
 
 # %% [markdown]
 # ## 4.4 CCAT, stage by stage
@@ -315,8 +316,9 @@ print("stages:", {s: stage_of.count(s) for s in dict.fromkeys(stage_of)}, "epoch
 selected = sorted({r["final"]["best_epoch"] + 1 for r in runs["CCAT"]})
 under = np.mean([[record["train"]["secondary_fraction"]["visual"] for record in r["history"]
                   if record["stage"] == "alternating"] for r in runs["CCAT"]])
+stage_1 = stage_of.count('classifier pre-training')
 chapter.say(
-    f"Stage 1 takes {stage_of.count('classifier pre-training')} epochs and stage 2 the other "
+    f"Stage 1 takes {stage_1} epoch{'s' * (stage_1 != 1)} and stage 2 the other "
     f"{stage_of.count('alternating')}; the seeds select epochs {selected[0]} to {selected[-1]}, and at the default "
     f"$\\beta$ the secondary updates act on {under:.1%} of the visual samples on average.")
 
@@ -349,13 +351,17 @@ from mmlesson.grid import load_grid
 
 FUSIONS = {"joint (sum)": SYNTHAV_ARMS["joint (sum)"], "joint (FiLM)": CHAPTER4_ARMS["joint (FiLM)"],
            "joint (gated)": CHAPTER4_ARMS["joint (gated)"]}
-side = pd.read_csv(SIDE_FILE)  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
-few = stored_runs(side, "CCAT two seeds")  # the fusion baselines and CCAT's ablations on two seeds
-runs.update({name: few[name] for name in FUSIONS})
-TABLE_1 = {"Sum": "joint (sum)", "Concat": "joint (concat)", "FiLM": "joint (FiLM)", "BiGated": "joint (gated)",
-           "OGM-GE": "OGM-GE", "MLA": "MLA", "CCAT": "CCAT"}
+if DATASET == "synthav":
+    side = pd.read_csv(SIDE_FILE)  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
+    few = stored_runs(side, "CCAT two seeds")  # the fusion baselines and CCAT's ablations on two seeds
+    runs.update({name: few[name] for name in FUSIONS})
+# on real data, the rows this execution trained
+TABLE_1 = {row: name for row, name in {"Sum": "joint (sum)", "Concat": "joint (concat)", "FiLM": "joint (FiLM)",
+                                       "BiGated": "joint (gated)", "OGM-GE": "OGM-GE", "MLA": "MLA", "CCAT": "CCAT"}.items()
+           if name in runs}
 published = load_grid("ccat-cremad").table.get("published", {})
-print(f"{'':9s}{'ours (SynthAV): multimodal':>28s}{'audio':>16s}{'visual':>16s}   paper (CREMA-D): multi / audio / video")
+ours_label = f"ours ({'SynthAV' if DATASET == 'synthav' else DATASET}): multimodal"
+print(f"{'':9s}{ours_label:>28s}{'audio':>16s}{'visual':>16s}   paper (CREMA-D): multi / audio / video")
 for row, name in TABLE_1.items():
     cells = []
     for keys in COLUMNS.values():
@@ -377,9 +383,9 @@ chapter.say(
     f"Ordered by multimodal accuracy, ours reads {', '.join(ours)}; the paper's reads {', '.join(theirs)}. "
     f"{'Every' if min(visual[r] for r in ('OGM-GE', 'MLA', 'CCAT')) > visual['Concat'] else 'Not every'} "
     f"method that gives the visual modality its own signal lifts the visual branch over concatenation's "
-    f"{visual['Concat']:.3f} (OGM-GE {visual['OGM-GE']:.3f}, MLA {visual['MLA']:.3f}, CCAT {visual['CCAT']:.3f}). "
-    f"The fusions other than concatenation ran two seeds each, so their "
-    f"places in the order are descriptive.")
+    f"{visual['Concat']:.3f} (OGM-GE {visual['OGM-GE']:.3f}, MLA {visual['MLA']:.3f}, CCAT {visual['CCAT']:.3f})."
+    + (" The fusions other than concatenation ran two seeds each, so their places in the order are descriptive."
+       if DATASET == "synthav" else ""))
 
 # %% [markdown]
 # ## 4.6 Which part of CCAT does the work? (Table 2)
@@ -402,10 +408,12 @@ chapter.say(
 from mmlesson.book import FEW_SEEDS, SEC_BETA
 
 ablation = chapter.run({"CCAT without Fix": ccat(fix=False)}, name="ch04-ablation")
-ablation.update({name: group for name, group in few.items() if name.startswith("CCAT")})
-ablation[f"CCAT, beta {SEC_BETA}, without Sec"] = ablation["CCAT without Sec"]  # beta acts only through Sec
+same_seeds = {}
+if DATASET == "synthav":  # the stored two-seed ablations
+    ablation.update({name: group for name, group in few.items() if name.startswith("CCAT")})
+    ablation[f"CCAT, beta {SEC_BETA}, without Sec"] = ablation["CCAT without Sec"]  # beta acts only through Sec
+    same_seeds = {f"CCAT, seeds {FEW_SEEDS[0]}-{FEW_SEEDS[-1]}": runs["CCAT"][:len(FEW_SEEDS)]}  # beside the two-seed rows
 runs.update(ablation)
-same_seeds = {f"CCAT, seeds {FEW_SEEDS[0]}-{FEW_SEEDS[-1]}": runs["CCAT"][:len(FEW_SEEDS)]}  # beside the two-seed rows
 print(summary({**{name: runs[name] for name in ("CCAT", *ablation)}, **same_seeds}, COLUMNS).to_string())
 paper_2 = {"CCAT without Fix": (82.80, 64.38, 71.77), "CCAT without Alt": (81.45, 64.92, 69.62),
            "CCAT without Sec": (83.06, 65.59, 69.49), "CCAT without LoRA": (84.68, 65.19, 73.25), "CCAT": (85.89, 65.99, 73.79)}
@@ -415,26 +423,30 @@ print("paper, CREMA-D (multi / audio / video):", "; ".join(f"{k} {v[0]} / {v[1]}
 unfrozen = np.mean(metric(runs["CCAT without Fix"], "test", "acc"))
 chapter.say(
     f"Freezing the classifier, the paper's central component (+3.09 points on CREMA-D): CCAT scores "
-    f"{mean['CCAT', 'acc']:.3f} and CCAT without Fix {unfrozen:.3f} on the ten seeds (section 4.10 judges it).")
+    f"{mean['CCAT', 'acc']:.3f} and CCAT without Fix {unfrozen:.3f} on "
+    f"{'the ten' if len(SEEDS) == 10 else len(SEEDS)} seeds (section 4.10 judges it).")
 
 # %% tags=["remove-input"]
-two = {name: float(np.mean(metric(group, "test", "acc"))) for name, group in ablation.items() if name in few}
-plain_two = float(np.mean(metric(runs["CCAT"][:len(FEW_SEEDS)], "test", "acc")))  # this execution's CCAT, same seeds
-alternation = float(np.mean([r["final"]["test"]["branch_acc"]["visual"] for r in few["CCAT without Alt"]]))
-unchanged = [name for name in ("CCAT without Sec", "CCAT without LoRA") if abs(two[name] - plain_two) < 0.01]
-chapter.say(
-    f"On the two ablation seeds, CCAT as trained in this execution scores {plain_two:.3f}; the stored two-seed "
-    f"study gives {two['CCAT without Sec']:.3f} without Sec and {two['CCAT without LoRA']:.3f} without LoRA"
-    + (f" ({' and '.join(unchanged)} within 0.01 of CCAT)" if unchanged else
-       f" (not within 0.01 of CCAT: on two seeds, another execution of CCAT is a new draw)")
-    + f". At the default beta = 0.15, Sec selects almost no sample (section 4.7). The positive control shows what Sec "
-      f"does when it acts: at beta = {SEC_BETA} with Sec, {two[f'CCAT, beta {SEC_BETA}']:.3f}, against "
-      f"{two['CCAT without Sec']:.3f} without it. Without alternation (one step on the fused loss) CCAT scores "
-      f"{two['CCAT without Alt']:.3f}, its visual branch {alternation:.3f}; without the regulariser (lambda = 0) "
-      f"{two['CCAT, lambda 0']:.3f}. Two seeds describe; they do not judge.")
+if DATASET == "synthav":  # the stored two-seed study
+    two = {name: float(np.mean(metric(group, "test", "acc"))) for name, group in ablation.items() if name in few}
+    plain_two = float(np.mean(metric(runs["CCAT"][:len(FEW_SEEDS)], "test", "acc")))  # this execution's CCAT, same seeds
+    alternation = float(np.mean([r["final"]["test"]["branch_acc"]["visual"] for r in few["CCAT without Alt"]]))
+    unchanged = [name for name in ("CCAT without Sec", "CCAT without LoRA") if abs(two[name] - plain_two) < 0.01]
+    chapter.say(
+        f"On the two ablation seeds, CCAT as trained in this execution scores {plain_two:.3f}; the stored two-seed "
+        f"study gives {two['CCAT without Sec']:.3f} without Sec and {two['CCAT without LoRA']:.3f} without LoRA"
+        + (f" ({' and '.join(unchanged)} within 0.01 of CCAT)" if unchanged else
+           f" (not within 0.01 of CCAT: on two seeds, another execution of CCAT is a new draw)")
+        + f". At the default beta = 0.15, Sec selects almost no sample (section 4.7). The positive control shows what Sec "
+          f"does when it acts: at beta = {SEC_BETA} with Sec, {two[f'CCAT, beta {SEC_BETA}']:.3f}, against "
+          f"{two['CCAT without Sec']:.3f} without it. Without alternation (one step on the fused loss) CCAT scores "
+          f"{two['CCAT without Alt']:.3f}, its visual branch {alternation:.3f}; without the regulariser (lambda = 0) "
+          f"{two['CCAT, lambda 0']:.3f}. Two seeds describe; they do not judge.")
 
 # %% [markdown]
 # ## 4.7 The LoRA rank and the threshold beta (Table 3, Fig. 4)
+#
+# *On SynthAV only: with a real data set (DATASET) this section's cells print nothing.*
 #
 # The paper chose $r$ from 1-16 and then $\beta$ from 0.05-0.40 on validation. We sweep both on the
 # tuning seed (100, never used for evaluation; a stored side study), one run per value: the
@@ -450,34 +462,36 @@ chapter.say(
 # %% tags=["hide-input"]
 from mmlesson.book import CCAT_BETAS, CCAT_DEFAULT_BETA, CCAT_RANKS
 
-sweep = side[side["regime"] == "CCAT tuning sweep"].set_index("arm")  # a stored side study, one run per value
-sweep.loc[f"beta {CCAT_DEFAULT_BETA}"] = sweep.loc["rank 2"]  # the default beta's run is the default rank's
-fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.5))
-axes[0].plot(CCAT_RANKS, [sweep.loc[f"rank {r}", "val acc"] for r in CCAT_RANKS], "o-")
-axes[0].set_xscale("log", base=2)
-axes[0].set_xlabel("LoRA rank r")
-axes[1].plot(CCAT_BETAS, [sweep.loc[f"beta {b}", "val acc"] for b in CCAT_BETAS], "o-", label="validation accuracy")
-selected = [sweep.loc[f"beta {b}", "secondary visual"] for b in CCAT_BETAS]
-twin = axes[1].twinx()
-twin.plot(CCAT_BETAS, selected, "s--", color="tab:orange", label="visual training samples under beta")
-twin.set_ylabel("fraction of visual samples under beta")
-axes[1].set_xlabel("beta")
-for ax in axes:
-    ax.set_ylabel("validation accuracy (seed 100)")
-lines = axes[1].get_lines() + twin.get_lines()
-axes[1].legend(lines, [line.get_label() for line in lines], loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
-               fontsize=9)
-fig.tight_layout()
-for b, fraction in zip(CCAT_BETAS, selected):
-    print(f"beta {b:.2f}: validation accuracy {sweep.loc[f'beta {b}', 'val acc']:.3f}, "
-          f"visual samples under beta {fraction:.2f}")
+if DATASET == "synthav":  # a stored side study
+    sweep = side[side["regime"] == "CCAT tuning sweep"].set_index("arm")  # a stored side study, one run per value
+    sweep.loc[f"beta {CCAT_DEFAULT_BETA}"] = sweep.loc["rank 2"]  # the default beta's run is the default rank's
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.5))
+    axes[0].plot(CCAT_RANKS, [sweep.loc[f"rank {r}", "val acc"] for r in CCAT_RANKS], "o-")
+    axes[0].set_xscale("log", base=2)
+    axes[0].set_xlabel("LoRA rank r")
+    axes[1].plot(CCAT_BETAS, [sweep.loc[f"beta {b}", "val acc"] for b in CCAT_BETAS], "o-", label="validation accuracy")
+    selected = [sweep.loc[f"beta {b}", "secondary visual"] for b in CCAT_BETAS]
+    twin = axes[1].twinx()
+    twin.plot(CCAT_BETAS, selected, "s--", color="tab:orange", label="visual training samples under beta")
+    twin.set_ylabel("fraction of visual samples under beta")
+    axes[1].set_xlabel("beta")
+    for ax in axes:
+        ax.set_ylabel("validation accuracy (seed 100)")
+    lines = axes[1].get_lines() + twin.get_lines()
+    axes[1].legend(lines, [line.get_label() for line in lines], loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                   fontsize=9)
+    fig.tight_layout()
+    for b, fraction in zip(CCAT_BETAS, selected):
+        print(f"beta {b:.2f}: validation accuracy {sweep.loc[f'beta {b}', 'val acc']:.3f}, "
+              f"visual samples under beta {fraction:.2f}")
 
 # %% tags=["remove-input"]
-accuracies = [sweep.loc[f"beta {b}", "val acc"] for b in CCAT_BETAS]
-chapter.say(f"On the one tuning seed (an observation, not a verdict) the validation accuracy ranges over "
-            f"{min(accuracies):.3f}-{max(accuracies):.3f} across the thresholds, while the share of visual samples "
-            f"under the threshold goes from {selected[0]:.2f} at {CCAT_BETAS[0]} to {selected[-1]:.2f} at "
-            f"{CCAT_BETAS[-1]}.")
+if DATASET == "synthav":
+    accuracies = [sweep.loc[f"beta {b}", "val acc"] for b in CCAT_BETAS]
+    chapter.say(f"On the one tuning seed (an observation, not a verdict) the validation accuracy ranges over "
+                f"{min(accuracies):.3f}-{max(accuracies):.3f} across the thresholds, while the share of visual samples "
+                f"under the threshold goes from {selected[0]:.2f} at {CCAT_BETAS[0]} to {selected[-1]:.2f} at "
+                f"{CCAT_BETAS[-1]}.")
 
 # %% [markdown]
 # ## 4.8 Feature spaces (Fig. 5)
@@ -519,7 +533,7 @@ for ax, name in zip(axes, SPACES):
         cluster[name]["DB"].append(davies_bouldin_score(x, y))
         if k == 0:
             x, y = x[:1000], y[:1000]
-            embedded = TSNE(n_components=2, init="pca", perplexity=30, random_state=0).fit_transform(x)
+            embedded = TSNE(n_components=2, init="pca", perplexity=min(30, len(x) - 1), random_state=0).fit_transform(x)
             points = ax.scatter(embedded[:, 0], embedded[:, 1], c=y, cmap="tab10", s=3)
             ax.legend(*points.legend_elements(), title="class", fontsize=9, title_fontsize=9, loc="best")
             ax.set_xlabel("t-SNE 1")
@@ -599,6 +613,8 @@ checked({"MLA multimodal accuracy": np.mean(acc["MLA"]), "CCAT multimodal accura
 
 # %% [markdown]
 # ## 4.11 The severe regime against the mild one
+#
+# *On SynthAV only: with a real data set (DATASET) this section's cells print nothing.*
 #
 # A remedy earns its keep where the disease is, and should cost nothing where it is not. The book's
 # matched study (Chapter 6, section 6.6; `python -m mmlesson.matched`) trains MLA, CCAT, its

@@ -77,8 +77,7 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # %% tags=[]
 from mmlesson.recipes import RECIPES
 
-pd.set_option("display.width", 160)
-pd.set_option("display.max_colwidth", 60)
+pd.set_option("display.width", 160, "display.max_colwidth", 60)
 
 
 def protocol_row(recipe):
@@ -92,8 +91,8 @@ def protocol_row(recipe):
             "method options": options}
 
 
-protocols = pd.DataFrame([protocol_row(r) for r in RECIPES.values()])
-protocols
+protocols = pd.DataFrame([protocol_row(r) for r in RECIPES.values() if DATASET == "synthav" or r.data != "synthav"])
+protocols if DATASET == "synthav" else protocols.rename(columns={"knobs": "data options"})  # real data: its recipes
 
 # %% [markdown] tags=[]
 # What every recipe shares, because the book fixes it (its one protocol):
@@ -109,7 +108,7 @@ protocols
 # Where a recipe departs from its paper, its `notes` say so:
 
 # %% tags=[]
-for recipe in RECIPES.values():
+for recipe in (r for r in RECIPES.values() if DATASET == "synthav" or r.data != "synthav"):
     print(f"{recipe.name:32s} {recipe.citation}\n{'':32s} {recipe.notes}")
 
 # %% [markdown] tags=[]
@@ -126,6 +125,9 @@ from mmlesson.grid import shipped_grids
 rows = []
 for name in shipped_grids():
     grid = load_grid(name)
+    recipes = [grid.recipe, *(spec.get("recipe") for spec in grid.data.values())]
+    if DATASET != "synthav" and "synthav" in {RECIPES[r].data for r in recipes if r}:
+        continue  # on a real data set, the real data sets' grids
     published = grid.table.get("published", {})
     rows.append({"grid": name, "recipe": grid.recipe, "arms": ", ".join(grid.arms), "seeds": len(grid.seeds),
                  "published numbers": sum(len(v) for v in published.values()),
@@ -223,8 +225,9 @@ if DATASET == "synthav":
 else:  # the same arms under the real data set's recipe (CCAT's fusion baselines use its protocol too)
     grid = load_grid(f"arl-{DATASET}")
     grid.seeds = list(SEEDS)
-    if SMOKE:
-        grid.train = {**grid.train, "epochs": 1}
+    grid.train = {**grid.train, **chapter.train}  # a smoke run's epochs and encoders, as setup printed
+    grid.data = {label: {**spec, "data_knobs": {**spec.get("data_knobs", {}), **chapter.data_knobs}}
+                 for label, spec in grid.data.items()}
 runs = run_grid(grid, chapter.store, roots=DATA_DIR, quiet=True)
 print(f"{len(runs)} runs, {int((runs['status'] == 'complete').sum())} complete")
 print(caption(grid))
@@ -259,15 +262,18 @@ SESOI = 0.01
 # the better unimodal model on average over seeds: a per-seed maximum of two test accuracies selects on test
 better = max(("audio only", "visual only"), key=lambda arm: accuracy[arm].mean())
 accuracy["best unimodal"] = accuracy[better]
-CLAIMS = {  # name: (claim, treatment per seed, control per seed, smallest effect of interest)
-    "OGM-GE": ("OGM-GE vs concat (fused accuracy)", accuracy["OGM-GE"], accuracy["concat"], SESOI),
-    "ARL": ("ARL vs concat (fused accuracy)", accuracy["ARL"], accuracy["concat"], SESOI),
-    "ARL vs OGM-GE": ("ARL vs OGM-GE (fused accuracy)", accuracy["ARL"], accuracy["OGM-GE"], SESOI),
-    "sum": ("concat vs sum fusion (fused accuracy)", accuracy["concat"], accuracy["sum"], SESOI),
-    "frozen": ("frozen encoders vs concat (fused accuracy)", accuracy["frozen encoders"], accuracy["concat"], SESOI),
-    "best unimodal": ("concat vs the better of the two unimodal models (on average)", accuracy["concat"],
-                      accuracy["best unimodal"], SESOI),
+PAIRS = {  # name: (claim, treatment arm, control arm)
+    "OGM-GE": ("OGM-GE vs concat (fused accuracy)", "OGM-GE", "concat"),
+    "ARL": ("ARL vs concat (fused accuracy)", "ARL", "concat"),
+    "ARL vs OGM-GE": ("ARL vs OGM-GE (fused accuracy)", "ARL", "OGM-GE"),
+    "sum": ("concat vs sum fusion (fused accuracy)", "concat", "sum"),
+    "frozen": ("frozen encoders vs concat (fused accuracy)", "frozen encoders", "concat"),
+    "best unimodal": ("concat vs the better of the two unimodal models (on average)", "concat", "best unimodal"),
 }
+# name: (claim, treatment per seed, control per seed, smallest effect of interest), for the arms the grid has
+# (a real data set's ARL grid has no sum fusion and no frozen encoders)
+CLAIMS = {name: (claim, accuracy[treatment], accuracy[control], SESOI) for name, (claim, treatment, control) in PAIRS.items()
+          if treatment in accuracy and control in accuracy}
 RETRAINED = list(CLAIMS)  # accuracies of separately trained runs: labelled stable or fragile
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
@@ -278,15 +284,19 @@ claims(list(verdicts.values()))
 
 # %% tags=["remove-input"]
 v = {name: c.verdict_text() for name, c in verdicts.items()}
+against = [f"ARL is {v['ARL']}", *([f"the frozen-encoder ensemble {v['frozen']}"] if "frozen" in v else []),
+           f"OGM-GE {v['OGM-GE']}"]
 chapter.say(
     f"Joint concatenation against the better of its two unimodal models on average ({better.split()[0]} alone): "
     f"{v['best unimodal']} (one row "
-    f"of Chapter 1's signature). Against concatenation, ARL is {v['ARL']}, the frozen-encoder ensemble "
-    f"{v['frozen']}, OGM-GE {v['OGM-GE']}; concatenation against sum fusion, {v['sum']}. ARL against OGM-GE: "
-    f"{v['ARL vs OGM-GE']}.")
+    f"of Chapter 1's signature). Against concatenation, {', '.join(against)}"
+    + (f"; concatenation against sum fusion, {v['sum']}" if "sum" in v else "")
+    + f". ARL against OGM-GE: {v['ARL vs OGM-GE']}.")
 
 # %% [markdown] tags=[]
 # ## 6.6 Results at a glance, under a matched protocol
+#
+# *On SynthAV only: with a real data set (DATASET) this section's cells print nothing.*
 #
 # The book's first calibration of the severe regime had test splits of six voices each. How much one
 # of its runs moved with the seed, and with the float rounding order alone:
@@ -294,11 +304,12 @@ chapter.say(
 # %% tags=["remove-input"]
 from mmlesson.precision import stored_study as precision_study
 
-first = precision_study()["severe"]["precision"]
-chapter.say(f"Over seeds, a joint run's fused accuracy in the first severe calibration varies by "
-            f"{first['joint_fused_sd']:.3f}; retrained with two threads instead of one, it moves by "
-            f"{first['rerun_mean_abs_change_fused']:.3f} on average (appendix *How precise is this book?*). Its "
-            f"fused-accuracy verdicts measured that noise as much as the methods.")
+if DATASET == "synthav":
+    first = precision_study()["severe"]["precision"]
+    chapter.say(f"Over seeds, a joint run's fused accuracy in the first severe calibration varies by "
+                f"{first['joint_fused_sd']:.3f}; retrained with two threads instead of one, it moves by "
+                f"{first['rerun_mean_abs_change_fused']:.3f} on average (appendix *How precise is this book?*). Its "
+                f"fused-accuracy verdicts measured that noise as much as the methods.")
 
 # %% [markdown] tags=[]
 # The book's answer is the second calibration, which Chapters 1-5 and section 6.4 now run, and a study
@@ -326,66 +337,67 @@ chapter.say(f"Over seeds, a joint run's fused accuracy in the first severe calib
 # %% tags=["nbval-check-output"]
 from mmlesson import matched
 
-study = matched.stored_study()
-for regime in matched.REGIMES:
-    print(f"{regime}: learning rate of every arm {study[study['regime'] == regime]['lr'].dropna().unique().tolist()}")
-matched.verdict_table(study, "severe v2")
+if DATASET == "synthav":
+    study = matched.stored_study()
+    for regime in matched.REGIMES:
+        print(f"{regime}: learning rate of every arm {study[study['regime'] == regime]['lr'].dropna().unique().tolist()}")
+    display(matched.verdict_table(study, "severe v2"))
 
 # %% tags=["nbval-check-output"]
-matched.verdict_table(study, "mild v2")
+if DATASET == "synthav":
+    display(matched.verdict_table(study, "mild v2"))
 
 # %% tags=["remove-input"]
 from mmlesson.plots import plot_paired_differences
 
-fig, axes = plt.subplots(2, 3, figsize=(9.5, 6.5), sharey=True)
-for row, regime in enumerate(matched.REGIMES):
-    for col, endpoint in enumerate(matched.ENDPOINTS):
-        plot_paired_differences(axes[row, col], matched.paired_differences(study, regime, endpoint),
-                                matched.matched_comparisons(study, regime, endpoint), title=f"{regime}: {endpoint}",
-                                wrap=30)
-        axes[row, col].set_xlabel("paired difference" if row else "")
-axes[0, 0].legend(loc="lower left", fontsize=9)
-fig.tight_layout()
-plt.show()
+if DATASET == "synthav":
+    fig, axes = plt.subplots(2, 3, figsize=(9.5, 6.5), sharey=True)
+    for row, regime in enumerate(matched.REGIMES):
+        for col, endpoint in enumerate(matched.ENDPOINTS):
+            plot_paired_differences(axes[row, col], matched.paired_differences(study, regime, endpoint),
+                                    matched.matched_comparisons(study, regime, endpoint), title=f"{regime}: {endpoint}",
+                                    wrap=30)
+            axes[row, col].set_xlabel("paired difference" if row else "")
+    axes[0, 0].legend(loc="lower left", fontsize=9)
+    fig.tight_layout()
+    plt.show()
 
 # %% tags=["remove-input"]
-verdicts = {(regime, endpoint): matched.matched_comparisons(study, regime, endpoint)
-            for regime in matched.REGIMES for endpoint in matched.ENDPOINTS}
-CONTROL = matched.CONTROL
+if DATASET == "synthav":  # the matched study's verdicts (they replace 6.5's, which `v` keeps)
+    verdicts = {(regime, endpoint): matched.matched_comparisons(study, regime, endpoint)
+                for regime in matched.REGIMES for endpoint in matched.ENDPOINTS}
+    CONTROL = matched.CONTROL
+
+    def stability(c) -> str:
+        return "not re-executed" if c.stable is None else "stable" if c.stable else "fragile"
+
+    def listed(regime: str, endpoint: str, verdict: str) -> str:
+        """The remedies with ``verdict`` against joint training, each with its difference and stability."""
+        found = verdicts[(regime, endpoint)]
+        named = [f"{treatment} ({c.mean:+.3f}, {stability(c)})" for treatment in matched.REMEDIES
+                 for c in [found[matched.label(treatment, CONTROL)]] if c.verdict == verdict]
+        return ", ".join(named) or "none"
+
+    def fused(regime: str, arm: str) -> float:
+        return matched.per_seed(study, regime, "test acc")[arm].mean()
 
 
-def stability(c) -> str:
-    return "not re-executed" if c.stable is None else "stable" if c.stable else "fragile"
-
-
-def listed(regime: str, endpoint: str, verdict: str) -> str:
-    """The remedies with ``verdict`` against joint training, each with its difference and stability."""
-    found = verdicts[(regime, endpoint)]
-    named = [f"{treatment} ({c.mean:+.3f}, {stability(c)})" for treatment in matched.REMEDIES
-             for c in [found[matched.label(treatment, CONTROL)]] if c.verdict == verdict]
-    return ", ".join(named) or "none"
-
-
-def fused(regime: str, arm: str) -> float:
-    return matched.per_seed(study, regime, "test acc")[arm].mean()
-
-
-ccat_controls = {control: verdicts[("severe v2", "fused")][matched.label("CCAT", control)]
-                 for control in (f"{CONTROL}, stride 8", "frozen encoders, stride 8")}
-chapter.say(
-    f"Where the disease is severe (second calibration, twenty seeds), better than joint training on the visual "
-    f"branch: "
-    f"{listed('severe v2', 'visual branch', 'better')}; undetermined: {listed('severe v2', 'visual branch', 'undetermined')}. "
-    f"On the visual probe: better, {listed('severe v2', 'visual probe', 'better')}; no difference that matters, "
-    f"{listed('severe v2', 'visual probe', 'equivalent')}; worse, {listed('severe v2', 'visual probe', 'worse')}. "
-    f"In fused accuracy, better: {listed('severe v2', 'fused', 'better')}; undetermined: "
-    f"{listed('severe v2', 'fused', 'undetermined')}; worse: {listed('severe v2', 'fused', 'worse')}. Joint training "
-    f"scores {fused('severe v2', CONTROL):.3f} there and the untrained average of the two unimodal models "
-    f"{fused('severe v2', matched.ENSEMBLE):.3f}. CCAT against joint training at its own resolution: "
-    f"{ccat_controls[f'{CONTROL}, stride 8'].verdict_text()}; against the frozen-encoder ensemble at its resolution: "
-    f"{ccat_controls['frozen encoders, stride 8'].verdict_text()}. In the mild regime, fused accuracy: better, "
-    f"{listed('mild v2', 'fused', 'better')}; no difference that matters, {listed('mild v2', 'fused', 'equivalent')}; "
-    f"worse, {listed('mild v2', 'fused', 'worse')}; undetermined, {listed('mild v2', 'fused', 'undetermined')}.")
+    ccat_controls = {control: verdicts[("severe v2", "fused")][matched.label("CCAT", control)]
+                     for control in (f"{CONTROL}, stride 8", "frozen encoders, stride 8")}
+    chapter.say(
+        f"Where the disease is severe (second calibration, twenty seeds), better than joint training on the visual "
+        f"branch: "
+        f"{listed('severe v2', 'visual branch', 'better')}; undetermined: {listed('severe v2', 'visual branch', 'undetermined')}. "
+        f"On the visual probe: better, {listed('severe v2', 'visual probe', 'better')}; no difference that matters, "
+        f"{listed('severe v2', 'visual probe', 'equivalent')}; worse, {listed('severe v2', 'visual probe', 'worse')}. "
+        f"In fused accuracy, better: {listed('severe v2', 'fused', 'better')}; undetermined: "
+        f"{listed('severe v2', 'fused', 'undetermined')}; worse: {listed('severe v2', 'fused', 'worse')}. Joint training "
+        f"scores {fused('severe v2', CONTROL):.3f} there and the untrained average of the two unimodal models "
+        f"{fused('severe v2', matched.ENSEMBLE):.3f}. CCAT against joint training at its own resolution: "
+        f"{ccat_controls[f'{CONTROL}, stride 8'].verdict_text()}; against the frozen-encoder ensemble at its resolution: "
+        f"{ccat_controls['frozen encoders, stride 8'].verdict_text()}. In the mild regime, fused accuracy: better, "
+        f"{listed('mild v2', 'fused', 'better')}; no difference that matters, {listed('mild v2', 'fused', 'equivalent')}; "
+        f"worse, {listed('mild v2', 'fused', 'worse')}; undetermined, {listed('mild v2', 'fused', 'undetermined')}.")
 
 # %% [markdown] tags=[]
 # Each point is one seed's paired difference; the bar is the mean with its 95% interval, the grey
@@ -396,13 +408,21 @@ chapter.say(
 # ## What we found
 
 # %% tags=["remove-input"]
-found = f"""
+if DATASET == "synthav":
+    found = f"""
 1. **A paper's setting is a recipe and a paper's table is a grid**, so replicating a table is one command
    (`mmlesson replicate`), on a laptop for SynthAV or on GPUs and clusters for the real data sets, and a run is
    trained once for the whole book.
 2. **In the combined table** ({len(SEEDS)} seeds), joint concatenation against the better unimodal model:
    {v['best unimodal']}. ARL against concatenation: {v['ARL']}. The frozen-encoder ensemble: {v['frozen']}.
    OGM-GE: {v['OGM-GE']}."""
+else:
+    found = f"""
+1. **A paper's setting is a recipe and a paper's table is a grid**, so replicating a table is one command
+   (`mmlesson replicate`), on GPUs and clusters for the real data sets, and a run is trained once for the whole book.
+2. **In ARL's Table 1 on {DATASET}** ({len(SEEDS)} seeds), joint concatenation against the better unimodal model:
+   {v['best unimodal']}. ARL against concatenation: {v['ARL']}. OGM-GE: {v['OGM-GE']}. ARL against OGM-GE:
+   {v['ARL vs OGM-GE']}."""
 if DATASET == "synthav":
     severe_branch, severe_fused = verdicts[("severe v2", "visual branch")], verdicts[("severe v2", "fused")]
     mild_fused = verdicts[("mild v2", "fused")]
@@ -422,11 +442,17 @@ if DATASET == "synthav":
 5. **The papers report +5.5 to +24.3 points in fused accuracy on CREMA-D.** The simplest remedy,
    training each encoder alone and then only the decision layer, against joint training where the disease is
    severe: {severe_fused[matched.label('frozen encoders', CONTROL)].verdict_text()}."""
+if DATASET == "synthav":
+    tables = """The real-data tables have not been run here (no GPU and no data set in this build);
+`mmlesson replicate` produces them where both exist."""
+else:
+    tables = (f"This execution trained ARL's Table 1 grid on {DATASET} (section 6.4"
+              + (", a smoke run: a few clips and epochs, so its numbers mean nothing" if SMOKE else "")
+              + "); `mmlesson replicate` trains the other papers' tables the same way.")
 chapter.say(found + """
 
 Where the seeds cannot separate two methods, the verdict says so and how many seeds it would take, instead of
-picking a winner; where a re-execution could change a verdict, it is labelled fragile. The real-data tables have not been run here (no GPU and no data set in this build);
-`mmlesson replicate` produces them where both exist.""")
+picking a winner; where a re-execution could change a verdict, it is labelled fragile. """ + tables)
 
 # %% [markdown]
 # ## Exercises

@@ -18,6 +18,7 @@ def test_there_are_chapters():
 
 
 @pytest.mark.slow
+@pytest.mark.smoke
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_in_smoke_mode(chapter, tmp_path):
     output = execute_notebook(chapter, tmp_path / chapter.name, parameters={"SMOKE": True})
