@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from .book import (judge, oracle, protocol_learning_rates, recipe_data, recipe_f
                    show_markdown, with_learning_rates)
 from .config import check_device
 from .errors import ConfigError
-from .paths import make_directory
+from .paths import make_directory, write_refusal
 from .recipes import RECIPES
 
 SEVERE = "synthav-severe-v2"  # the book's calibrated SynthAV regime (Chapter 1, section 1.1), at one protocol rate
@@ -128,12 +127,9 @@ def check_results_dir(results) -> None:
         raise ConfigError("RESULTS_DIR is empty (an unset shell variable?); give a directory, or None for the "
                           "default store (results/ at the top of the repository)")
     make_directory(results, "RESULTS_DIR")  # its refusals name RESULTS_DIR
-    try:
-        with tempfile.NamedTemporaryFile(dir=results, prefix=".mmlesson-write-check-"):
-            pass
-    except OSError as error:
-        raise ConfigError(f"RESULTS_DIR {os.fspath(results)!r} is not writable ({error.strerror or error}); give a "
-                          f"writable directory, or None for the default store") from None
+    if refusal := write_refusal(results):
+        raise ConfigError(f"RESULTS_DIR {os.fspath(results)!r} is not writable ({refusal}); give a writable "
+                          f"directory, or None for the default store")
 
 
 def check_parameters(paper: str, dataset, seeds, device, results, data_dir, smoke) -> list[int]:

@@ -16,7 +16,7 @@ from dataclasses import MISSING
 from pathlib import Path
 
 from .config import EXECUTION_FIELDS, TrainConfig, config_fields, method_option_fields
-from .errors import ConfigError, exit_with_one_line
+from .errors import ConfigError, check_choice, closest, did_you_mean, exit_with_one_line
 
 
 def parse_knob(text: str) -> tuple[str, object]:
@@ -362,7 +362,7 @@ def run_train(args) -> int:
     given = {name: getattr(args, name) for name in method_option_fields() if hasattr(args, name)}
     for kind, name, registry in (("data set", args.data, DATASETS), ("method", args.method, METHODS),
                                  ("fusion", args.fusion, FUSIONS)):
-        known_name(kind, name, registry)
+        check_choice(kind, name, registry)
     if args.recipe is not None:
         config = TrainConfig.build(**recipe_keywords(args, given))
     else:
@@ -383,14 +383,6 @@ def run_train(args) -> int:
     return 0
 
 
-def known_name(kind: str, name: str, known) -> str:
-    """``name`` if it is one of ``known``, else a ConfigError that lists them and suggests the closest."""
-    if name not in known:
-        raise ConfigError(f"unknown {kind} {name!r}{did_you_mean(name, known)}; choose one of: "
-                          f"{', '.join(sorted(known))}")
-    return name
-
-
 def given_on_command_line(argv: list[str]) -> set[str]:
     """The destinations of the ``train`` options that ``argv`` sets itself (``--epochs 8`` counts even where 8 is
     the default): ``argv`` parsed again with every default of ``train`` suppressed."""
@@ -407,9 +399,9 @@ def recipe_keywords(args, options: dict) -> dict:
     ``options``: the method options given), ``--data-knob`` knob by knob. The training seed is always the
     run's (a recipe whose data seed is ``run`` draws its data with it)."""
     from .book import ONE_RATE_RECIPES, protocol_rate
-    from .recipes import RECIPES
+    from .recipes import get as get_recipe
 
-    recipe = RECIPES[known_name("recipe", args.recipe, RECIPES)]
+    recipe = get_recipe(args.recipe)
     given = getattr(args, "given", set())
     if "data" in given and args.data != recipe.data:
         raise ConfigError(f"--data {args.data} disagrees with --recipe {recipe.name}, which trains on {recipe.data}; "
@@ -522,12 +514,10 @@ def run_replicate(args) -> int:
 def training_overrides(args, grid) -> tuple[dict, dict]:
     """``--epochs N`` and ``--set NAME=VALUE`` of replicate: the training fields for every arm, and the options
     of the grid's methods (each for the arms whose method has it), checked by name."""
-    from .config import EXECUTION_FIELDS
+    from .methods import option_names
 
     fields = [f.name for f in config_fields() if f.name not in ("data", "data_root", "data_knobs", "method", "options",
                                                                 "out", "seed", *EXECUTION_FIELDS)]
-    from .methods import option_names
-
     methods = sorted({arm["method"] for arm in grid.arms.values()})
     known_options = sorted({name for method in methods for name in option_names(method)})
     overrides, options = {}, {}
@@ -545,22 +535,6 @@ def training_overrides(args, grid) -> tuple[dict, dict]:
     if args.epochs:
         overrides["epochs"] = args.epochs
     return overrides, options
-
-
-def did_you_mean(name: str, known, strip: str = "") -> str:
-    """`` (did you mean NAME?)`` for the closest of ``known`` to a mistyped ``name``, or nothing."""
-    match = closest(name, known, strip)
-    return f" (did you mean {match}?)" if match else ""
-
-
-def closest(name: str, known, strip: str = ""):
-    """The closest of ``known`` to ``name`` (difflib's), or None; ``strip``: characters left out of the
-    comparison at the start of each (``"-"`` for options, else every ``--x`` looks alike)."""
-    import difflib
-
-    spelled = {str(k).lstrip(strip): k for k in known}
-    close = difflib.get_close_matches(name.lstrip(strip), list(spelled), n=1)
-    return spelled[close[0]] if close else None
 
 
 def variant_name(name: str, changes: dict) -> str:
@@ -658,21 +632,14 @@ def run_diagnose(args) -> int:
 def check_output_file(text: str, option: str) -> None:
     """Refuse ``option``'s file path in one line unless a file can be written there: its directory is
     creatable, or exists and takes a file (tried with an empty temporary one, removed at once)."""
-    import tempfile
-
-    from .paths import check_directory_target
+    from .paths import check_directory_target, write_refusal
 
     path = Path(text)
     if not text.strip() or path.is_dir():
         raise ConfigError(f"{option} needs a file path, got {text!r}")
     check_directory_target(path.parent, option)
-    if path.parent.is_dir():
-        try:
-            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):
-                pass
-        except OSError as error:
-            raise ConfigError(f"{option} {text}: cannot write in {path.parent} ({error.strerror}); give a writable "
-                              f"path") from error
+    if path.parent.is_dir() and (refusal := write_refusal(path.parent)):
+        raise ConfigError(f"{option} {text}: cannot write in {path.parent} ({refusal}); give a writable path")
 
 
 def targets_file(text: str) -> Path:
@@ -714,7 +681,7 @@ def knob_fields(data: str) -> dict:
     from .data import DATASETS, SynthAVConfig
     from .data.real import RealKnobs
 
-    known_name("data set", data, DATASETS)
+    check_choice("data set", data, DATASETS)
     return {f.name: f for f in dataclasses.fields(SynthAVConfig if data == "synthav" else RealKnobs)}
 
 
@@ -744,10 +711,10 @@ def changed_knobs(recipe) -> dict:
 
 
 def run_recipes(args) -> int:
-    from .recipes import RECIPES
+    from .recipes import RECIPES, get as get_recipe
 
     if args.name is not None:
-        return print_recipe(RECIPES[known_name("recipe", args.name, RECIPES)])
+        return print_recipe(get_recipe(args.name))
     rows = [("NAME", "DATA", "TITLE (SynthAV: the knobs it changes from the defaults)")]
     for recipe in RECIPES.values():
         knobs = changed_knobs(recipe) if recipe.data == "synthav" else {}

@@ -1,4 +1,5 @@
 """The errors mmlesson raises on purpose: each carries a one-line message that names the fix."""
+import difflib
 import sys
 
 
@@ -19,11 +20,26 @@ class IncompleteRun(MMLessonError, FileNotFoundError):
 
 
 def check_choice(kind: str, value: str, choices) -> str:
-    """Return `value` if it is one of `choices`, else raise a ConfigError listing them."""
+    """Return `value` if it is one of `choices`, else raise a ConfigError listing them and suggesting the
+    closest (``did_you_mean``)."""
     choices = sorted(choices)
     if value not in choices:
-        raise ConfigError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
+        raise ConfigError(f"unknown {kind} {value!r}{did_you_mean(value, choices)}; choose one of: {', '.join(choices)}")
     return value
+
+
+def did_you_mean(name: str, known, strip: str = "") -> str:
+    """`` (did you mean NAME?)`` for the closest of ``known`` to a mistyped ``name``, or nothing."""
+    match = closest(name, known, strip)
+    return f" (did you mean {match}?)" if match else ""
+
+
+def closest(name: str, known, strip: str = ""):
+    """The closest of ``known`` to ``name`` (difflib's), or None; ``strip``: characters left out of the
+    comparison at the start of each (``"-"`` for options, else every ``--x`` looks alike)."""
+    spelled = {str(k).lstrip(strip): k for k in known}
+    close = difflib.get_close_matches(str(name).lstrip(strip), list(spelled), n=1)
+    return spelled[close[0]] if close else None
 
 
 def exit_with_one_line(action, debug: bool = False) -> int:

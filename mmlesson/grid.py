@@ -114,19 +114,20 @@ class Grid:
         from .methods import METHODS
 
         scaled: dict = {}
-        for data_label, arm_label, seed in self.cells():
-            method = METHODS.get(self.arms[arm_label]["method"])
-            for name in getattr(method, "stage_lengths", ()):
-                if name in given:
-                    continue
-                if epochs < 2:
-                    raise ConfigError(f"{epochs} epoch: arm {arm_label!r} ({method.name}) trains in stages of at least "
-                                      f"one epoch each; give 2 epochs or more")
-                config = TrainConfig.build(**self.keywords(data_label, arm_label, seed))
-                length = min(max(1, round(getattr(config.options, name) * epochs / config.epochs)), epochs - 1)
-                if scaled.setdefault(name, length) != length:
-                    raise ConfigError(f"{epochs} epochs: grid {self.name!r} scales {name} to different lengths in "
-                                      f"its data settings; give {name} yourself (replicate: --set {name}=N)")
+        for data_label in self.data:  # a stage's length does not depend on the seed: the first one's config
+            for arm_label, arm in self.arms.items():
+                method = METHODS.get(arm["method"])
+                for name in getattr(method, "stage_lengths", ()):
+                    if name in given:
+                        continue
+                    if epochs < 2:
+                        raise ConfigError(f"{epochs} epoch: arm {arm_label!r} ({method.name}) trains in stages of at "
+                                          f"least one epoch each; give 2 epochs or more")
+                    config = TrainConfig.build(**self.keywords(data_label, arm_label, self.seeds[0]))
+                    length = min(max(1, round(getattr(config.options, name) * epochs / config.epochs)), epochs - 1)
+                    if scaled.setdefault(name, length) != length:
+                        raise ConfigError(f"{epochs} epochs: grid {self.name!r} scales {name} to different lengths in "
+                                          f"its data settings; give {name} yourself (replicate: --set {name}=N)")
         return scaled
 
     def cut_to(self, epochs: int, given=()) -> dict:

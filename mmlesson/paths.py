@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
@@ -58,6 +59,17 @@ def check_writable_directory(path, option: str) -> None:
     """Refuse the existing directory ``path`` given by ``option`` if this process cannot write in it."""
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(f"{option} {path} is not writable; give a writable directory")
+
+
+def write_refusal(directory) -> str | None:
+    """Why no file can be written in the existing ``directory`` (the OSError's reason), or None. An empty
+    temporary file is written and removed at once, so that what a permission check cannot foresee (a read-only
+    mount, root's access()) is caught too."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".mmlesson-write-check-"):
+            return None
+    except OSError as error:
+        return error.strerror or str(error)
 
 
 def make_directory(path, option: str) -> Path:

@@ -9,11 +9,10 @@ import torch
 from .readouts import mean_std, per_epoch
 
 # The book's figures are read on a page about 960 px wide (the rendered book at 1280 px): at FIGURE_DPI a
-# figure up to MAX_FIGURE_INCHES wide is shown at (nearly) its own size, so that text of MIN_FONT_PT points
-# is at least the body text's small print (tests/test_rendered_book.py measures it). No figure in the book
-# sets a smaller font size (tests/test_plots.py checks the sources).
+# figure up to about 9.5 in wide is shown at its own size, so that text of MIN_FONT_PT points is at least the
+# body text's small print (tests/test_rendered_book.py measures it). No figure in the book sets a smaller font
+# size (tests/test_plots.py checks the sources).
 FIGURE_DPI = 100
-MAX_FIGURE_INCHES = 10.0
 MIN_FONT_PT = 9
 BOOK_STYLE = {"figure.dpi": FIGURE_DPI, "savefig.dpi": "figure", "font.size": 10, "axes.titlesize": 10,
               "axes.labelsize": 10, "xtick.labelsize": MIN_FONT_PT, "ytick.labelsize": MIN_FONT_PT,

@@ -62,7 +62,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..options import check_fields, option
 from .loader import AVDataset, TensorSplit
 
@@ -183,12 +183,9 @@ class SynthAVConfig:
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(knobs) - valid)
         if unknown:
-            import difflib
-
-            close = difflib.get_close_matches(unknown[0], sorted(valid), n=1)
-            raise ConfigError(f"unknown SynthAV knob {unknown[0]!r}" + (f" (did you mean {close[0]}?)" if close else "")
-                              + f"; valid knobs: {', '.join(sorted(valid))} (mmlesson data knobs: each with its "
-                                f"default and meaning)")
+            raise ConfigError(f"unknown SynthAV knob {unknown[0]!r}{did_you_mean(unknown[0], sorted(valid))}; valid "
+                              f"knobs: {', '.join(sorted(valid))} (mmlesson data knobs: each with its default and "
+                              f"meaning)")
         return cls(**knobs)
 
 
