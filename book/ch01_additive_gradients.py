@@ -225,7 +225,9 @@ else:  # a real clip's larger inputs give larger gradients, and float32's roundi
 # The **probe** columns are explained in 1.6.
 
 # %%
-from mmlesson.book import CORE_ARMS, learning_rate_table, summary
+from mmlesson.arms import CORE_ARMS
+from mmlesson.page import summary
+from mmlesson.rates import learning_rate_table
 from mmlesson.recipes import RECIPES
 
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)")}
@@ -299,8 +301,7 @@ fig.tight_layout()
 # %% tags=["remove-input"]
 import math
 
-from mmlesson.book import metric
-from mmlesson.readouts import per_epoch
+from mmlesson.readouts import metric, per_epoch
 from mmlesson.signature import first_epoch_at
 
 chance = 1 / dataset.num_classes
@@ -361,7 +362,7 @@ chapter.say(
 
 # %%
 from mmlesson.analysis.gradients import counterfactual_gradient_norms
-from mmlesson.book import models_and_data
+from mmlesson.runs import models_and_data
 
 models = models_and_data(joint, chapter.data_dir)  # each seed's model with its own data
 counterfactual = {}
@@ -422,7 +423,9 @@ chapter.say(
 # %%
 if DATASET == "synthav":
     from mmlesson import stats
-    from mmlesson.book import MAP_AUDIO, MAP_SEEDS, MAP_VISUAL, SIDE_FILE, judge, metric, stored_runs
+    from mmlesson.page import judge
+    from mmlesson.readouts import metric
+    from mmlesson.studies import MAP_AUDIO, MAP_SEEDS, MAP_VISUAL, SIDE_FILE, stored_runs
 
     side = pd.read_csv(SIDE_FILE)  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
     regime_runs = stored_runs(side, "regime map")
@@ -499,11 +502,12 @@ if DATASET == "synthav":
 
 # %% tags=["nbval-check-output", "hide-input"]
 if DATASET == "synthav":
-    from mmlesson.book import oracle, preregistration
     from mmlesson.matched import ENSEMBLE, MATCHED_FILE, ONE_THREAD
     from mmlesson.matched import REGIMES as MATCHED_REGIMES
     from mmlesson.precision import stored_study
+    from mmlesson.runs import oracle
     from mmlesson.signature import BASELINE_ARMS, as_json, check_targets, render_targets, signature
+    from mmlesson.studies import preregistration
 
     matched = pd.read_csv(MATCHED_FILE)
     matched = matched[matched["execution"] == ONE_THREAD]  # the re-executed copies are the appendix's
@@ -671,7 +675,7 @@ RETRAINED = ["starves", "audio", "probe", "fusion pays"] + (["headroom"] if "hea
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.book import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
+from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
 
 claims(list(verdicts.values()))
 

@@ -136,8 +136,8 @@ print(f"alpha 0.8, jump form: k = {coefficient(1 + 1e-6, 0.8):.3f} just above rh
 # and given GE's noise before the optimiser steps.
 
 # %% tags=[]
-from mmlesson.book import show_code
 from mmlesson.methods.ogm_ge import OGMGE, modulate_gradients
+from mmlesson.page import show_code
 
 show_code(OGMGE.training_step, coefficients, modulate_gradients)
 
@@ -156,8 +156,10 @@ show_code(OGMGE.training_step, coefficients, modulate_gradients)
 # them (`frozen_encoders`). Runs that Chapter 1 already trained are read back from the run store.
 
 # %% tags=[]
-from mmlesson.book import CORE_ARMS, metric, summary
+from mmlesson.arms import CORE_ARMS
 from mmlesson.data import REAL_DATASETS
+from mmlesson.page import summary
+from mmlesson.readouts import metric
 from mmlesson.recipes import RECIPES
 
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)", "OGM-GE", "frozen encoders")}
@@ -251,8 +253,8 @@ chapter.say(
 # %% tags=["hide-input"]
 import torch.nn.functional as F
 
-from mmlesson.book import models_and_data
 from mmlesson.recipes import RECIPES
+from mmlesson.runs import models_and_data
 
 alpha = RECIPES[chapter.recipe].methods.get("ogm_ge", {}).get("alpha", 0.8)
 snr = {"audio": [], "visual": []}
@@ -333,7 +335,7 @@ chapter.say(
 
 # %% tags=[]
 if DATASET == "synthav":
-    from mmlesson.book import FEW_SEEDS, OGM_ALPHAS, SIDE_FILE, stored_runs
+    from mmlesson.studies import FEW_SEEDS, OGM_ALPHAS, SIDE_FILE, stored_runs
 
     sweep = stored_runs(pd.read_csv(SIDE_FILE), "OGM-GE alpha")  # a stored side study (two seeds per value)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -379,7 +381,7 @@ if DATASET == "synthav":
 # %% tags=[]
 runs_b = None  # regime B is generated data
 if DATASET == "synthav":
-    from mmlesson.book import REGIME_B_RECIPE
+    from mmlesson.studies import REGIME_B_RECIPE
 
     runs_b = stored_runs(pd.read_csv(SIDE_FILE), "regime B")  # `python -m mmlesson.book side-studies` re-runs it
     ORACLE_B = chapter.oracle(REGIME_B_RECIPE)
@@ -473,7 +475,7 @@ RETRAINED = [name for name in CLAIMS if name not in ("ratio", "regime B")]
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.book import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
+from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
 
 claims(list(verdicts.values()))
 

@@ -184,8 +184,9 @@ fig.tight_layout()
 
 # %% tags=["hide-input"]
 from mmlesson.analysis.recalibration import collect_logits
-from mmlesson.book import CORE_ARMS, models_and_data
+from mmlesson.arms import CORE_ARMS
 from mmlesson.methods.arl import variance_proxy
+from mmlesson.runs import models_and_data
 
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)", "OGM-GE", "ARL",
                                            "frozen encoders")}
@@ -211,7 +212,7 @@ for key, values in real_table.items():
 
 # %% tags=["remove-input"]
 from mmlesson import stats
-from mmlesson.book import metric
+from mmlesson.readouts import metric
 
 weight_gap = stats.compare(real_table["empirical w_audio"], real_table["Eq. 14 w_audio"], 0.05)
 proxy_ratio, variance_ratio = np.mean(real_table["q_a/q_v"]), np.mean(real_table["V_v/V_a"])
@@ -279,8 +280,8 @@ for q_ratio, d_ratio in [(1.0, 1.0), (2.0, 1.0), (1.0, 0.5), (4.0, 2.0), (0.5, 0
 # the batch means of Eq. 4 and 17, averaged over the last epoch's training batches.
 
 # %% tags=["hide-input"]
-from mmlesson.book import metric, summary
-from mmlesson.readouts import per_epoch
+from mmlesson.page import summary
+from mmlesson.readouts import metric, per_epoch
 from mmlesson.recipes import RECIPES
 
 SCALES = [1.0, 2.0, 5.0]
@@ -391,8 +392,8 @@ chapter.say(
 # a gradient scale of $1 + a_m$ (Eq. 19-20, the residual form), and the loss of Eq. 22.
 
 # %%
-from mmlesson.book import show_code
 from mmlesson.methods.arl import ARL, gradient_factor, ratios
+from mmlesson.page import show_code
 
 show_code(ARL.training_step, ratios, gradient_factor)
 
@@ -617,7 +618,7 @@ RETRAINED = ["x5", "x2", "ARL", "vs OGM-GE", "vs frozen", "UR", "AL + GR", "AL o
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.book import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
+from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
 
 claims(list(verdicts.values()))
 

@@ -90,7 +90,8 @@ import math
 
 import torch.nn.functional as F
 
-from mmlesson.book import CORE_ARMS, models_and_data
+from mmlesson.arms import CORE_ARMS
+from mmlesson.runs import models_and_data
 
 CORE = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)", "OGM-GE", "frozen encoders")}
 core = chapter.run(CORE, name="core")
@@ -157,7 +158,9 @@ chapter.say(
 # validation accuracy over ten tuning seeds (Chapter 1), so every comparison below is rate-matched.
 
 # %% tags=["hide-input"]
-from mmlesson.book import CHAPTER4_ARMS, metric, summary
+from mmlesson.arms import CHAPTER4_ARMS
+from mmlesson.page import summary
+from mmlesson.readouts import metric
 
 
 def ccat(**options):
@@ -205,8 +208,8 @@ chapter.say(
 # head's gradient projected by $P$, one optimiser step, then the projector's update.
 
 # %%
-from mmlesson.book import show_code
 from mmlesson.methods.mla import MLA, update_projector
+from mmlesson.page import show_code
 
 show_code(MLA.training_step, update_projector)
 
@@ -346,8 +349,9 @@ show_code(CCAT.pretraining_step, CCAT.alternating_step)
 # only the ordering and the gaps compare, not the values.
 
 # %% tags=["hide-input"]
-from mmlesson.book import SIDE_FILE, SYNTHAV_ARMS, stored_runs
+from mmlesson.arms import SYNTHAV_ARMS
 from mmlesson.grid import load_grid
+from mmlesson.studies import SIDE_FILE, stored_runs
 
 FUSIONS = {"joint (sum)": SYNTHAV_ARMS["joint (sum)"], "joint (FiLM)": CHAPTER4_ARMS["joint (FiLM)"],
            "joint (gated)": CHAPTER4_ARMS["joint (gated)"]}
@@ -405,7 +409,7 @@ chapter.say(
 # regulariser gets its own arm, $\lambda = 0$ (stage 1 trained on the classification loss alone).
 
 # %%
-from mmlesson.book import FEW_SEEDS, SEC_BETA
+from mmlesson.studies import FEW_SEEDS, SEC_BETA
 
 ablation = chapter.run({"CCAT without Fix": ccat(fix=False)}, name="ch04-ablation")
 same_seeds = {}
@@ -460,7 +464,7 @@ if DATASET == "synthav":  # the stored two-seed study
 # the subset), a very noisy update; the sweep shows what that does to validation accuracy.
 
 # %% tags=["hide-input"]
-from mmlesson.book import CCAT_BETAS, CCAT_DEFAULT_BETA, CCAT_RANKS
+from mmlesson.studies import CCAT_BETAS, CCAT_DEFAULT_BETA, CCAT_RANKS
 
 if DATASET == "synthav":  # a stored side study
     sweep = side[side["regime"] == "CCAT tuning sweep"].set_index("arm")  # a stored side study, one run per value
@@ -602,7 +606,7 @@ RETRAINED = ["MLA", "MLA visual", "CCAT", "CCAT vs MLA", "CCAT vs frozen", "CCAT
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.book import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
+from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
 
 claims(list(verdicts.values()))
 

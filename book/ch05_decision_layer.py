@@ -100,7 +100,10 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # (the unimodal models), then frozen, with a new decision layer trained on top.
 
 # %%
-from mmlesson.book import CORE_ARMS, SYNTHAV_ARMS, metric, models_and_data, summary
+from mmlesson.arms import CORE_ARMS, SYNTHAV_ARMS
+from mmlesson.page import summary
+from mmlesson.readouts import metric
+from mmlesson.runs import models_and_data
 
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)", "OGM-GE", "ARL",
                                            "frozen encoders")}
@@ -266,7 +269,7 @@ chapter.say(
 # too: the comparison is of the knob as a whole, step size included.
 
 # %%
-from mmlesson.book import CHAPTER5_ARMS
+from mmlesson.arms import CHAPTER5_ARMS
 
 KNOB = "knob" if DATASET == "synthav" else "x4 feature scale"  # what the text calls it
 scaled_runs = chapter.run(CHAPTER5_ARMS, name="ch05-feature-scale")
@@ -503,7 +506,7 @@ RETRAINED = ["vs sum"]  # accuracies of separately trained runs: labelled stable
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.book import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
+from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
 
 claims(list(verdicts.values()))
 

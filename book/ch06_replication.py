@@ -207,7 +207,7 @@ print((GRIDS_DIR / "arl-cremad.toml").read_text())
 
 # %% tags=["hide-input"]
 from mmlesson import run_grid
-from mmlesson.book import with_learning_rates
+from mmlesson.rates import with_learning_rates
 from mmlesson.tables import caption, paper_table
 
 grid = load_grid(GRID)
@@ -278,7 +278,7 @@ RETRAINED = list(CLAIMS)  # accuracies of separately trained runs: labelled stab
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.book import claims  # the book's tests compare these verdicts (tests/nbval_tolerance.py)
+from mmlesson.page import claims  # the book's tests compare these verdicts (tests/nbval_tolerance.py)
 
 claims(list(verdicts.values()))
 

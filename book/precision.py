@@ -39,10 +39,11 @@
 # %% tags=[]
 import pandas as pd
 
-from mmlesson.book import GLANCE_FILE, preregistration, show_markdown
+from mmlesson.page import show_markdown
 from mmlesson.precision import (glance_stability, precision_table,
                                 stored_study)
 from mmlesson.signature import check_targets, render_targets, targets_for
+from mmlesson.studies import GLANCE_FILE, preregistration
 
 study = stored_study()
 glance = pd.read_csv(GLANCE_FILE)

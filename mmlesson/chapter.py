@@ -15,17 +15,28 @@ parameter and the fix, before anything is trained or printed.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .book import (judge, oracle, protocol_learning_rates, recipe_data, recipe_for, results_dir, run_arms, setup,
-                   show_markdown, with_learning_rates)
+import numpy as np
+import torch
+
+from . import __version__
 from .config import check_device
+from .data import DATASETS
+from .engine import resolve_device
 from .errors import ConfigError
-from .paths import make_directory, write_refusal
+from .page import judge, show_markdown
+from .paths import env_int, make_directory, write_refusal
+from .plots import show_paired_differences, use_book_style
+from .precision import run_rerun_sd
+from .rates import protocol_learning_rates, with_learning_rates
 from .recipes import RECIPES
+from .runs import oracle, recipe_data, results_dir, run_arms
+from .stats import compare
 
 SEVERE = "synthav-severe-v2"  # the book's calibrated SynthAV regime (Chapter 1, section 1.1), at one protocol rate
 SMOKE_DATA = dict(train_size=240, val_size=60, test_size=60)  # a seconds-long run that exercises every cell
@@ -36,6 +47,34 @@ SMOKE_REAL_TRAIN = dict(width=8)
 DEFAULT_SEEDS = list(range(10))  # the chapters' SEEDS
 SMOKE_SEEDS = [0, 1]
 SEEDS_EXAMPLE = "e.g. SEEDS = [0, 1, 2]"
+
+
+def setup_session(device: str = "auto", note: str | None = None):
+    """The chapters' setup: the device (printed, with ``note`` on the same line, e.g. what a smoke run
+    changes), one CPU thread, fixed seeds, the book's figure style. Returns the device. One CPU thread: the
+    book's small models run fastest so, runs in parallel do not compete, and every number comes out the same
+    however many cores the reader has."""
+    resolved = resolve_device(device)
+    threads = env_int("MMLESSON_THREADS", minimum=0)  # the same override the runs honour (a rounding-order check)
+    if resolved.type == "cpu" and threads != 0:  # 0: torch's default
+        torch.set_num_threads(threads or 1)
+    torch.manual_seed(0)
+    use_book_style()
+    line = f"mmlesson {__version__}, torch {torch.__version__}, device: {resolved}"
+    print(f"{line}; {note}" if note else line)
+    return resolved
+
+
+def recipe_for(paper: str, dataset: str, synthav: str) -> str:
+    """The recipe of ``paper``'s protocol on ``dataset`` (``synthav``: the chapter's own regime)."""
+    if dataset == "synthav":
+        return synthav
+    name = f"{paper}-{dataset}"
+    if name not in RECIPES:
+        available = sorted(r.data for r in RECIPES.values() if r.name.startswith(f"{paper}-"))
+        raise ConfigError(f"no {paper} protocol for DATASET={dataset!r}; choose one of: synthav, "
+                          f"{', '.join(available)}")
+    return name
 
 
 def papers() -> list[str]:
@@ -77,8 +116,6 @@ def check_seeds(seeds) -> list[int]:
 
 def check_dataset(paper: str, dataset) -> str:
     """DATASET as the name of a registered data set (``data.DATASETS``) on which ``paper`` has a protocol."""
-    from .data import DATASETS
-
     if not isinstance(dataset, str) or dataset not in DATASETS:
         raise ConfigError(f"DATASET must be one of the data sets mmlesson knows: {', '.join(sorted(DATASETS))} "
                           f"(got {dataset!r}); e.g. DATASET = \"synthav\"")
@@ -108,8 +145,6 @@ def check_data_dir(dataset: str, data_dir) -> None:
 
 def check_cuda(device: str) -> None:
     """A DEVICE that asks for CUDA on a machine without it (``engine.resolve_device``), as one line naming DEVICE."""
-    from .engine import resolve_device
-
     try:
         resolve_device(device)
     except ConfigError:
@@ -177,12 +212,12 @@ class Chapter:
         """The setting of a chapter on ``paper``'s protocol (``recipes``: ``<paper>-<dataset>``), or on
         the severe SynthAV regime; ``smoke``: two seeds (whatever ``seeds`` says), small data, ``smoke_epochs``
         epochs. Every parameter is checked first (``check_parameters``: one line naming a bad one). Prints
-        the versions and the device, and what a smoke run changes (``book.setup``: one CPU thread, fixed seeds)."""
+        the versions and the device, and what a smoke run changes (``setup_session``: one CPU thread, fixed seeds)."""
         seeds = check_parameters(paper, dataset, seeds, device, results, data_dir, smoke)
         synthav = dataset == "synthav"
         note = smoke_note(seeds, synthav, smoke_epochs) if smoke else None
         chapter = cls(dataset=dataset, recipe=recipe_for(paper, dataset, synthav=SEVERE),
-                      seeds=list(SMOKE_SEEDS) if smoke else seeds, device=setup(device, note),
+                      seeds=list(SMOKE_SEEDS) if smoke else seeds, device=setup_session(device, note),
                       rates=protocol_learning_rates(SEVERE) if synthav else {},
                       data_knobs=(dict(SMOKE_DATA if synthav else SMOKE_REAL_DATA) if smoke else {}),
                       train=(dict(epochs=smoke_epochs, **({} if synthav else SMOKE_REAL_TRAIN)) if smoke else {}),
@@ -192,7 +227,7 @@ class Chapter:
 
     @property
     def store(self):
-        """Where the chapter's runs are kept (``book.results_dir``)."""
+        """Where the chapter's runs are kept (``runs.results_dir``)."""
         return results_dir(self.results)
 
     def run(self, arms: dict[str, dict], name: str, seeds=None, recipe: str | None = None, **options) -> dict:
@@ -221,8 +256,6 @@ class Chapter:
     def run_rerun_sd(self) -> float | None:
         """How far a re-execution moves one of the chapter's runs (``precision.run_rerun_sd``), measured at the
         chapter's one protocol rate where every arm shares one; None in a smoke run or on real data."""
-        from .precision import run_rerun_sd
-
         if not self.as_measured:
             return None
         rates = set(self.rates.values())
@@ -234,8 +267,6 @@ class Chapter:
         result: three standard deviations of its change, one run's measured change (``precision.run_rerun_sd``)
         over the square root of the number of seeds, rounded up to 0.005 (the preregistered rule); 0.03 where
         the chapter's regime was not measured."""
-        import math
-
         spread = self.run_rerun_sd
         if spread is None:
             return 0.03
@@ -254,12 +285,6 @@ class Chapter:
         a constant, such as an oracle); ``plot`` shows their per-seed paired differences beside their
         intervals (``plots.show_paired_differences``). The other claims (ratios, weights, post hoc
         re-weightings of one model) keep the clear / near-its-boundary label."""
-        import math
-
-        import numpy as np
-
-        from .stats import compare
-
         names = list(claims) if isinstance(claims, dict) else list(range(len(claims)))
         rows = list(claims.values()) if isinstance(claims, dict) else list(claims)
         unknown = [name for name in retrained if name not in names]
@@ -276,8 +301,6 @@ class Chapter:
         verdicts = judge([compare(treatment, control, sesoi, sentence) for sentence, treatment, control, sesoi in rows],
                          rerun_sd=spreads)
         if plot:
-            from .plots import show_paired_differences
-
             shown = [i for i, name in enumerate(names) if name in retrained]
             show_paired_differences([verdicts[i] for i in shown], [rows[i][1:3] for i in shown])
         return dict(zip(names, verdicts)) if isinstance(claims, dict) else verdicts
@@ -285,5 +308,5 @@ class Chapter:
     @staticmethod
     def say(text: str) -> None:
         """Show a paragraph whose numbers the code formats in, so a finding never goes stale
-        (``book.show_markdown``)."""
+        (``page.show_markdown``)."""
         show_markdown(text)

@@ -1,8 +1,9 @@
 """Where runs execute: a Dask cluster of single-threaded workers, each forking every run as its own
 process from a fork server, with a time limit; and ``python -m mmlesson.cluster train RUN_DIR``.
 
-* ``local_client(workers)``: a ``LocalCluster`` of worker processes, started once per process and
-  reused (closed at exit); ``run_on_dask`` submits runs to it, or to an existing cluster's scheduler.
+* ``Executor``: where a batch of tasks (a grid's runs, a grid's chapters) runs: in this process, one
+  after another, or on Dask: ``local_client(workers)``, a ``LocalCluster`` of worker processes started
+  once per process and reused (closed at exit), or an existing cluster's scheduler.
 * On a worker, ``train_in_subprocess`` forks the run from the worker's fork server (a process that has
   imported torch and mmlesson once, so a run starts in a fraction of a second), pinned to the worker's
   GPU with ``CUDA_VISIBLE_DEVICES`` on CUDA machines, and kills it after its time limit. A crash, an
@@ -14,12 +15,26 @@ Grid planning and the store are ``runner.py``'s and ``store.py``'s; this module 
 from __future__ import annotations
 
 import atexit
+import ctypes
+import json
+import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+from dataclasses import dataclass
+from multiprocessing import forkserver as server
+from typing import Callable
 
-from .errors import MMLessonError
+from .errors import MMLessonError, exit_with_one_line
+from .progress import make_progress, progress_enabled
 from .rundir import RunDirectory
+
+try:  # the `batch` extra; without it every task runs in this process, one after another
+    import dask
+    from distributed import Client, LocalCluster, as_completed, get_worker
+except ImportError:
+    dask = None
 
 # Dask workers import this module to run ``train_in_subprocess``; what they need is imported above, and
 # torch only in the fork server (``forkserver``), so a worker starts in a fraction of a second.
@@ -33,7 +48,7 @@ class RunFailed(MMLessonError):
 
 def cuda_devices() -> list[str]:
     """The GPUs this process may use (``CUDA_VISIBLE_DEVICES`` respected), as ids for that variable."""
-    import torch
+    import torch  # here, not at the top: a Dask worker imports this module, and torch belongs in its fork server
 
     if not torch.cuda.is_available():
         return []
@@ -45,15 +60,11 @@ def cuda_devices() -> list[str]:
 def local_client(workers: int, per_gpu: int):
     """A Dask client of a LocalCluster of ``workers`` single-threaded worker processes, started once
     per process and reused by later grids (closed at exit)."""
-    from distributed import Client, LocalCluster
-
     key = ("local", workers)
     if key not in _CLIENTS:
         for client in list(_CLIENTS.values()):  # one local cluster at a time: never oversubscribe the cores
             close_client(client)
         _CLIENTS.clear()
-        import dask
-
         quiet_loops = {"distributed.admin.tick.interval": "1s", "distributed.worker.memory.monitor-interval": "1s",
                        "distributed.admin.system-monitor.interval": "5s"}  # idle workers must not take CPU from runs
         with dask.config.set({"distributed.worker.daemon": False, **quiet_loops}):  # workers fork each run
@@ -81,39 +92,76 @@ def close_local_clusters() -> None:
     _CLIENTS.clear()
 
 
-def run_on_dask(runs: list, workers: int, scheduler: str | None, retries: int, timeout: float | None,
-                per_gpu: int, progress: str) -> dict[str, tuple[str | None, int]]:
-    """Submit every run (dependencies as futures, explicit keys, ``pure=False``) and wait for all."""
-    from distributed import Client, as_completed
+@dataclass(frozen=True)
+class Task:
+    """One piece of work: ``function(*args)``, once the tasks named in ``after`` have succeeded. ``key``
+    identifies it in the outcomes; ``name`` is its name on Dask's dashboard."""
 
-    from .progress import make_progress, progress_enabled
+    key: str
+    function: Callable
+    args: tuple
+    after: tuple = ()
+    name: str = ""
 
-    client = Client(scheduler) if scheduler else local_client(workers, per_gpu)
-    gpus = None if scheduler else cuda_devices() or None
-    futures, by_key = {}, {}
-    for run in runs:
-        dependencies = [futures[h] for h in run.depends_on if h in futures]
-        key = f"train-{run.label}-seed{run.config.seed}-{run.hash}"
-        futures[run.hash] = client.submit(train_in_subprocess, str(run.run_dir), timeout, gpus, per_gpu, *dependencies,
-                                          key=key, pure=False, retries=retries)
-        by_key[futures[run.hash].key] = run
-    outcomes: dict[str, tuple[str | None, int]] = {}
-    try:
-        with make_progress(len(runs), "runs", progress_enabled(progress)) as bar:
+
+class Executor:
+    """Where a batch of tasks runs, for grids and chapters alike: in this process, one after another (one
+    worker, or Dask not installed), or on Dask, on a local cluster of ``workers`` single-threaded processes
+    (``per_gpu`` per GPU) or on the cluster at ``scheduler``. A task whose dependency failed is not run."""
+
+    def __init__(self, workers: int, scheduler: str | None = None, per_gpu: int = 1):
+        self.workers, self.scheduler, self.per_gpu = workers, scheduler, per_gpu
+        self.in_process = scheduler is None and (workers == 1 or dask is None)
+        self.gpus = None if self.in_process or scheduler else cuda_devices() or None  # pinned per worker
+
+    def run(self, tasks: list[Task], retries: int = 0, progress: str = "off") -> dict[str, tuple[str | None, int]]:
+        """``{key: (error or None, attempts)}`` of every task."""
+        with make_progress(len(tasks), "runs", progress_enabled(progress)) as bar:
+            if self.in_process:
+                return self.run_here(tasks, bar)
+            return self.run_on_dask(tasks, retries, bar)
+
+    @staticmethod
+    def run_here(tasks: list[Task], bar) -> dict[str, tuple[str | None, int]]:
+        outcomes: dict[str, tuple[str | None, int]] = {}
+        for task in tasks:
+            failed_dependency = next((key for key in task.after if outcomes.get(key, (None,))[0]), None)
+            if failed_dependency:
+                outcomes[task.key] = (f"a run it depends on failed ({failed_dependency})", 0)
+            else:
+                try:
+                    task.function(*task.args)
+                    outcomes[task.key] = (None, 1)
+                except (MMLessonError, RuntimeError, ValueError, OSError) as error:
+                    outcomes[task.key] = (f"{type(error).__name__}: {error}".splitlines()[0], 1)
+            bar.update(1)
+        return outcomes
+
+    def run_on_dask(self, tasks: list[Task], retries: int, bar) -> dict[str, tuple[str | None, int]]:
+        """Submit every task (dependencies as futures, explicit keys, ``pure=False``) and wait for all."""
+        client = Client(self.scheduler) if self.scheduler else local_client(self.workers, self.per_gpu)
+        futures, by_key = {}, {}
+        for task in tasks:
+            dependencies = [futures[key] for key in task.after if key in futures]
+            futures[task.key] = client.submit(task.function, *task.args, *dependencies, key=task.name or task.key,
+                                              pure=False, retries=retries)
+            by_key[futures[task.key].key] = task
+        outcomes: dict[str, tuple[str | None, int]] = {}
+        try:
             for future in as_completed(list(futures.values())):
-                run = by_key[future.key]
+                task = by_key[future.key]
                 if future.status == "finished":
-                    outcomes[run.hash] = (None, 1)
+                    outcomes[task.key] = (None, 1)
                 else:
-                    failed_dependency = next((h for h in run.depends_on if outcomes.get(h, (None,))[0]), None)
+                    failed_dependency = next((key for key in task.after if outcomes.get(key, (None,))[0]), None)
                     error = (f"a run it depends on failed ({failed_dependency})" if failed_dependency
                              else one_line(future.exception()))
-                    outcomes[run.hash] = (error, retries + 1)
+                    outcomes[task.key] = (error, retries + 1)
                 bar.update(1)
-    finally:
-        if scheduler:
-            client.close()
-    return outcomes
+        finally:
+            if self.scheduler:
+                client.close()
+        return outcomes
 
 
 def one_line(error: BaseException) -> str:
@@ -124,9 +172,6 @@ def one_line(error: BaseException) -> str:
 def die_with_parent() -> None:
     """In the child: ask Linux to kill it when the process that started it dies (no orphan training on)."""
     try:
-        import ctypes
-        import signal
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: the run lock still keeps a second writer out
         pass
@@ -138,8 +183,6 @@ SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM
 def forkserver():
     """This worker's fork server: one process that has imported torch and mmlesson once, from which
     every run's process is forked in a fraction of a second (a fresh interpreter takes seconds)."""
-    import multiprocessing
-
     context = multiprocessing.get_context("forkserver")
     if not getattr(forkserver, "ready", False):
         os.environ.update(SINGLE_THREADED)  # inherited by the server, so set before torch is imported there
@@ -153,8 +196,6 @@ def forkserver():
 
 def start_forkserver() -> None:
     """Start this worker's fork server now (it imports torch in the background while the grid is planned)."""
-    from multiprocessing import forkserver as server
-
     forkserver()
     server.ensure_running()
 
@@ -176,12 +217,8 @@ def train_in_subprocess(run_dir: str, timeout: float | None, gpus: list[str] | N
                         *dependencies) -> str:
     """Dask task: train the run declared in ``run_dir`` in its own single-threaded process (forked from
     the worker's fork server; a fresh interpreter where the worker is daemonic and may not fork)."""
-    import multiprocessing
-
     gpu = None
     if gpus:
-        from distributed import get_worker
-
         gpu = gpus[(int(get_worker().name) // per_gpu) % len(gpus)]
     if multiprocessing.current_process().daemon:
         return train_in_interpreter(run_dir, timeout, gpu)
@@ -215,6 +252,16 @@ def run_isolated(command: list[str], env: dict, timeout: float | None, what: str
         raise RunFailed(what + (lines[-1] if lines else f"exit code {result.returncode}"))
 
 
+def execute_chapter(source: str, output: str, parameters: dict, timeout: float | None) -> str:
+    """Task: execute one chapter with papermill in its own process (its runs go to the store in
+    ``parameters["RESULTS_DIR"]``; inside it, runs train one at a time, single-threaded)."""
+    env = {**os.environ, **SINGLE_THREADED, "MMLESSON_WORKERS": "1"}
+    command = [sys.executable, "-m", "mmlesson.notebooks", "execute", source, "--output", output,
+               "--parameters", json.dumps(parameters)]
+    run_isolated(command, env, timeout, f"chapter {source}: ")
+    return output
+
+
 def train_in_interpreter(run_dir: str, timeout: float | None, gpu: str | None) -> str:
     """``python -m mmlesson.cluster train RUN_DIR`` in a fresh interpreter (slower to start)."""
     env = {**os.environ, **SINGLE_THREADED, **({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {})}
@@ -228,8 +275,9 @@ def train_in_interpreter(run_dir: str, timeout: float | None, gpu: str | None) -
 
 def train_declared_run(run_dir) -> int:
     """``python -m mmlesson.cluster train RUN_DIR``: train the run its run.json declares."""
+    from .config import TrainConfig  # here, not at the top: both import torch (see cuda_devices)
     from .engine import fit
-    from .config import TrainConfig
+
     record = RunDirectory(run_dir).read_request()
     config = TrainConfig.stored(record["config"], out=str(run_dir), progress="off")
     fit(config)
@@ -237,8 +285,6 @@ def train_declared_run(run_dir) -> int:
 
 
 def main(argv=None) -> int:
-    from .errors import exit_with_one_line
-
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] != "train":
         print("usage: python -m mmlesson.cluster train RUN_DIR", file=sys.stderr)

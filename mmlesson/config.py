@@ -12,9 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
+from .data import DATASETS, REAL_DATASETS
+from .data.real import RealKnobs
+from .data.synthav import SynthAVConfig
 from .errors import ConfigError, check_choice
-from .options import check_fields, flag, option
 from .files import plain
+from .methods import METHODS
+from .models import FUSIONS
+from .options import check_fields, describe, flag, option
 
 EXECUTION_FIELDS = ("device", "amp", "threads", "out", "progress")
 
@@ -64,10 +69,6 @@ class TrainConfig:
                            choices=("auto", "on", "off"))
 
     def __post_init__(self):
-        from .data import DATASETS, REAL_DATASETS
-        from .methods import METHODS
-        from .models import FUSIONS
-
         check_choice("data set", self.data, DATASETS)
         check_choice("method", self.method, METHODS)
         check_choice("fusion", self.fusion, FUSIONS)
@@ -119,8 +120,6 @@ def check_device(device, name: str = "--device") -> str:
 
 def method_options(method: str, options):
     """``options`` (None, a dict or the method's Options instance) as the method's checked Options."""
-    from .methods import METHODS
-
     cls = METHODS[method].Options
     if options is None:
         options = {}
@@ -141,10 +140,6 @@ def method_options(method: str, options):
 
 def misplaced_option_message(name: str, method: str) -> str:
     """Why ``name`` is not an option of ``method``, and where it belongs."""
-    from .data.real import RealKnobs
-    from .data.synthav import SynthAVConfig
-    from .methods import METHODS
-
     owners = sorted(m for m, cls in METHODS.items() if name in {f.name for f in fields(cls.Options)})
     if owners:
         return f"{flag(name)} is an option of method {' / '.join(owners)}, not of {method!r}"
@@ -158,9 +153,6 @@ def misplaced_option_message(name: str, method: str) -> str:
 def options_help() -> str:
     """Every option with its default and meaning: the shared ones, then each method's own (the same
     declarations the command line's --help is built from)."""
-    from .methods import METHODS
-    from .options import describe
-
     parts = ["Shared options (name (default): meaning):", describe(TrainConfig)]
     for name, cls in sorted(METHODS.items()):
         if fields(cls.Options):
@@ -174,8 +166,6 @@ def config_fields():
 
 def method_option_fields() -> dict[str, tuple]:
     """``{option name: (field, [methods that declare it])}`` over every registered method."""
-    from .methods import METHODS
-
     found: dict[str, tuple] = {}
     for method, cls in METHODS.items():
         for f in fields(cls.Options):

@@ -1,18 +1,20 @@
 """The training loop: ``fit()`` and ``evaluate()`` (Chapter 1 walks through it).
 
 ``fit`` trains with a registered method, evaluates on the validation split after every epoch,
-keeps the weights of the best validation epoch (never selected on test), writes an atomic
-checkpoint after the first epoch and then at most every ``CHECKPOINT_SECONDS`` of training (each
-costs tens of milliseconds, a tenth of a small SynthAV run if written every epoch), so that an
-interrupted run resumes bit-identically on the CPU from its last checkpoint, and ends by evaluating
-the selected model on test, with linear probes, into metrics.json.
+keeps the weights of the best validation epoch (never selected on test), hands a checkpoint to its
+run directory when it is due (``rundir.py`` decides that, and what the directory already holds), so
+that an interrupted run resumes bit-identically on the CPU from its last checkpoint, and ends by
+evaluating the selected model on test, with linear probes, into metrics.json. ``load_run`` reads a
+finished run's model back without training anything.
 """
 from __future__ import annotations
 
 import contextlib
 import math
+import platform
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -22,17 +24,16 @@ from .analysis.contributions import contributions
 from .analysis.decision import decision_scores
 from .analysis.probe import extract_features, probe_accuracy
 from .analysis.scores import classification_scores
-from .config import TrainConfig
+from .config import TrainConfig, options_help
 from .errors import ConfigError, IncompleteRun, TrainingDiverged
-from .identity import check_same_run, flat_differences, identity_hash, run_identity
+from .files import plain
+from .identity import check_same_run, identity_hash, run_identity
 from .methods import METHODS, StepState
 from .models import MultimodalModel
-from .paths import check_directory_target, check_writable_directory, env_int, made_for_this_command
+from .paths import env_int
 from .progress import RunProgress, warn
-from .files import plain
-from .rundir import METRICS_FORMAT, RunDirectory
+from .rundir import METRICS_FORMAT, Attempt, RunDirectory, run_directory_for
 
-CHECKPOINT_SECONDS = 30.0  # training time between checkpoints after the first one
 PACKAGES = ("mmlesson", "torch", "torchvision", "torchaudio", "numpy")  # versions recorded in metrics.json
 
 
@@ -172,9 +173,6 @@ def mean_stats(step_stats: list[dict]) -> dict:
 
 def environment(device) -> dict:
     """Package versions, interpreter, machine and device, for metrics.json's ``env`` block."""
-    import platform
-    from importlib import metadata
-
     versions = {}
     for name in PACKAGES:
         try:
@@ -206,51 +204,17 @@ def check_dataset_matches(dataset, config: TrainConfig) -> None:
                           f"({', '.join(differing)} differ); pass the same knobs to both")
 
 
-def check_stored_runs(run: RunDirectory, identity: dict) -> str | None:
-    """Whatever ``run`` already holds (a finished run, a checkpoint, a planned run) must be this run,
-    except an attempt of another run that left nothing to resume (a request only) or that diverged:
-    a corrected command (a lower --lr) may replace it. Returns why it may be replaced, or None. Nothing
-    is deleted here: ``discard_attempt`` does that once the new run has really started."""
-    if run.complete:
-        check_same_run(run.read_metrics().get("identity"), identity, run.path, "finished run")
-        return None
-    if not run.has(run.RUN):
-        return None
-    saved = run.read_request().get("identity")
-    failure = run.failure_message() or ""
-    if saved is not None and flat_differences(plain(saved), plain(identity)):
-        if failure.startswith(TrainingDiverged.__name__):
-            return f"it failed: {failure}"
-        if not run.has(run.CHECKPOINT):
-            return "it never got past its first epoch"
-    check_same_run(saved, identity, run.path, "run")  # a resumable checkpoint of another run is never replaced
-    return None
-
-
-def discard_attempt(run: RunDirectory, reason: str) -> None:
-    """Remove the files of the attempt ``check_stored_runs`` allowed this run to replace."""
-    warn(f"{run.path} held an attempt of another run ({reason}); this run replaces it")
-    run.discard(run.RUN, run.CHECKPOINT, run.FAILED)
-
-
-def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, out: Path | None,
-                    last_saved_epoch: int | None) -> list[dict]:
+def train_one_epoch(method, model, optimizer, batches, state: StepState, bar, run) -> list[dict]:
     """One pass over the training batches; stops with ``TrainingDiverged`` on a NaN or infinite loss."""
     model.train()
     step_stats = []
     for batch in batches:
         stats = method.training_step(model, batch, optimizer, state)
         if not math.isfinite(stats["loss"]):
-            if out is None:
-                kept = "no checkpoint is written without --out"
-            elif last_saved_epoch is None:
-                kept = "no checkpoint was written yet"
-            else:
-                kept = f"the checkpoint after epoch {last_saved_epoch + 1} is kept in {out}"
             # epochs counted from 1, as the progress lines count them (the history's "epoch" is 0-based)
             raise TrainingDiverged(f"loss became {stats['loss']} in epoch {state.epoch + 1}, step {state.step}; "
-                                   f"{kept}; lower --lr and run again (with the same --out, the corrected run replaces "
-                                   f"this attempt)")
+                                   f"{run.kept_checkpoint()}; lower --lr and run again (with the same --out, the "
+                                   f"corrected run replaces this attempt)")
         step_stats.append(stats)
         state.step += 1
         bar.step()
@@ -267,15 +231,13 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
     and an interrupted one resumes from checkpoint.pt (bit-identically on the CPU: model, optimiser,
     schedule, batch order and the global RNG are all restored). What ``out`` holds must be the same
     run (``identity.py``): the same data content, method options and training fields, whatever the
-    device or the spelling of the data's path.
+    device or the spelling of the data's path (``RunDirectory.attempt`` decides, and refuses another run).
     """
     if config is not None and overrides:
         raise ConfigError(f"give either a TrainConfig or keyword options, not both (got {', '.join(sorted(overrides))} "
                           f"beside a TrainConfig; use dataclasses.replace(config, ...) to change it)")
     config = config if config is not None else TrainConfig.build(**overrides)
-    out = Path(config.out) if config.out else None
-    if out is not None:
-        check_directory_target(out, "--out")
+    run = run_directory_for(config.out)
     device = resolve_device(config.device)
     with torch_threads(config.threads, device):
         if dataset is None:
@@ -285,30 +247,15 @@ def fit(config: TrainConfig | None = None, dataset=None, stop_after: int | None 
         method.check_data(dataset.identity)
         identity = run_identity(config, method, dataset.identity)
         check_stages(method, config)
-        run = RunDirectory(out) if out is not None else None
-        with made_for_this_command(out, "--out"), (run.lock() if run else contextlib.nullcontext()):
-            replacing, checkpoint = None, None
-            if run is not None:
-                run.remove_unfinished_writes(locked_by_caller=True)  # a killed writer's: no live one's
-                replacing = check_stored_runs(run, identity)
-                if run.complete:
-                    model = build_model(method, dataset, stage=len(method.stages()) - 1)
-                    model.load_state_dict(run.read_weights())
-                    metrics = run.read_metrics()
-                    RunProgress(run_label(method, config), config.epochs, config.epochs, 0, config.progress).note(
-                        f"{out} is complete: read back (test acc {metrics['final']['test']['acc']:.3f}), nothing trained")
-                    return RunResult(model.to(device), metrics, out, status="read back")
-                if not replacing and run.has(run.CHECKPOINT):
-                    checkpoint = run.read_checkpoint()  # refused before anything is written
-                    check_same_run(checkpoint.get("identity"), identity, out, "checkpoint")
-                check_writable_directory(out, "--out")
+        with run.attempt(identity) as attempt:
+            if attempt.finished:
+                model = finished_model(method, dataset, attempt.weights)
+                RunProgress(run_label(method, config), config.epochs, config.epochs, 0, config.progress).note(
+                    f"{run.path} is complete: read back (test acc {attempt.metrics['final']['test']['acc']:.3f}), "
+                    f"nothing trained")
+                return RunResult(model.to(device), attempt.metrics, run.path, status="read back")
             check_split_sizes(dataset)
-            try:
-                return train_run(config, method, dataset, identity, device, run, stop_after, checkpoint, replacing)
-            except TrainingDiverged as error:
-                if run is not None:  # the store says why; a corrected command replaces this attempt
-                    run.record_failure(f"TrainingDiverged: {error}", attempts=1)
-                raise
+            return train_run(config, method, dataset, identity, device, run, attempt, stop_after)
 
 
 def run_label(method, config) -> str:
@@ -372,58 +319,47 @@ def enter_stage(training: Training, config: TrainConfig, method, device, index: 
         training.best = {"val_acc": -1.0, "epoch": -1, "state": None}
 
 
-def train_run(config: TrainConfig, method, dataset, identity: dict, device, run: RunDirectory | None,
-              stop_after: int | None, checkpoint: dict | None = None, replacing: str | None = None) -> RunResult:
-    """The training loop of ``fit`` (resuming from ``checkpoint``; replacing a failed attempt of another
-    run in ``run`` if ``replacing`` says why it may), then the final evaluation."""
+def train_run(config: TrainConfig, method, dataset, identity: dict, device, run, attempt: Attempt,
+              stop_after: int | None) -> RunResult:
+    """The training loop of ``fit`` (fresh, or resumed from ``attempt.checkpoint``), reporting to ``run``
+    (a ``RunDirectory`` or ``NoRunDirectory``), then the final evaluation."""
     started = time.perf_counter()
-    stages, out = method.stages(), run.path if run is not None else None
+    stages, checkpoint = method.stages(), attempt.checkpoint
     training = start_training(config, method, dataset, device, checkpoint)
-    if run is not None:  # the run has started for real: validated, built and initialised
-        if replacing:
-            discard_attempt(run, replacing)
-        run.write_request(identity, identity_hash(identity), config.to_dict())
+    run.start(identity, config.to_dict(), attempt)  # validated, built and initialised: the run has started for real
     status, start_epoch = ("resumed" if checkpoint else "trained"), len(training.history)
     steps_per_epoch = dataset.train.num_batches(config.batch_size)
     state = StepState(epoch=start_epoch, step=start_epoch * steps_per_epoch, stage=training.stage, device=device,
                       amp=config.amp, steps_per_epoch=steps_per_epoch)
     with RunProgress(run_label(method, config), config.epochs, start_epoch, steps_per_epoch, config.progress) as bar:
         if checkpoint:
-            bar.note(f"resuming {out} from epoch {start_epoch + 1} of {config.epochs}")
-        saved_epoch = training.history[-1]["epoch"] if training.history else None
-        saved_at = time.perf_counter()
+            bar.note(f"resuming {run.path} from epoch {start_epoch + 1} of {config.epochs}")
         for epoch in range(start_epoch, config.epochs):
             if stop_after is not None and epoch - start_epoch >= stop_after:
                 return RunResult(training.model, {"config": config.to_dict(), "history": training.history,
-                                                  "final": None}, out, status)
+                                                  "final": None}, run.path, status)
             epoch_start, state.epoch = time.perf_counter(), epoch
             if stage_of(epoch, stages) != training.stage:
                 enter_stage(training, config, method, device, stage_of(epoch, stages))
                 state.stage = training.stage
-            train_epoch(config, method, dataset, training, state, bar, out, saved_epoch, device)
+            train_epoch(config, method, dataset, training, state, bar, run, device)
             training.history[-1]["seconds"] = time.perf_counter() - epoch_start
             bar.end_epoch(epoch, training.history[-1]["val"]["acc"], training.history[-1]["seconds"])
-            stopping = stop_after is not None and epoch + 1 - start_epoch >= stop_after
-            if run is not None and (saved_epoch is None or stopping
-                                    or time.perf_counter() - saved_at >= CHECKPOINT_SECONDS):
-                saved_epoch, saved_at = epoch, time.perf_counter()
-                run.write_checkpoint(training.checkpoint(identity, method, time.perf_counter() - started))
+            if run.checkpoint_due(stopping=stop_after is not None and epoch + 1 - start_epoch >= stop_after):
+                run.save_checkpoint(training.checkpoint(identity, method, time.perf_counter() - started))
         metrics = final_metrics(config, dataset, training, identity, device, bar)
     metrics["env"]["wall_seconds"] = training.elapsed + time.perf_counter() - started
-    if run is not None:
-        run.write_weights(training.best["state"])
-        run.write_metrics(metrics)
-        run.clear_failure()
-    return RunResult(training.model, metrics, out, status)
+    run.finish(training.best["state"], metrics)
+    return RunResult(training.model, metrics, run.path, status)
 
 
-def train_epoch(config: TrainConfig, method, dataset, training: Training, state: StepState, bar, out, saved_epoch,
+def train_epoch(config: TrainConfig, method, dataset, training: Training, state: StepState, bar, run,
                 device) -> None:
     """One epoch: the method's epoch hook, its steps over the shuffled training split, the schedule,
     validation, the history row and model selection on validation (never on test)."""
     method.on_epoch_start(training.model, dataset.train, state)
     batches = dataset.train.batches(config.batch_size, shuffle=True, generator=training.shuffle, device=device)
-    step_stats = train_one_epoch(method, training.model, training.optimizer, batches, state, bar, out, saved_epoch)
+    step_stats = train_one_epoch(method, training.model, training.optimizer, batches, state, bar, run)
     training.scheduler.step()
     val_scores = evaluate(training.model, dataset.val, device, dataset.num_classes)
     training.history.append({"epoch": state.epoch, "stage": method.stages()[training.stage].name,
@@ -456,6 +392,13 @@ def final_metrics(config: TrainConfig, dataset, training: Training, identity: di
                   "final": final, "env": environment(device)})
 
 
+def finished_model(method, dataset, weights: dict) -> MultimodalModel:
+    """A finished run's selected model: the structure of its last stage, with its weights."""
+    model = build_model(method, dataset, stage=len(method.stages()) - 1)
+    model.load_state_dict(weights)
+    return model
+
+
 def load_run(run_dir, dataset=None, root=None) -> RunResult:
     """A finished run's selected model and metrics, read back from ``run_dir`` (nothing is trained).
     ``dataset``: the run's data set if already loaded (else it is loaded from the run's config, from
@@ -469,7 +412,15 @@ def load_run(run_dir, dataset=None, root=None) -> RunResult:
     if not run.has(run.MODEL):
         raise IncompleteRun(f"{run_dir} has {run.METRICS} but no {run.MODEL}; run `mmlesson train ... --out "
                             f"{run_dir}` again to finish it")
-    return fit(config, dataset=dataset)
+    device = resolve_device(config.device)
+    with torch_threads(config.threads, device):
+        if dataset is None:
+            dataset = data_module.load(config.data, root=config.data_root, **config.data_knobs)
+        check_dataset_matches(dataset, config)
+        saved = metrics.get("identity")  # the data read now must be the content the run was trained on
+        check_same_run(saved and {"data": saved["data"]}, {"data": dataset.identity}, run.path, "finished run")
+        model = finished_model(METHODS[config.method](config), dataset, run.read_weights())
+    return RunResult(model.to(device), metrics, run.path, status="read back")
 
 
 def train(**options) -> dict:
@@ -480,10 +431,8 @@ def train(**options) -> dict:
 
 
 def document_options() -> None:
-    """Append the list of every option to the docstrings of ``train``, ``fit`` and ``TrainConfig``,
-    from the declarations the command line's --help is built from."""
-    from .config import options_help
-
+    """Append the list of every option (``config.options_help``, which the command line's --help shows
+    too) to the docstrings of ``train``, ``fit`` and ``TrainConfig``."""
     text = "\n\n" + options_help()
     for target in (train, fit, TrainConfig):
         if target.__doc__ and "Shared options" not in target.__doc__:

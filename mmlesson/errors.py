@@ -1,6 +1,7 @@
 """The errors mmlesson raises on purpose: each carries a one-line message that names the fix."""
 import difflib
 import sys
+import traceback
 
 
 class MMLessonError(Exception):
@@ -50,7 +51,6 @@ def exit_with_one_line(action, debug: bool = False) -> int:
         return action()
     except (ConfigError, MMLessonError, KeyboardInterrupt) as error:
         if debug:
-            import traceback
 
             traceback.print_exc()
         if isinstance(error, KeyboardInterrupt):

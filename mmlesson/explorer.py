@@ -18,6 +18,9 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
+from . import data
+from .data.synthav import SynthAVConfig
+from .engine import fit
 from .errors import MMLessonError
 from .recipes import RECIPES
 
@@ -39,9 +42,6 @@ def train_briefly(knobs: dict | None = None, epochs: int = EPOCHS, seed: int = 0
     on one CPU thread, in memory; the same ``seed`` gives the same numbers. Returns the test
     accuracies: ``{"joint": {"fused", "audio branch", "visual branch"}, "audio only", "visual only",
     "classes", "knobs", "epochs", "seed", "train_size", "seconds"}``."""
-    from . import data
-    from .engine import fit
-
     knobs = dict(knobs or {})
     started = time.perf_counter()
     data_knobs = {"train_size": train_size, "val_size": VAL_SIZE, "test_size": TEST_SIZE, **knobs}
@@ -89,8 +89,6 @@ def plot_explorer(result: dict, ax=None):
 
 def severe_defaults() -> dict:
     """The severe regime's value of each slider's knob (SynthAV's default where the recipe sets none)."""
-    from .data.synthav import SynthAVConfig
-
     knobs = {k: v for k, v in RECIPES[RECIPE].data_knobs.items() if k != "seed"}
     config = SynthAVConfig.from_knobs(**knobs)
     return {name: getattr(config, name) for name in SLIDERS}
@@ -116,7 +114,7 @@ def explorer(epochs: int = EPOCHS, seed: int = 0, train_size: int = TRAIN_SIZE):
     ``train_briefly`` and draws ``plot_explorer`` below it. Returns the widget (a VBox); without
     ipywidgets (not a dependency of the package), prints one line saying how to get it and returns None,
     so the rest of a chapter still runs."""
-    try:
+    try:  # local: ipywidgets is optional (not a dependency), and its absence is one line, at the click
         import ipywidgets as widgets
     except ImportError:
         print(NEEDS_IPYWIDGETS)

@@ -15,6 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None
+
 from .errors import MMLessonError
 
 
@@ -52,17 +57,12 @@ def atomic_write(path: Path, write) -> None:
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: Path | None):
+def run_lock(run_dir: Path):
     """Hold an exclusive lock on ``run_dir`` (the directory itself: no lock file is written) while a
-    process trains or reads the run there, so two processes (two chapters, a restarted worker and its
-    orphan) never write one run at once. The second waits; the operating system releases the lock when
-    its holder dies, so none is ever stale."""
-    if run_dir is None:
-        yield
-        return
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks on this system (Windows): run unguarded
+    process trains the run there, so two processes (two chapters, a restarted worker and its orphan)
+    never write one run at once. The second waits; the operating system releases the lock when its
+    holder dies, so none is ever stale."""
+    if fcntl is None:  # no advisory locks on this system (Windows): run unguarded
         yield
         return
     Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -89,9 +89,16 @@ def plain(value):
 
 
 def atomic_torch_save(path: Path, obj) -> None:
-    import torch
+    import torch  # imported here: rundir, the runner and the Dask workers (cluster) start without torch
 
     atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def read_torch_file(path: Path, **options):
+    """``torch.load`` of ``path`` onto the CPU (``options``: torch.load's, e.g. ``weights_only=False``)."""
+    import torch  # imported here: rundir, the runner and the Dask workers (cluster) start without torch
+
+    return torch.load(path, map_location="cpu", **options)
 
 
 def read_json_file(path: Path) -> dict:

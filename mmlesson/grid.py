@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import recipes
+from .config import TrainConfig
 from .errors import ConfigError
+from .identity import digest
+from .methods import METHODS, option_names
 
 GRIDS_DIR = Path(__file__).with_name("grids")
 GRID_FIELDS = ("name", "title", "citation", "recipe", "data", "seeds", "train", "arms", "table", "notebooks")
@@ -55,7 +58,6 @@ class Grid:
         if self.data is None:
             self.data = {self.recipe: {"recipe": self.recipe}} if self.recipe else {"default": {}}
         if self.name is None:
-            from .identity import digest
 
             content = {"arms": self.arms, "seeds": self.seeds, "data": self.data, "train": self.train}
             self.name = f"grid-{digest(content)[:8]}"
@@ -110,8 +112,6 @@ class Grid:
         epochs, at least one epoch, leaving the later stage at least one; options named in ``given`` are left
         out. A one-line error where ``epochs`` is too short for two stages, or the grid's data settings scale
         one option to different lengths."""
-        from .config import TrainConfig
-        from .methods import METHODS
 
         scaled: dict = {}
         for data_label in self.data:  # a stage's length does not depend on the seed: the first one's config
@@ -139,7 +139,6 @@ class Grid:
 
     def set_options(self, options: dict) -> None:
         """Give each of ``options`` (method options by name) to the arms whose method has it."""
-        from .methods import option_names
 
         for arm in self.arms.values():
             arm.update({name: value for name, value in options.items() if name in option_names(arm["method"])})

@@ -9,6 +9,10 @@ A run's identity is everything that determines its result and nothing else:
   so adding a method or an option leaves every other method's runs where they are;
 * ``train``: the shared training fields (``TRAINING_FIELDS``), the seed among them.
 
+Everything comes in as an argument: a run that reads other runs (frozen encoders) names them by their
+identities, which whoever plans it passes to its method (``store.plan(..., upstream=...)``) or the
+method reads from those runs' directories.
+
 Device, precision switch, threads, progress bars and output paths are not part of it. The store
 names a run ``RESULTS/<data>-<hash of data>/<method label>-<hash without seed>/seed<N>``, so runs
 that differ only in their seed sit side by side, and every chapter and grid that asks for the same
@@ -16,15 +20,12 @@ run finds the same directory.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hashlib
 import json
 from pathlib import Path
 
 from .errors import ConfigError
 from .files import plain
-from .rundir import RunDirectory
 
 IDENTITY_FORMAT = 1
 TRAINING_FIELDS = ("fusion", "width", "output_stride", "feature_scale", "epochs", "batch_size", "lr", "momentum",
@@ -85,30 +86,3 @@ def check_same_run(saved: dict | None, identity: dict, where: Path, what: str) -
         shown = ", ".join(differing[:6]) + (" ..." if len(differing) > 6 else "")
         raise ConfigError(f"{where} holds another run ({shown} differ); give another --out or delete {where}")
 
-
-PLANNED = contextvars.ContextVar("planned_identities", default={})
-
-
-@contextlib.contextmanager
-def planned_identities(identities: dict):
-    """Within the body, ``stored_identity`` of each run directory in ``identities`` is the identity given
-    there, written or not: a grid plans the runs that depend on others (frozen encoders) without
-    writing anything, and a dry run stays dry."""
-    token = PLANNED.set({**PLANNED.get(), **{Path(run_dir).absolute(): identity
-                                             for run_dir, identity in identities.items()}})
-    try:
-        yield
-    finally:
-        PLANNED.reset(token)
-
-
-def is_planned(run_dir) -> bool:
-    return Path(run_dir).absolute() in PLANNED.get()
-
-
-def stored_identity(run_dir) -> dict:
-    """The identity recorded in a run directory (metrics.json of a finished run, else run.json), or
-    the one a plan in progress gives it (``planned_identities``)."""
-    if is_planned(run_dir):
-        return PLANNED.get()[Path(run_dir).absolute()]
-    return RunDirectory(run_dir).stored_identity()

@@ -2,7 +2,7 @@
 epoch budget, on twenty paired seeds, each arm re-executed under another float order.
 
 What it fixes (preregistration, ``[severe_v2.protocol]``): every arm of a regime trains at the one rate
-its control chose on the tuning seeds (``book.protocol_learning_rates``), for the recipe's epochs; CCAT,
+its control chose on the tuning seeds (``rates.protocol_learning_rates``), for the recipe's epochs; CCAT,
 whose encoders keep a finer last map (output stride 8), is also compared with joint training and the
 frozen-encoder ensemble at stride 8. Each remedy is judged on three endpoints: the weak (visual)
 modality's branch and linear probe, what the remedies claim to fix (primary, SESOI 0.02), and fused
@@ -17,8 +17,19 @@ reads it, and a test retrains one of its cells.
 """
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
+
+import pandas as pd
+
+from .arms import GLANCE_ARMS
+from .files import atomic_write
+from .rates import protocol_rate
+from .runs import results_dir, run_arms
+from .signature import unimodal_ensemble
+from .stats import compare, holm, with_stability
+from .studies import glance_rows
 
 MATCHED_FILE = Path(__file__).parent / "grids" / "synthav-matched.csv"
 REGIMES = {"severe v2": "synthav-severe-v2", "mild v2": "synthav-mild-v2"}
@@ -41,8 +52,6 @@ ENDPOINTS = {"visual branch": ("branch visual", 0.02, True), "visual probe": ("p
 def matched_arms() -> dict[str, dict]:
     """The arms: the book's methods at the standard stride, with stride-8 unimodal models, joint training
     and the frozen-encoder ensemble beside CCAT."""
-    from .book import GLANCE_ARMS
-
     stride = {f"audio only, stride {STRIDE}": dict(GLANCE_ARMS["audio only"], output_stride=STRIDE),
               f"visual only, stride {STRIDE}": dict(GLANCE_ARMS["visual only"], output_stride=STRIDE),
               f"{CONTROL}, stride {STRIDE}": dict(GLANCE_ARMS[CONTROL], output_stride=STRIDE),
@@ -55,12 +64,8 @@ def matched_arms() -> dict[str, dict]:
 def matched_study(regimes=None, seeds=EVALUATION_SEEDS, rerun_seeds=RERUN_SEEDS, results=None, arms=None):
     """Train (or read back) every arm (``matched_arms``, or ``arms`` of them) of each regime on ``seeds`` at the
     regime's one protocol rate, then on ``rerun_seeds`` again with ``RERUN_THREADS`` threads, one run at a time,
-    in the store ``float-order-2-threads`` beside ``results``; ``book.glance_rows`` of every run with its
+    in the store ``float-order-2-threads`` beside ``results``; ``studies.glance_rows`` of every run with its
     ``execution``, and the unimodal ensemble of each seed (arm ``ENSEMBLE``, test accuracy only)."""
-    import pandas as pd
-
-    from .book import glance_rows, protocol_rate, results_dir, run_arms
-
     store = results_dir(results)
     chosen = {arm: spec for arm, spec in matched_arms().items() if arms is None or arm in arms}
     for spec in list(chosen.values()):  # an arm needs the arms whose encoders it reads
@@ -84,8 +89,6 @@ def matched_study(regimes=None, seeds=EVALUATION_SEEDS, rerun_seeds=RERUN_SEEDS,
 
 def ensemble_rows(regime: str, runs: dict[str, list[dict]], seeds) -> list[dict]:
     """Per seed, the untrained ensemble of the standard-stride unimodal models (where both were trained)."""
-    from .signature import unimodal_ensemble
-
     if "audio only" not in runs or "visual only" not in runs:
         return []
     return [{"regime": regime, "arm": ENSEMBLE, "seed": seed,
@@ -95,8 +98,6 @@ def ensemble_rows(regime: str, runs: dict[str, list[dict]], seeds) -> list[dict]
 
 def stored_study(path=MATCHED_FILE):
     """The stored study (``python -m mmlesson.matched``)."""
-    import pandas as pd
-
     return pd.read_csv(path)
 
 
@@ -131,8 +132,6 @@ def matched_comparisons(study, regime: str, endpoint: str) -> dict:
     """The preregistered claims (``CLAIMS``) on one endpoint in one regime, by ``label``: paired over the
     evaluation seeds, each with its probability of surviving a re-execution. Holm corrects over one family: the
     two primary endpoints' claims together (visual branch and probe), or the secondary endpoint's alone."""
-    from .stats import compare, holm, with_stability
-
     primary = ENDPOINTS[endpoint][2]
     family = [name for name, (_, _, is_primary) in ENDPOINTS.items() if is_primary == primary]
     comparisons, spreads, names = [], [], []
@@ -157,8 +156,6 @@ def paired_differences(study, regime: str, endpoint: str) -> dict:
 
 def verdict_table(study, regime: str):
     """One row per claim, one column per endpoint: the verdict in words with its interval and stability."""
-    import pandas as pd
-
     table = {}
     for endpoint, (_, sesoi, primary) in ENDPOINTS.items():
         title = f"{endpoint} ({'primary' if primary else 'secondary'}, SESOI {sesoi:g})"
@@ -170,8 +167,6 @@ def verdict_table(study, regime: str):
 def regime_verdicts(study, claims):
     """The verdicts of ``claims`` (by ``label``, e.g. ``OGM-GE vs joint (concat)``) in every regime of the study:
     one row per regime and claim, one column per endpoint (``verdict_table``'s), for a chapter's own remedies."""
-    import pandas as pd
-
     return pd.concat({regime: verdict_table(study, regime).loc[list(claims)] for regime in REGIMES},
                      names=["regime", "claim"])
 
@@ -179,8 +174,6 @@ def regime_verdicts(study, claims):
 def arm_rerun_changes(study, regime: str):
     """Per arm, the mean absolute change a re-execution made to its fused accuracy and to its visual branch
     over the re-executed seeds (``arm x endpoint``)."""
-    import pandas as pd
-
     table = {}
     for endpoint in ("fused", "visual branch"):
         column = ENDPOINTS[endpoint][0]
@@ -191,8 +184,6 @@ def arm_rerun_changes(study, regime: str):
 def precision_rows(study, regime: str):
     """Per claim and endpoint: the paired differences' sd over the evaluation seeds, the half-width of the 95%
     interval they give, the re-execution spread of a paired difference and the verdict's survival."""
-    import pandas as pd
-
     rows = []
     for endpoint in ENDPOINTS:
         for claim, c in matched_comparisons(study, regime, endpoint).items():
@@ -220,12 +211,6 @@ def rerun_tolerance(study, regime: str, arm: str, column: str) -> float:
 def main(argv=None) -> int:
     """``python -m mmlesson.matched [--regimes R ...] [--results DIR] [--out FILE]``: train (or read back) the
     matched study and write it (default ``MATCHED_FILE``; a subset of regimes replaces only their rows)."""
-    import argparse
-
-    import pandas as pd
-
-    from .files import atomic_write
-
     parser = argparse.ArgumentParser(prog="python -m mmlesson.matched", description=main.__doc__.split(":")[0])
     parser.add_argument("--regimes", nargs="+", choices=sorted(REGIMES), default=sorted(REGIMES))
     parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")

@@ -8,6 +8,7 @@ them with ``SMOKE=True`` into a temporary directory.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -22,7 +23,7 @@ def tidy_notebook(path) -> None:
     """Drop what an execution adds but the chapter does not need: saved ipywidgets state (widgets
     need a live kernel anyway, and their state would carry every figure they drew) and papermill's
     per-cell timing metadata (which would churn the jupytext pair on every run), and local paths."""
-    import nbformat
+    import nbformat  # the `book` extra: only executing chapters needs it
 
     notebook = nbformat.read(path, as_version=4)
     notebook.metadata.pop("widgets", None)
@@ -44,7 +45,7 @@ class ChapterFailed(MMLessonError):
 def execute_notebook(source, output=None, parameters: dict | None = None, timeout: int = 1800) -> Path:
     """Run ``source`` with papermill (``parameters`` injected) and write the result to ``output``
     (default: ``source`` itself), atomically. Returns the output path."""
-    import papermill
+    import papermill  # the `book` extra: only executing chapters needs it
 
     source = Path(source).resolve()
     output = Path(output).resolve() if output is not None else source
@@ -72,8 +73,6 @@ def execute_notebook(source, output=None, parameters: dict | None = None, timeou
 
 
 def main(argv=None) -> int:
-    import json
-
     parser = argparse.ArgumentParser(prog="python -m mmlesson.notebooks")
     commands = parser.add_subparsers(dest="command", required=True)
     execute = commands.add_parser("execute", help="execute chapters (in place on their defaults, or into --output)")

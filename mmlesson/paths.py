@@ -13,6 +13,11 @@ import os
 import tempfile
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None
+
 from .errors import ConfigError
 
 
@@ -122,9 +127,7 @@ def env_int(name: str, minimum: int = 0) -> int | None:
 
 def locked_by_another(directory: Path) -> bool:
     """Whether another process holds the run lock on ``directory`` (``files.run_lock``) now."""
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks (Windows): nobody can be seen holding one
+    if fcntl is None:  # no advisory locks (Windows): nobody can be seen holding one
         return False
     descriptor = os.open(directory, os.O_RDONLY)
     try:

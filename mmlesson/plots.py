@@ -1,12 +1,16 @@
 """Figures the chapters share (matplotlib only)."""
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Arc, FancyBboxPatch, Patch
+import numpy as np
 import torch
 
 from .readouts import mean_std, per_epoch
+from .stats import paired_values
 
 # The book's figures are read on a page about 960 px wide (the rendered book at 1280 px): at FIGURE_DPI a
 # figure up to about 9.5 in wide is shown at its own size, so that text of MIN_FONT_PT points is at least the
@@ -270,9 +274,7 @@ def plot_paired_differences(ax, differences: dict, comparisons: dict, title: str
     """A strip plot of paired differences, one row per claim: its seeds' differences (``differences[claim]``) as
     points, the mean with the 95% interval of ``comparisons[claim]`` (a ``stats.Comparison``) as a bar, and its
     smallest effect of interest shaded around zero. Long claims are wrapped at ``wrap`` characters."""
-    import textwrap
 
-    import numpy as np
 
     jitter = np.random.default_rng(0)
     ax.axvline(0.0, color="0.4", linewidth=0.8, zorder=1)
@@ -295,7 +297,6 @@ def plot_paired_differences(ax, differences: dict, comparisons: dict, title: str
 def show_paired_differences(comparisons: list, values: list[tuple], title: str = ""):
     """One strip plot of a judged family: ``comparisons`` (``stats.Comparison``) beside the ``(treatment,
     control)`` per-seed values each was computed from; nothing where a claim has fewer than two seeds."""
-    from .stats import paired_values
 
     if not comparisons or min(c.n for c in comparisons) < 2:
         return

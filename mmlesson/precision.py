@@ -20,14 +20,29 @@ per-seed values included, in ``PRECISION_FILE``; the appendix reads that file an
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import torch
+
+from .data import trained_on
+from .engine import load_run
+from .files import atomic_write
+from .rates import protocol_rate
+from .rundir import load_metrics
+from .runs import results_dir
+from .signature import as_json, diagnose
+from .stats import half_width, seeds_for_half_width, with_stability
+from .studies import RATE_MATCHED, glance_comparisons
+
 PRECISION_FILE = Path(__file__).parent / "grids" / "synthav-precision.json"
 REGIMES = {"severe": "synthav-severe", "mild": "synthav-mild", "severe v2": "synthav-severe-v2",
            "severe v2, protocol rate": "synthav-severe-v2"}
-# The regimes measured at their recipe's one protocol rate (``book.protocol_rate``), not at its own training
+# The regimes measured at their recipe's one protocol rate (``rates.protocol_rate``), not at its own training
 # fields: the second calibration at the rate its preregistered rule chose (the recipe's own is the calibration's 0.1).
 AT_PROTOCOL_RATE = {"severe v2, protocol rate"}
 EVALUATION_SEEDS = tuple(range(10))
@@ -37,9 +52,6 @@ RERUN_THREADS = 2  # the other float order: two threads sum in another order tha
 def precision_study(regimes=None, seeds=EVALUATION_SEEDS, results=None, workers=None) -> dict:
     """Each regime's signature (``signature.as_json``: per-seed values and ``precision``) on ``seeds``, every
     joint run also retrained with ``RERUN_THREADS`` threads; ``{regime: signature}``."""
-    from .book import protocol_rate, results_dir
-    from .signature import as_json, diagnose
-
     study = {}
     for regime, recipe in (regimes or REGIMES).items():
         train = {"lr": protocol_rate(recipe)} if regime in AT_PROTOCOL_RATE else {}
@@ -53,12 +65,6 @@ def precision_study(regimes=None, seeds=EVALUATION_SEEDS, results=None, workers=
 def speaker_blocks(run_dirs) -> list[dict]:
     """Per finished joint run of ``run_dirs``, its test accuracy per test speaker (a regime without speakers
     counts each clip as its own): ``block_summary`` of each run, with its seed."""
-    import torch
-
-    from .data import trained_on
-    from .engine import load_run
-    from .rundir import load_metrics
-
     blocks = []
     for run_dir in run_dirs:
         config = load_metrics(run_dir)["config"]
@@ -78,8 +84,6 @@ def block_summary(right, groups) -> dict:
     clip). The accuracy's sampling variance over a redraw of the speakers is that of the mean of per-speaker
     accuracies (weighted by their clips: ``var = S / (S - 1) sum_s w_s^2 (a_s - a)^2``, the ratio estimator's), and
     ``effective_clips = a (1 - a) / var``: as many independent clips would measure it as precisely."""
-    import numpy as np
-
     right, groups = np.asarray(right, dtype=float), np.asarray(groups)
     labels, counts = np.unique(groups, return_counts=True)
     accuracy = float(right.mean())
@@ -131,8 +135,6 @@ def rerun_tolerance(regime: str, metric: str, study: dict | None = None, floor: 
 def paired_spreads(per_seed: dict[str, list[float]], control: str) -> dict[str, float]:
     """The standard deviation over seeds of each arm's paired difference with ``control`` (``{arm: values per
     seed}``, the seeds in the same order)."""
-    import numpy as np
-
     base = np.asarray(per_seed[control], dtype=float)
     return {arm: float(np.std(np.asarray(values, dtype=float) - base, ddof=1))
             for arm, values in per_seed.items() if arm != control}
@@ -156,11 +158,6 @@ def precision_table(study: dict, glance=None, seeds: int = 10, target: float = 0
     accuracy, its spread over seeds, the validation-test correlation, and the paired spreads against joint
     training (of every arm of the results at a glance where ``glance`` has the regime, else of the two
     unimodal baselines) with the half-width they buy at ``seeds`` seeds and the seeds that buy ``target``."""
-    import numpy as np
-    import pandas as pd
-
-    from .stats import half_width, seeds_for_half_width
-
     rows = []
     for regime, signature in study.items():
         precision = signature["precision"]
@@ -183,13 +180,10 @@ def precision_table(study: dict, glance=None, seeds: int = 10, target: float = 0
 
 
 def glance_stability(glance, regime: str, rerun_sd: float, sesoi: float = 0.01) -> list:
-    """The results at a glance's comparisons with joint training in ``regime`` (``book.glance_comparisons``), each
+    """The results at a glance's comparisons with joint training in ``regime`` (``studies.glance_comparisons``), each
     with its probability of surviving a re-execution (``stats.with_stability``), every run's re-execution spread
     taken as ``rerun_sd`` (the sd of the change of a joint run's fused accuracy): a paired difference then moves
     by ``sqrt(2) rerun_sd``."""
-    from .book import RATE_MATCHED, glance_comparisons
-    from .stats import with_stability
-
     comparisons = glance_comparisons(glance, regime, sesoi)
     # the Holm family; the rate-matched control is judged apart
     family = [c for c in comparisons if RATE_MATCHED not in c.claim]
@@ -205,8 +199,6 @@ def calibration_candidates(path=CALIBRATION_FILE, chance: float = 1 / 6):
     branch) and its joint branch above chance, the joint model's fused spread over seeds, the unimodal ensemble
     minus the better unimodal model (on average), and where joint runs were re-executed with two threads, the mean
     absolute change of their fused accuracy. One row per candidate, in the order they were tried."""
-    import pandas as pd
-
     runs = pd.read_csv(path)
     rows = []
     for (candidate, name), group in runs.groupby(["candidate", "name"], sort=True):
@@ -230,10 +222,6 @@ def main(argv=None) -> int:
     """``python -m mmlesson.precision [--regimes NAME ...] [--results DIR]``: measure the precision of the book's
     SynthAV regimes (every baseline on the evaluation seeds, every joint run re-executed with two threads, one at
     a time) and write ``mmlesson/grids/synthav-precision.json``."""
-    import argparse
-
-    from .files import atomic_write
-
     parser = argparse.ArgumentParser(prog="python -m mmlesson.precision", description=main.__doc__.split(":")[0])
     parser.add_argument("--regimes", nargs="+", choices=sorted(REGIMES), default=sorted(REGIMES))
     parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")

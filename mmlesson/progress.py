@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 import sys
 
+from tqdm import tqdm as terminal_tqdm
+from tqdm.auto import tqdm as notebook_tqdm  # the widget bar in a notebook kernel, else the terminal one
+
 
 def interactive() -> bool:
     return sys.stderr.isatty() or "ipykernel" in sys.modules
@@ -30,10 +33,7 @@ def progress_enabled(setting: str) -> bool:
 
 
 def make_progress(total: int, description: str, enabled: bool, leave: bool = False):
-    if "ipykernel" in sys.modules:
-        from tqdm.auto import tqdm
-    else:
-        from tqdm import tqdm
+    tqdm = notebook_tqdm if "ipykernel" in sys.modules else terminal_tqdm
     return tqdm(total=total, desc=description, disable=not enabled, leave=leave, dynamic_ncols=True)
 
 

@@ -66,7 +66,7 @@ CCAT_TRAIN = dict(width=64, epochs=150, batch_size=32, lr=1e-3, momentum=0.9, we
 # The book's SynthAV protocol: tiny encoders that train on one CPU thread in seconds; 12 epochs with the
 # learning rate divided by 10 after 8, where the slowest model (visual alone) has levelled off on
 # validation (Chapter 1 shows the curves). Each method's learning rate is chosen on validation
-# (``mmlesson.book.protocol_learning_rates``: the best of 0.02, 0.05, 0.1 over five tuning seeds).
+# (``mmlesson.rates.protocol_learning_rates``: the best of 0.02, 0.05, 0.1 over five tuning seeds).
 SYNTHAV_TRAIN = dict(width=8, epochs=12, batch_size=64, lr=0.05, momentum=0.9, weight_decay=1e-4, lr_milestones=(8,),
                      lr_decay=0.1)
 # CCAT's cross-attention attends over the positions of each encoder's last map; at the standard stride of 32

@@ -24,19 +24,29 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from .cluster import RunFailed, SINGLE_THREADED, cuda_devices, local_client, one_line, run_isolated, run_on_dask
+import pandas as pd
+
+from .cluster import Executor, Task, cuda_devices, execute_chapter, train_in_subprocess
+from .config import TrainConfig
+from .engine import check_stages, fit
 from .errors import ConfigError, MMLessonError
+from .files import atomic_write_json, plain, read_json_file
+from .grid import Grid
+from .identity import digest
+from .methods import METHODS
+from .paths import check_directory_target, check_writable_directory, env_int, exists, make_directory
+from .progress import warn
 from .rundir import RunDirectory
+from .store import declare, describe_estimate, describe_plan, plan, results_table, unreadable_runs_line, write_index
 
 DEFAULT_TIMEOUT = 12 * 3600  # seconds per run: a hung run is killed, and resumes from its checkpoint on retry
 
 
 def default_workers(per_gpu: int = 1) -> int:
     """``MMLESSON_WORKERS`` if set, else one per usable core (``per_gpu`` per GPU on CUDA machines)."""
-    from .paths import env_int
-
     workers = env_int("MMLESSON_WORKERS", minimum=1)
     if workers:
         return workers
@@ -49,12 +59,6 @@ def default_workers(per_gpu: int = 1) -> int:
 def plan_grid(grid, results, roots=None) -> list:
     """Every run of ``grid`` placed in the store ``results`` (dependencies first); ``roots`` maps a
     data set name to its prepared cache (or is one path for every real data set). Nothing is written."""
-    from .config import TrainConfig
-    from .engine import check_stages
-    from .identity import planned_identities
-    from .methods import METHODS
-    from .store import plan
-
     planned: dict = {}
     for data_label, arm_label, seed in grid.cells():
         keywords = grid.keywords(data_label, arm_label, seed)
@@ -65,10 +69,9 @@ def plan_grid(grid, results, roots=None) -> list:
         try:
             config = TrainConfig.build(**keywords)
             check_stages(METHODS[config.method](config), config)  # refused here, before the dry run lists it
-            # the dependent's identity names its encoder runs by their identity, planned but maybe not yet written
-            with planned_identities({run.run_dir: run.identity for run in dependencies}):
-                run = plan(config, results, tags={"grid": grid.name, "data": data_label, "arm": arm_label,
-                                                   "seed": seed}, depends_on=[run.hash for run in dependencies])
+            # the dependent's identity names its encoder runs by their identity: planned, maybe not yet written
+            run = plan(config, results, tags={"grid": grid.name, "data": data_label, "arm": arm_label, "seed": seed},
+                       upstream=dependencies)
         except ConfigError as error:
             raise ConfigError(f"grid {grid.name!r}, arm {arm_label!r}, data {data_label!r}: {error}") from error
         planned[(data_label, arm_label, seed)] = run
@@ -80,21 +83,12 @@ GRIDS_RECORD = "grids"
 
 def record_grid(grid, results, roots) -> None:
     """Keep the grid's definition in ``RESULTS/grids/<name>.json`` so ``mmlesson report`` can rebuild its table."""
-    from dataclasses import asdict
-
-    from .files import atomic_write_json, plain
-
     roots = {k: str(v) for k, v in roots.items()} if isinstance(roots, dict) else (str(roots) if roots else None)
     atomic_write_json(Path(results) / GRIDS_RECORD / f"{grid.name}.json", plain({"grid": asdict(grid), "roots": roots}))
 
 
 def recorded_grids(results) -> list[tuple]:
     """``(Grid, roots)`` of every grid run into ``results``."""
-    from .grid import Grid
-    from .files import read_json_file
-    from .paths import exists
-    from .progress import warn
-
     records = []
     if not exists(Path(results) / GRIDS_RECORD):  # also a name too long to exist
         return records
@@ -125,10 +119,9 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     of all its runs (one row per data setting x arm x seed; ``status`` says complete or failed).
     ``workers``: parallel runs (default ``default_workers()``); ``scheduler``: address of an existing
     Dask cluster; ``retries``: further attempts of a failing run; ``timeout``: seconds per run;
-    ``roots``: prepared caches of real data sets; ``dry_run``: plan and report, train nothing."""
-    from .paths import check_directory_target, check_writable_directory, env_int, make_directory
-    from .store import declare, describe_estimate, describe_plan, results_table, unreadable_runs_line, write_index
-
+    ``roots``: prepared caches of real data sets; ``dry_run``: plan and report, train nothing.
+    Four steps: plan (nothing written), declare (the grid's record and each pending run's request),
+    execute (``cluster.Executor``), report."""
     started = time.perf_counter()
     env_int("MMLESSON_WORKERS", minimum=1)  # bad settings are refused before anything is planned
     env_int("MMLESSON_THREADS", minimum=0)
@@ -139,107 +132,83 @@ def run_grid(grid, results, workers: int | None = None, scheduler: str | None = 
     if roots and not any(run.config.data_root for run in runs):
         raise ConfigError(f"--root is the prepared cache of a real data set; grid {grid.name!r} trains on generated "
                           f"data only ({', '.join(sorted({run.config.data for run in runs}))}): drop --root")
-    if not dry_run:
-        make_directory(results, "--results")
-        record_grid(grid, results, roots)
     pending = [run for run in runs if run.status != "complete"]
+    if not dry_run:
+        declare_grid(grid, results, roots, pending)
     if not quiet:
         print(f"grid {grid.name}: {describe_plan(runs)}" + (" (dry run: nothing trained)" if dry_run else ""),
               file=sys.stderr)
+    executor = choose_executor(workers, scheduler, per_gpu, quiet=dry_run or not pending)
     if dry_run:
-        table = results_table(runs)
-        if not quiet:
-            if pending:
-                print(f"grid {grid.name}: {describe_estimate(pending, results, parallel_runs(workers, scheduler, per_gpu))}",
-                      file=sys.stderr)
-            if unreadable := unreadable_runs_line(table):
-                print(f"mmlesson: warning: {unreadable}", file=sys.stderr)
-        return table
-    if pending:
-        check_writable_directory(results, "--results")
-        for run in pending:
-            declare(run)
-        requested = workers or default_workers(per_gpu)
-        workers = parallel_runs(requested, scheduler, per_gpu)
-        if workers < requested:
-            print("mmlesson: Dask is not installed (pip install 'mmlesson[batch]'); training one run at a time",
-                  file=sys.stderr)
-        if workers == 1 and scheduler is None:
-            outcomes = run_in_process(pending, progress)
-        else:
-            outcomes = run_on_dask(pending, workers, scheduler, retries, timeout, per_gpu, progress)
-        for run in pending:
-            error, attempts = outcomes.get(run.hash, (None, 0))
-            if error is None:
-                RunDirectory(run.run_dir).clear_failure()
-            else:
-                RunDirectory(run.run_dir).record_failure(error, attempts)
-    write_index(results)
+        if pending and not quiet:
+            print(f"grid {grid.name}: {describe_estimate(pending, results, executor.workers)}", file=sys.stderr)
+    else:
+        record_outcomes(pending, executor.run(training_tasks(pending, executor, timeout, progress), retries, progress))
+        write_index(results)
     table = results_table(runs)
-    failed = table[~table["status"].isin(["complete", "unreadable"])] if len(table) else table
     if not quiet:
-        print(f"grid {grid.name}: {len(pending) - len(failed)} trained, {len(failed)} failed, "
-              f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
-        for _, row in failed.iterrows():
-            print(f"  failed: {row['arm']} / {row['data']} / seed {row['seed']}: {row['error']} ({row['run_dir']})",
-                  file=sys.stderr)
-        if unreadable := unreadable_runs_line(table):
-            print(f"mmlesson: warning: {unreadable}", file=sys.stderr)
+        report_grid(grid, table, len(pending), None if dry_run else time.perf_counter() - started)
     return table
 
 
-def parallel_runs(workers: int | None, scheduler: str | None, per_gpu: int) -> int:
-    """How many runs train at once: ``workers``, else ``default_workers``; one without Dask."""
-    workers = workers or default_workers(per_gpu)
-    return 1 if scheduler is None and workers > 1 and not dask_installed() else workers
+def choose_executor(workers: int | None, scheduler: str | None, per_gpu: int, quiet: bool = False) -> Executor:
+    """``workers`` (default ``default_workers``) on Dask, or in this process where that is one or Dask is
+    missing (said once, unless ``quiet``)."""
+    requested = workers or default_workers(per_gpu)
+    executor = Executor(requested, scheduler, per_gpu)
+    if executor.in_process and requested > 1:
+        executor.workers = 1
+        if not quiet:
+            print("mmlesson: Dask is not installed (pip install 'mmlesson[batch]'); training one run at a time",
+                  file=sys.stderr)
+    return executor
 
 
-def dask_installed() -> bool:
-    import importlib.util
+def declare_grid(grid, results, roots, pending: list) -> None:
+    """Make the store, keep the grid's record and declare every pending run (its ``run.json``)."""
+    make_directory(results, "--results")
+    record_grid(grid, results, roots)
+    if pending:
+        check_writable_directory(results, "--results")
+    for run in pending:
+        declare(run)
 
-    return importlib.util.find_spec("distributed") is not None
+
+def training_tasks(runs: list, executor: Executor, timeout: float | None, progress: str) -> list[Task]:
+    """One task per run: ``fit`` in this process, or a run's own process on a Dask worker."""
+    if executor.in_process:
+        return [Task(run.hash, fit, (replace(run.config, progress="off") if progress == "off" else run.config,),
+                     tuple(run.depends_on)) for run in runs]
+    return [Task(run.hash, train_in_subprocess, (str(run.run_dir), timeout, executor.gpus, executor.per_gpu),
+                 tuple(run.depends_on), name=f"train-{run.label}-seed{run.config.seed}-{run.hash}") for run in runs]
 
 
-def run_in_process(runs: list, progress: str) -> dict[str, tuple[str | None, int]]:
-    """Train ``runs`` one after the other in this process; a failure is recorded, not raised."""
-    from dataclasses import replace
+def record_outcomes(runs: list, outcomes: dict) -> None:
+    """Each run's failure (or its absence) in its directory, where the table and a restart read it."""
+    for run in runs:
+        error, attempts = outcomes.get(run.hash, (None, 0))
+        if error is None:
+            RunDirectory(run.run_dir).clear_failure()
+        else:
+            RunDirectory(run.run_dir).record_failure(error, attempts)
 
-    from .engine import fit
-    from .progress import make_progress, progress_enabled
 
-    outcomes: dict[str, tuple[str | None, int]] = {}
-    with make_progress(len(runs), "runs", progress_enabled(progress)) as bar:
-        for run in runs:
-            failed_dependency = next((h for h in run.depends_on if outcomes.get(h, (None,))[0]), None)
-            if failed_dependency:
-                outcomes[run.hash] = (f"a run it depends on failed ({failed_dependency})", 0)
-            else:
-                try:
-                    fit(replace(run.config, progress="off") if progress == "off" else run.config)
-                    outcomes[run.hash] = (None, 1)
-                except (MMLessonError, RuntimeError, ValueError, OSError) as error:
-                    outcomes[run.hash] = (f"{type(error).__name__}: {error}".splitlines()[0], 1)
-            bar.update(1)
-    return outcomes
+def report_grid(grid, table, pending: int, seconds: float | None) -> None:
+    """What was trained and what failed, on stderr (``seconds`` None: a dry run, nothing trained)."""
+    failed = table[~table["status"].isin(["complete", "unreadable"])] if len(table) else table
+    if seconds is not None:
+        print(f"grid {grid.name}: {pending - len(failed)} trained, {len(failed)} failed, {seconds:.0f} s",
+              file=sys.stderr)
+        for _, row in failed.iterrows():
+            print(f"  failed: {row['arm']} / {row['data']} / seed {row['seed']}: {row['error']} ({row['run_dir']})",
+                  file=sys.stderr)
+    if unreadable := unreadable_runs_line(table):
+        print(f"mmlesson: warning: {unreadable}", file=sys.stderr)
 
 
 def chapter_output(results, source, parameters: dict) -> Path:
     """``RESULTS/notebooks/<chapter>-<hash of its parameters>.ipynb``."""
-    from .identity import digest
-
     return Path(results) / "notebooks" / f"{Path(source).stem}-{digest(parameters)[:8]}.ipynb"
-
-
-def execute_chapter(source: str, output: str, parameters: dict, timeout: float | None) -> str:
-    """Dask task: execute one chapter with papermill in its own process (its runs go to the store in
-    ``parameters["RESULTS_DIR"]``; inside it, runs train one at a time, single-threaded)."""
-    import json
-
-    env = {**os.environ, **SINGLE_THREADED, "MMLESSON_WORKERS": "1"}
-    command = [sys.executable, "-m", "mmlesson.notebooks", "execute", source, "--output", output,
-               "--parameters", json.dumps(parameters)]
-    run_isolated(command, env, timeout, f"chapter {source}: ")
-    return output
 
 
 def run_chapters(grid, results, workers: int | None = None, scheduler: str | None = None,
@@ -247,8 +216,6 @@ def run_chapters(grid, results, workers: int | None = None, scheduler: str | Non
     """Execute the grid's ``notebooks.chapters`` with ``notebooks.parameters`` (``RESULTS_DIR`` set to
     ``results``) into ``RESULTS/notebooks/``, each in its own process, failures recorded; a chapter
     already executed with the same parameters is not run again. Returns a DataFrame of outcomes."""
-    import pandas as pd
-
     spec = grid.notebooks or {}
     parameters = {**spec.get("parameters", {}), "RESULTS_DIR": str(Path(results).resolve())}
     jobs = []
@@ -259,29 +226,14 @@ def run_chapters(grid, results, workers: int | None = None, scheduler: str | Non
                               f"file's directory)")
         jobs.append((source, chapter_output(results, source, parameters)))
     rows, pending = [], [(s, o) for s, o in jobs if not o.exists()]
-    errors: dict[Path, str | None] = {}
+    errors: dict[str, str | None] = {}
     if pending:
-        workers = workers or default_workers()
-        if workers == 1 and scheduler is None or scheduler is None and not dask_installed():
-            for source, output in pending:
-                try:
-                    execute_chapter(str(source), str(output), parameters, timeout)
-                    errors[output] = None
-                except RunFailed as error:
-                    errors[output] = str(error)
-        else:
-            from distributed import Client, wait
-
-            client = Client(scheduler) if scheduler else local_client(workers, 1)
-            futures = {output: client.submit(execute_chapter, str(source), str(output), parameters, timeout,
-                                             key=f"chapter-{output.stem}", pure=False) for source, output in pending}
-            wait(list(futures.values()))
-            for output, future in futures.items():
-                errors[output] = None if future.status == "finished" else one_line(future.exception())
-            if scheduler:
-                client.close()
+        executor = choose_executor(workers, scheduler, 1, quiet=True)
+        tasks = [Task(str(output), execute_chapter, (str(source), str(output), parameters, timeout),
+                      name=f"chapter-{output.stem}") for source, output in pending]
+        errors = {key: error for key, (error, _) in executor.run(tasks).items()}
     for source, output in jobs:
-        error = errors.get(output)
+        error = errors.get(str(output))
         rows.append({"chapter": source.stem, "output": str(output), "status": "failed" if error else "complete",
                      "error": error})
         if error and not quiet:

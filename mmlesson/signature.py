@@ -22,9 +22,20 @@ from __future__ import annotations
 
 import math
 import numbers
+from pathlib import Path
 
+import pandas as pd
+
+from .analysis.ensemble import probability_average_accuracy
+from .data import trained_on
+from .data.synthav import SynthAVConfig, oracle_accuracy
+from .engine import load_run
 from .errors import ConfigError
+from .grid import Grid, checked_seeds
 from .recipes import RECIPES, get as get_recipe
+from .rundir import load_metrics
+from .runner import run_grid
+from .stats import correlation, summarise
 
 BASELINE_ARMS = {
     "audio only": dict(method="unimodal", modality="audio"),
@@ -94,9 +105,7 @@ def signature(runs: dict[str, list[dict]], oracle: dict | None = None, ensemble=
     and ``rerun`` (per seed: the joint model's metrics when retrained under another float order) add
     theirs. ``frame.attrs`` holds ``weak``, ``dominant``, ``best_unimodal`` (the better model on average
     over seeds, never a per-seed maximum), ``per_seed`` and ``precision`` (``precision``)."""
-    import pandas as pd
 
-    from .stats import summarise
 
     missing = [arm for arm in BASELINE_ARMS if not runs.get(arm)]
     if missing:
@@ -157,7 +166,6 @@ def precision(per_seed) -> dict:
     (does selection on validation inform?); and, where the seeds were re-executed under another float
     order, the mean absolute change that made to each run's fused test accuracy (training chaos) and the
     standard deviation of that change (what ``stats.with_stability`` needs)."""
-    from .stats import correlation
 
     result = {"joint_fused_sd": float(per_seed["joint fused"].std(ddof=1)) if len(per_seed) > 1 else math.nan,
               "val_test_correlation": math.nan, "val_test_correlation_ci": [math.nan, math.nan],
@@ -371,10 +379,7 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
     prepared cache; ``train`` overrides training fields. ``rerun_threads``: also retrain the joint model
     of every seed with that many CPU threads, one run at a time (another float reduction order), in its
     own store beside ``results``, to measure training chaos."""
-    from pathlib import Path
 
-    from .grid import Grid, checked_seeds
-    from .rundir import load_metrics
 
     recipe = recipe or default_recipe(data)
     if recipe not in RECIPES:
@@ -399,7 +404,6 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
         rerun = [load_metrics(d) for d in completed_runs(again, store, 1, root, progress).sort_values("seed")["run_dir"]]
     oracle = None
     if data == "synthav":
-        from .data.synthav import SynthAVConfig, oracle_accuracy
 
         knobs = grid.keywords(recipe, "joint (concat)", seeds[0])["data_knobs"]
         oracle = oracle_accuracy(SynthAVConfig.from_knobs(**knobs))  # the same for every seed
@@ -416,7 +420,6 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
 
 def completed_runs(grid, results, workers, root, progress):
     """Train (or read back) ``grid`` into ``results``; its table, or one line naming a failed run."""
-    from .runner import run_grid
 
     table = run_grid(grid, results, workers=workers, roots=root, progress=progress, quiet=True)
     failed = table[table["status"] != "complete"]
@@ -429,10 +432,6 @@ def completed_runs(grid, results, workers, root, progress):
 
 def unimodal_ensemble(audio_dir, visual_dir, root=None) -> float:
     """Test accuracy of the average of the probabilities of two finished unimodal runs (same seed and data)."""
-    from .analysis.ensemble import probability_average_accuracy
-    from .data import trained_on
-    from .engine import load_run
-    from .rundir import load_metrics
 
     data = trained_on(load_metrics(audio_dir)["config"], root)
     audio, visual = load_run(audio_dir, dataset=data), load_run(visual_dir, dataset=data)

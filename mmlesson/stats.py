@@ -23,7 +23,11 @@ import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.weightstats import ttost_paired
 
 ALPHA = 0.05
 MAX_SEEDS = 10_000
@@ -150,8 +154,6 @@ def seeds_needed(sd: float, sesoi: float, alpha: float = ALPHA) -> int | None:
 
 def compare(treatment, control, sesoi: float, claim: str = "", alpha: float = ALPHA) -> Comparison:
     """Paired comparison of ``treatment - control`` (same seeds) with smallest effect of interest ``sesoi``."""
-    from statsmodels.stats.weightstats import ttost_paired
-
     if not sesoi > 0:
         raise ValueError(f"the smallest effect of interest must be > 0, got {sesoi!r}")
     treatment, control = paired_values(treatment, control)
@@ -178,8 +180,6 @@ def compare(treatment, control, sesoi: float, claim: str = "", alpha: float = AL
 def holm(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison]:
     """Holm-adjust the difference p-values and the equivalence p-values of a family of claims (one
     chapter's), and re-derive each verdict from the adjusted values."""
-    from statsmodels.stats.multitest import multipletests
-
     if not comparisons:
         return []
     adjusted = {}
@@ -203,9 +203,6 @@ def pooled_comparisons(values: dict, control: str, sesoi: float, alpha: float = 
     degrees of freedom instead of ``n - 1`` per pair. Honest where the arms' noise is alike (compare the
     per-pair spreads); each contrast has standard error ``sqrt(2 MSE / n)``, its t interval and p-value, and
     TOST on the same error. ``sd`` is the per-seed spread that error stands for (``se sqrt(n)``)."""
-    import pandas as pd
-    import statsmodels.formula.api as smf
-
     arms = list(values)
     n = len(values[control])
     frame = pd.DataFrame([{"value": float(v), "arm": f"a{arms.index(arm)}", "seed": f"s{i}"}
@@ -308,16 +305,6 @@ def verdict_lines(comparisons: list[Comparison]) -> str:
         return "clear" if c.clear else "near its boundary"
 
     return "\n".join(f"verdict: {c.verdict} ({label(c)}) | {c.claim}" for c in comparisons)
-
-
-def comparisons_table(comparisons: list[Comparison]):
-    """A DataFrame of claims: mean difference, 95% CI, n, SESOI, p-values and verdict."""
-    import pandas as pd
-
-    return pd.DataFrame([{"claim": c.claim, "mean difference": c.mean, "95% CI low": c.ci_low,
-                          "95% CI high": c.ci_high, "seeds": c.n, "SESOI": c.sesoi,
-                          "p (difference)": c.p_difference, "p (equivalence)": c.p_equivalence,
-                          "Holm": c.corrected, "verdict": c.verdict_text()} for c in comparisons])
 
 
 @dataclass(frozen=True)

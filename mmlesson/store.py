@@ -9,14 +9,18 @@ grid run again trains only what is missing. ``RESULTS/index.csv`` lists every ru
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import pandas as pd
 
 from . import data as data_module
 from .config import TrainConfig
 from .errors import ConfigError, MMLessonError
 from .files import atomic_write
 from .identity import identity_hash, run_directory, run_identity
+from .methods import METHODS
 from .rundir import RunDirectory, load_metrics
 
 INDEX_FILE = "index.csv"
@@ -39,17 +43,20 @@ class PlannedRun:
         return run_status(self.run_dir)
 
 
-def plan(config: TrainConfig, results, tags: dict | None = None, depends_on=()) -> PlannedRun:
-    """Where ``config`` lives in the store ``results`` (nothing is written or loaded)."""
-    from .methods import METHODS
-
-    method = METHODS[config.method](config)
+def plan(config: TrainConfig, results, tags: dict | None = None, upstream=()) -> PlannedRun:
+    """Where ``config`` lives in the store ``results`` (nothing is written or loaded). ``upstream``: the
+    planned runs this one reads (a frozen_encoders run's encoder runs, named by its ``encoders_from``);
+    they must be complete first, and their identities, part of this run's, are given to its method:
+    they need not be written yet."""
+    cls = METHODS[config.method]
+    method = cls(config, upstream={run.run_dir: run.identity for run in upstream}) if upstream else cls(config)
     data_identity = data_module.identity(config.data, config.data_root, **config.data_knobs)
     method.check_data(data_identity)
     identity = run_identity(config, method, data_identity)
     run_dir = run_directory(results, identity, method.label())
     return PlannedRun(config=replace(config, out=str(run_dir)), identity=identity, hash=identity_hash(identity),
-                      run_dir=run_dir, label=method.label(), tags=dict(tags or {}), depends_on=tuple(depends_on))
+                      run_dir=run_dir, label=method.label(), tags=dict(tags or {}),
+                      depends_on=tuple(run.hash for run in upstream))
 
 
 def declare(run: PlannedRun) -> None:
@@ -119,8 +126,6 @@ def results_table(runs: list[PlannedRun]):
     """A pandas DataFrame, one row per planned run: its tags, status, directory and final metrics
     (nested scores flattened: ``branch_acc.audio``). Histories and models are reachable from
     ``run_dir`` (``mmlesson.load_metrics``, ``mmlesson.engine.load_run``)."""
-    import pandas as pd
-
     rows = []
     for run in runs:
         summary = run_summary(run.run_dir)
@@ -140,8 +145,6 @@ def scan(results) -> list[Path]:
 def index(results):
     """A DataFrame of every run in the store: data, method, fusion, seed, status, directory, test
     accuracy, error."""
-    import pandas as pd
-
     rows = []
     for run_dir in scan(results):
         summary = run_summary(run_dir)
@@ -182,8 +185,6 @@ def estimate_seconds(runs: list[PlannedRun], results) -> tuple[float, int]:
     seeds if any is complete (its siblings in the store), else the median of the store's runs of the
     same method on the same data set (other seeds, options or data knobs), else of every run in the
     store. A partly trained run is counted whole, so the estimate is an upper bound for it."""
-    import statistics
-
     measured = measured_times(results)
 
     def kind(run_dir: Path) -> tuple[str, str]:  # "synthav", "ogm_ge": the names before the hashes

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
+
 from .files import atomic_write
 from .stats import summarise
 
@@ -55,7 +57,6 @@ def not_complete(group) -> str:
 
 def numeric_table(runs, grid):
     """``summary_rows`` as a DataFrame: one number per cell (the CSV a program reads)."""
-    import pandas as pd
 
     table = pd.DataFrame(summary_rows(runs, grid))
     return table.drop(columns="data") if len(grid.data) == 1 else table
@@ -65,7 +66,6 @@ def paper_table(runs, grid):
     """One row per data setting x arm: for each metric, ours (mean ± std over the complete seeds),
     the t-based 95% CI, n, and the paper's number where the grid file gives one; a ``note`` column says
     why a row lacks runs, where one does."""
-    import pandas as pd
 
     metrics = list((grid.table or {}).get("metrics", DEFAULT_METRICS))
     rows = []

@@ -25,7 +25,7 @@ from mmlesson.methods import METHODS
 KNOBS = dict(train_size=96, val_size=48, test_size=48, spec_bins=16, spec_steps=16, frame_size=16,
              audio_strength=1.0, visual_strength=0.6)
 BASE = dict(width=4, batch_size=16, epochs=3, data_knobs=KNOBS, progress="off", device="cpu", seed=7)
-NEEDS = {"unimodal": dict(modality="audio"), "ccat": dict(classifier_epochs=1, output_stride=8)}
+STRIDE = {"ccat": dict(output_stride=8)}  # beside each method's tiny_options
 
 
 def digest_of(weights: dict) -> str:
@@ -39,7 +39,7 @@ def main(out: Path) -> None:
         work = Path(work)
         for modality in ("audio", "visual"):  # the encoders frozen_encoders loads
             fit(TrainConfig.build(**BASE, method="unimodal", modality=modality, out=str(work / modality)))
-        arms = {name: dict(method=name, **NEEDS.get(name, {})) for name in sorted(METHODS)}
+        arms = {name: dict(method=name, **METHODS[name].tiny_options, **STRIDE.get(name, {})) for name in sorted(METHODS)}
         arms["frozen_encoders"]["encoders_from"] = [str(work / "audio"), str(work / "visual")]
         arms["sum fusion"] = dict(method="joint", fusion="sum")
         for name, arm in arms.items():

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from mmlesson import book
+from mmlesson import book, page, rates, studies
+from mmlesson.errors import MMLessonError
 
 
 def fake_run(lr, seed):
@@ -18,13 +19,13 @@ def test_a_choice_at_the_grid_edge_is_extended_one_step_and_chosen_again(monkeyp
         return {label: [fake_run(min(spec["lr"], 0.3 - (spec["lr"] - 0.3)), s) for s in seeds]
                 for label, spec in arms.items()}
 
-    monkeypatch.setattr(book, "run_arms", run_arms)
-    study = book.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
+    monkeypatch.setattr(rates, "run_arms", run_arms)
+    study = rates.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
                                      seeds=(100, 101), extend_edges=True)
     assert sorted(study["lr"].unique()) == [0.05, 0.1, 0.2, 0.4]  # 0.2 was the edge: 0.4 is tried
     assert "joint @ lr 0.4" in trained and "joint @ lr 0.8" not in trained  # one step only
-    assert book.choose_learning_rates(study) == {"joint": 0.2}  # 0.4 ties with 0.2 (0.7 each): the smaller wins
-    inside = book.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.1, 0.3, 0.5),
+    assert rates.choose_learning_rates(study) == {"joint": 0.2}  # 0.4 ties with 0.2 (0.7 each): the smaller wins
+    inside = rates.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.1, 0.3, 0.5),
                                       seeds=(100,), extend_edges=True)
     assert sorted(inside["lr"].unique()) == [0.1, 0.3, 0.5]  # an inner choice needs no extension
 
@@ -35,26 +36,26 @@ def test_a_rate_at_which_a_tuning_run_failed_is_not_eligible(monkeypatch):
         return {label: [{"failed": "TrainingDiverged: loss became nan; the checkpoint is kept in /x; lower --lr", "run_dir": "x"} if spec["lr"] == 0.2 and s == 101
                         else fake_run(spec["lr"], s) for s in seeds] for label, spec in arms.items()}
 
-    monkeypatch.setattr(book, "run_arms", run_arms)
-    study = book.learning_rate_study({"ccat": {"method": "ccat"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
+    monkeypatch.setattr(rates, "run_arms", run_arms)
+    study = rates.learning_rate_study({"ccat": {"method": "ccat"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
                                      seeds=(100, 101))
     failed = study[study["lr"] == 0.2]
     assert failed["val acc"].isna().tolist() == [False, True] and "nan" in failed["failed"].iloc[1]
     assert "/x" not in failed["failed"].iloc[1]  # the reason is stored, not the run's directory
-    assert book.choose_learning_rates(study) == {"ccat": 0.1}  # 0.2's one good seed (0.7) does not count
-    table = book.learning_rate_table(study)
+    assert rates.choose_learning_rates(study) == {"ccat": 0.1}  # 0.2's one good seed (0.7) does not count
+    table = rates.learning_rate_table(study)
     assert table.loc["ccat", 0.2].startswith("failed on 1 of 2 seeds") and table.loc["ccat", 0.1].endswith("*")
     study.loc[study["lr"] != 0.2, "val acc"] = None
-    with pytest.raises(book.MMLessonError, match="every learning rate of ccat failed"):
-        book.choose_learning_rates(study)
+    with pytest.raises(MMLessonError, match="every learning rate of ccat failed"):
+        rates.choose_learning_rates(study)
 
 
 def test_replacing_one_arm_keeps_the_others_rows():
     stored = pd.DataFrame({"regime": ["severe", "severe", "mild"], "arm": ["CCAT", "ARL", "CCAT"], "test acc": [1, 2, 3]})
     fresh = pd.DataFrame({"regime": ["severe"], "arm": ["CCAT"], "test acc": [9]})
-    merged = book.replace_rows(stored, fresh, regimes=["severe"])
+    merged = studies.replace_rows(stored, fresh, regimes=["severe"])
     assert sorted(merged["test acc"]) == [2, 3, 9]  # the mild CCAT row stays: only the named regimes are replaced
-    assert sorted(book.replace_rows(stored, fresh)["test acc"]) == [2, 9]
+    assert sorted(studies.replace_rows(stored, fresh)["test acc"]) == [2, 9]
 
 
 def glance_study():
@@ -70,8 +71,8 @@ def glance_study():
 
 
 def test_glance_gains_are_paired_differences_with_their_verdicts(monkeypatch):
-    monkeypatch.setattr(book, "GLANCE_ARMS", {"joint (concat)": {}, "OGM-GE": {}})
-    table = book.glance_table(glance_study())
+    monkeypatch.setattr(studies, "GLANCE_ARMS", {"joint (concat)": {}, "OGM-GE": {}})
+    table = studies.glance_table(glance_study())
     # severe: differences 0.100, 0.101, 0.102, 0.103 -> mean 0.1015, far above the SESOI of 0.01
     assert table.loc["OGM-GE", "severe: gain [95% CI]"].startswith("+0.101 [")
     assert table.loc["OGM-GE", "severe: verdict"] == "better"
@@ -80,7 +81,7 @@ def test_glance_gains_are_paired_differences_with_their_verdicts(monkeypatch):
 
 
 def test_stored_runs_give_what_the_signature_reads():
-    runs = book.stored_runs(glance_study(), "severe")
+    runs = studies.stored_runs(glance_study(), "severe")
     first = runs["joint (concat)"][0]
     assert first["config"]["seed"] == 0 and [e["train"]["acc"] for e in first["history"]] == [0.5, 0.9]
     assert first["final"]["test"]["branch_acc"] == {"audio": 0.4, "visual": 0.2}
@@ -94,10 +95,10 @@ def test_the_stored_results_at_a_glance_come_from_the_code(tmp_path):
     in the first severe calibration a joint run moves by 0.05 on average."""
     from mmlesson.precision import rerun_tolerance
 
-    stored = pd.read_csv(book.GLANCE_FILE)
-    runs = book.at_a_glance_study(results=tmp_path, seeds=(0,), regimes=book.GLANCE_REGIMES,
-                                  arms={"joint (concat)": book.GLANCE_ARMS["joint (concat)"]})
-    for regime in book.GLANCE_REGIMES:
+    stored = pd.read_csv(studies.GLANCE_FILE)
+    runs = studies.at_a_glance_study(results=tmp_path, seeds=(0,), regimes=studies.GLANCE_REGIMES,
+                                     arms={"joint (concat)": studies.GLANCE_ARMS["joint (concat)"]})
+    for regime in studies.GLANCE_REGIMES:
         mine = runs[(runs["regime"] == regime) & (runs["arm"] == "joint (concat)")].iloc[0]
         theirs = stored[(stored["regime"] == regime) & (stored["arm"] == "joint (concat)") & (stored["seed"] == 0)].iloc[0]
         assert mine["lr"] == theirs["lr"]
@@ -112,15 +113,15 @@ def test_the_stored_side_studies_come_from_the_code(tmp_path, monkeypatch):
     other knobs, take the mild regime's measured spread); the study lists every arm the chapters read."""
     from mmlesson.precision import rerun_tolerance
 
-    stored = pd.read_csv(book.SIDE_FILE)
-    grids = book.side_study_grids()
+    stored = pd.read_csv(studies.SIDE_FILE)
+    grids = studies.side_study_grids()
     for study, (_, arms, seeds) in grids.items():
         rows = stored[stored["regime"] == study]
         assert set(rows["arm"]) == set(arms) and sorted(set(rows["seed"])) == list(seeds), study
     one_each = {study: (grids[study][0], {arm: grids[study][1][arm]}, grids[study][2])  # one joint cell each
                 for study, arm in (("regime B", "joint (concat)"), ("regime map", "joint, audio 1.5, visual 0.7"))}
-    monkeypatch.setattr(book, "side_study_grids", lambda: one_each)
-    mine = book.side_studies(results=tmp_path, seeds=(0,))
+    monkeypatch.setattr(studies, "side_study_grids", lambda: one_each)
+    mine = studies.side_studies(results=tmp_path, seeds=(0,))
     for row in mine.to_dict("records"):
         theirs = stored[(stored["regime"] == row["regime"]) & (stored["arm"] == row["arm"]) & (stored["seed"] == 0)].iloc[0]
         assert row["lr"] == theirs["lr"]
@@ -132,17 +133,16 @@ def test_the_stored_side_studies_come_from_the_code(tmp_path, monkeypatch):
 def test_show_code_shows_the_methods_own_source(monkeypatch):
     import IPython.display
 
-    from mmlesson.book import method_source, show_code
     from mmlesson.methods.ogm_ge import OGMGE, coefficients
 
-    text = method_source(OGMGE.training_step, coefficients)
+    text = page.method_source(OGMGE.training_step, coefficients)
     assert text.startswith("def training_step(self, model, batch, optimizer, state):")
     assert "\n\ndef coefficients(" in text and "modulate_gradients(model, factors" in text
     shown = []
     monkeypatch.setattr(IPython.display, "display", shown.append)
-    show_code(OGMGE.training_step)
+    page.show_code(OGMGE.training_step)
     [markdown] = shown
-    assert markdown.data == f"```python\n{method_source(OGMGE.training_step)}\n```"
+    assert markdown.data == f"```python\n{page.method_source(OGMGE.training_step)}\n```"
 
 
 def test_a_one_rate_recipe_refuses_arms_in_one_line(capsys):

@@ -4,10 +4,10 @@ import pytest
 
 from mmlesson import chapter as chapter_module
 from mmlesson import stats
-from mmlesson.book import protocol_learning_rates
 from mmlesson.chapter import SEVERE, SMOKE_DATA, Chapter
-from mmlesson.precision import run_rerun_sd
 from mmlesson.errors import ConfigError
+from mmlesson.precision import run_rerun_sd
+from mmlesson.rates import protocol_learning_rates
 
 
 def test_setup_on_synthav_takes_the_severe_regime_and_its_protocol_rates(capsys):

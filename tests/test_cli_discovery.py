@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from mmlesson import load_metrics
-from mmlesson.book import protocol_rate
+from mmlesson.rates import protocol_rate
 from mmlesson.cli import main
 from mmlesson.config import TrainConfig
 from mmlesson.data import SynthAVConfig

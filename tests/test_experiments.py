@@ -130,6 +130,20 @@ def test_frozen_encoders_identity_names_encoder_runs_by_content(tmp_path, tiny_d
     assert plan(moved, tmp_path / "store").hash == first.hash
 
 
+def test_a_frozen_encoders_run_is_planned_from_the_identities_of_its_upstream_runs(tmp_path):
+    """A grid plans the encoder runs and the run that reads them before any is written: their identities
+    are given to the planner (``upstream``), not read from disk."""
+    audio, visual = (plan(TrainConfig.build(method="unimodal", modality=modality, data_knobs=TINY_KNOBS, **TRAIN),
+                          tmp_path) for modality in ("audio", "visual"))
+    config = TrainConfig.build(method="frozen_encoders", encoders_from=(str(audio.run_dir), str(visual.run_dir)),
+                               data_knobs=TINY_KNOBS, **TRAIN)
+    frozen = plan(config, tmp_path, upstream=[audio, visual])
+    assert frozen.identity["options"] == {"encoders_from": [audio.hash, visual.hash]}
+    assert frozen.depends_on == (audio.hash, visual.hash) and list(tmp_path.iterdir()) == []
+    with pytest.raises(ConfigError, match="holds no finished run; train it first"):
+        plan(config, tmp_path)  # without them, the encoder runs are read from their directories
+
+
 # ---- grids and the store ---------------------------------------------------------------------------
 
 def test_a_grid_on_two_workers_trains_each_run_once_and_returns_a_dataframe(tmp_path):

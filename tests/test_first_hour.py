@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import mmlesson
-from mmlesson.book import PREREGISTRATION
+import mmlesson.cluster
+from mmlesson.studies import PREREGISTRATION
 from mmlesson.cli import build_parser, main
 from mmlesson.errors import ConfigError
 from mmlesson.grid import Grid, load_grid
@@ -107,12 +108,12 @@ def test_a_failed_runs_reason_stands_in_its_row_and_the_csv_holds_numbers():
 def test_a_cluster_gets_the_store_as_an_absolute_path(staged_grid, tmp_path, monkeypatch):
     seen = {}
 
-    def record(pending, *args, **kwargs):
-        seen["dirs"] = [run.run_dir for run in pending]
+    def record(executor, tasks, *args, **kwargs):
+        seen["dirs"] = [task.args[0] for task in tasks]  # train_in_subprocess(run_dir, ...)
         return {}
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(mmlesson.runner, "run_on_dask", record)
+    monkeypatch.setattr(mmlesson.cluster.Executor, "run_on_dask", record)
     mmlesson.runner.run_grid(load_grid(staged_grid), "relative-store", scheduler="tcp://127.0.0.1:9", quiet=True)
     assert seen["dirs"] and all(os.path.isabs(d) for d in seen["dirs"])
 
@@ -168,7 +169,7 @@ def test_diagnose_checks_its_json_path_before_it_trains(tmp_path, capsys):
 
 
 def test_diagnose_finds_the_shipped_preregistration_by_name_from_anywhere(tmp_path, monkeypatch, capsys):
-    from mmlesson.cli import targets_file
+    from mmlesson.cli.diagnose import targets_file
 
     monkeypatch.chdir(tmp_path)
     assert targets_file("preregistration.toml") == PREREGISTRATION

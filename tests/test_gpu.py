@@ -71,8 +71,7 @@ def test_an_interrupted_cuda_run_resumes_from_its_checkpoint(tmp_path, tiny_data
 @pytest.mark.parametrize("method", sorted(m for m in METHODS if m not in ("unimodal", "frozen_encoders")))
 def test_every_method_resumes_on_cuda(method, tmp_path, tiny_dataset):
     """The contract suite's resume on the GPU: method state (MLA's projector) must come back on the device."""
-    needs = {"ccat": dict(classifier_epochs=1, beta=0.5)}.get(method, {})
-    config = cuda_config(tmp_path, epochs=3, method=method, **needs)
+    config = cuda_config(tmp_path, epochs=3, method=method, **METHODS[method].tiny_options)
     fit(config, dataset=tiny_dataset, stop_after=1)
     resumed = fit(config, dataset=tiny_dataset)
     assert resumed.status == "resumed" and len(resumed.metrics["history"]) == 3

@@ -1,13 +1,15 @@
-"""The contract every registered method keeps, run over the registry: a method added with ``@register``
-is checked by these tests without writing any (the way scikit-learn's ``parametrize_with_checks``
-runs one suite over every estimator). A method that cannot train without options of its own declares
-them in ``NEEDS`` below.
+"""The contract every registered method keeps, as named checks generated over the registry: a method
+registered with one line (``methods/__init__.py``'s ``REGISTERED``, or ``register(cls)``) is checked
+here without a test of its own (the way scikit-learn's ``parametrize_with_checks`` runs one suite over
+every estimator); a failure names the check and the method, ``check_resumes_bit_identically[ogm_ge]``.
+Options a tiny run needs beyond the defaults come from the method's ``tiny_options``; a method with an
+``encoders_from`` option gets two finished unimodal runs.
 
-Each method: a tiny run has a finite loss on every epoch; a run interrupted after every epoch (so
-inside every stage) and resumed ends bit-identical to an uninterrupted one (history, final scores,
-weights); a finished run is read back, not retrained; its identity holds its own options only;
-``mmlesson train --help`` lists each of its options with its own choices; a bad value of each option
-gets one line naming the flag."""
+The checks: a tiny run has a finite loss on every epoch; a run interrupted after every epoch (so inside
+every stage) and resumed ends bit-identical to an uninterrupted one (history, final scores, weights) and
+is then read back, not retrained; the hooks are called in the documented order (fresh, resumed and
+read back); its identity holds its own options only; ``mmlesson train --help`` lists each of its
+options with its own choices; a bad value of each option gets one line naming the flag."""
 import dataclasses
 import typing
 
@@ -18,13 +20,11 @@ from mmlesson import TrainConfig, fit
 from mmlesson.cli import build_parser
 from mmlesson.errors import ConfigError
 from mmlesson.identity import run_identity
-from mmlesson.methods import METHODS
+from mmlesson.methods import METHODS, REGISTERED, option_names
 
 from .conftest import TINY_KNOBS
 
 TRAIN = dict(data_knobs=TINY_KNOBS, width=4, epochs=3, batch_size=16, probe=False, progress="off", device="cpu")
-NEEDS = {"unimodal": dict(modality="audio"), "ccat": dict(classifier_epochs=1, beta=0.5),
-         "frozen_encoders": "encoder runs"}  # given by the ``encoder_runs`` fixture
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,9 @@ def encoder_runs(tmp_path_factory, tiny_dataset):
 @pytest.fixture
 def config_of(encoder_runs):
     def make(method: str, **overrides) -> TrainConfig:
-        needs = NEEDS.get(method, {})
-        needs = dict(encoders_from=encoder_runs) if needs == "encoder runs" else needs
+        needs = dict(METHODS[method].tiny_options)
+        if "encoders_from" in option_names(method):
+            needs["encoders_from"] = encoder_runs
         return TrainConfig.build(**{**TRAIN, "method": method, **needs, **overrides})
     return make
 
@@ -50,17 +51,15 @@ def without_seconds(history):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
-def test_a_tiny_run_has_a_finite_loss_on_every_epoch(method, config_of, tiny_dataset):
+def check_a_tiny_run_has_a_finite_loss_on_every_epoch(method, config_of, tiny_dataset, tmp_path):
     run = fit(config_of(method), dataset=tiny_dataset)
     losses = [row["train"]["loss"] for row in run.metrics["history"]]
     assert len(losses) == TRAIN["epochs"] and all(torch.isfinite(torch.tensor(losses)))
     assert 0.0 <= run.metrics["final"]["test"]["acc"] <= 1.0
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
-def test_interrupted_after_every_epoch_it_resumes_bit_identically_and_then_reads_back(method, config_of,
-                                                                                     tiny_dataset, tmp_path):
+def check_interrupted_after_every_epoch_it_resumes_bit_identically_and_then_reads_back(method, config_of,
+                                                                                      tiny_dataset, tmp_path):
     whole = fit(config_of(method, out=str(tmp_path / "whole")), dataset=tiny_dataset)
     config = config_of(method, out=str(tmp_path / "pieces"))
     for _ in range(TRAIN["epochs"] - 1):  # one epoch per call: every stage is interrupted, and every boundary
@@ -76,8 +75,52 @@ def test_interrupted_after_every_epoch_it_resumes_bit_identically_and_then_reads
     assert again.status == "read back" and again.metrics == resumed.metrics
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
-def test_its_identity_holds_its_own_options_only(method, config_of, tiny_dataset):
+HOOKS = ("prepare_model", "initialise", "enter_stage", "on_epoch_start", "training_step", "load_state_dict")
+
+
+def recording(cls, log: list):
+    """``cls`` with every hook appending ``(hook, argument)`` to ``log`` before doing what ``cls`` does."""
+    def wrap(hook):
+        def recorded(self, *args, **kwargs):
+            log.append((hook, args[1] if hook == "enter_stage" else None))
+            return getattr(cls, hook)(self, *args, **kwargs)
+        return recorded
+    return type(f"Recording{cls.__name__}", (cls,), {hook: wrap(hook) for hook in HOOKS})
+
+
+def compressed(log: list) -> list:
+    """``log`` with each run of training steps as one entry."""
+    return [call for i, call in enumerate(log) if call[0] != "training_step" or i == 0 or log[i - 1] != call]
+
+
+def check_the_hooks_are_called_in_the_documented_order(method, config_of, tiny_dataset, tmp_path, monkeypatch):
+    """Fresh: ``prepare_model``, ``initialise``, then per epoch ``on_epoch_start`` and the steps. Resumed: the
+    structure replayed (``prepare_model``, ``enter_stage`` up to the checkpoint's stage), the method's state
+    loaded, never ``initialise``; ``enter_stage(i)`` before the first epoch of stage i. Read back: the final
+    structure only; nothing trains."""
+    log: list = []
+    monkeypatch.setitem(METHODS, method, recording(METHODS[method], log))
+    config = config_of(method, out=str(tmp_path / "run"))
+    starts, start = [], 0
+    for stage in METHODS[method](config).stages():
+        starts.append(start)
+        start += stage.epochs
+    epoch = [("on_epoch_start", None), ("training_step", None)]
+    fit(config, dataset=tiny_dataset, stop_after=1)
+    assert compressed(log) == [("prepare_model", None), ("initialise", None), *epoch]
+    log.clear()
+    fit(config, dataset=tiny_dataset)
+    expected = [("prepare_model", None), ("load_state_dict", None)]  # epoch 1 was stage 0: nothing to replay
+    for later in range(1, TRAIN["epochs"]):
+        expected += [("enter_stage", index) for index, first in enumerate(starts) if first == later and index > 0]
+        expected += epoch
+    assert compressed(log) == expected, f"stages start at epochs {starts} (from 0)"
+    log.clear()
+    assert fit(config, dataset=tiny_dataset).status == "read back"
+    assert log == [("prepare_model", None), *[("enter_stage", index) for index in range(1, len(starts))]]
+
+
+def check_its_identity_holds_its_own_options_only(method, config_of, tiny_dataset, tmp_path):
     config = config_of(method)
     identity = run_identity(config, METHODS[method](config), tiny_dataset.identity)
     own = {f.name for f in dataclasses.fields(METHODS[method].Options)}
@@ -92,9 +135,9 @@ def help_groups() -> dict[str, str]:
             for group in parser._action_groups}
 
 
-@pytest.mark.parametrize("method", sorted(m for m in METHODS if dataclasses.fields(METHODS[m].Options)))
-def test_help_lists_each_option_under_its_method_with_its_own_choices(method):
+def check_help_lists_it_and_each_option_under_it_with_its_own_choices(method, config_of, tiny_dataset, tmp_path):
     groups = help_groups()
+    assert method in next(line for line in groups["options"].splitlines() if "'--method'" in line)
     declared_by = {}
     for name, cls in METHODS.items():
         for f in dataclasses.fields(cls.Options):
@@ -126,8 +169,7 @@ def bad_value(field, hint):
     return None  # a free string (a path): any text is a value
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
-def test_a_bad_value_of_each_option_gets_one_line_naming_it(method, config_of, capsys):
+def check_a_bad_value_of_each_option_gets_one_line_naming_it(method, config_of, tiny_dataset, tmp_path):
     hints = typing.get_type_hints(METHODS[method].Options)
     for f in dataclasses.fields(METHODS[method].Options):
         value = bad_value(f, hints[f.name])
@@ -137,6 +179,31 @@ def test_a_bad_value_of_each_option_gets_one_line_naming_it(method, config_of, c
             config_of(method, **{f.name: value})
         message = str(error.value)
         assert "\n" not in message and "--" + f.name.replace("_", "-") in message, message
+
+
+CHECKS = (check_a_tiny_run_has_a_finite_loss_on_every_epoch,
+          check_interrupted_after_every_epoch_it_resumes_bit_identically_and_then_reads_back,
+          check_the_hooks_are_called_in_the_documented_order, check_its_identity_holds_its_own_options_only,
+          check_help_lists_it_and_each_option_under_it_with_its_own_choices,
+          check_a_bad_value_of_each_option_gets_one_line_naming_it)
+
+
+def contract_checks(methods):
+    """One named test per (check, method): ``check_name[method]``."""
+    for method in sorted(methods):
+        for check in CHECKS:
+            yield pytest.param(method, check, id=f"{check.__name__}[{method}]")
+
+
+@pytest.mark.parametrize("method, check", list(contract_checks(METHODS)))
+def test_contract(method, check, config_of, tiny_dataset, tmp_path, monkeypatch):
+    extra = {"monkeypatch": monkeypatch} if "monkeypatch" in check.__code__.co_varnames else {}
+    check(method, config_of, tiny_dataset, tmp_path, **extra)
+
+
+def test_every_registered_name_is_its_class_name():
+    for name, location in REGISTERED.items():
+        assert METHODS[name].name == name, f"REGISTERED[{name!r}] = {location!r} is named {METHODS[name].name!r}"
 
 
 def test_a_resumed_mla_run_keeps_its_projector_on_the_runs_device(config_of):

@@ -118,10 +118,10 @@ def test_no_figure_in_the_book_asks_for_text_smaller_than_the_book_style_allows(
 
 
 def test_the_chapters_setup_puts_the_book_style_in_force():
-    from mmlesson.book import setup
+    from mmlesson.chapter import setup_session
     from mmlesson.plots import BOOK_STYLE
 
     plt.rcParams.update({"font.size": 6, "figure.dpi": 72})
-    setup("cpu")
+    setup_session("cpu")
     for key, value in BOOK_STYLE.items():
         assert plt.rcParams[key] == value, key

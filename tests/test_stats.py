@@ -205,7 +205,7 @@ def test_summarise_by_hand():
 
 
 def test_book_judge_corrects_the_family_and_summary_adds_the_oracle(capsys):
-    from mmlesson.book import judge, summary
+    from mmlesson.page import judge, summary
 
     rng = np.random.default_rng(0)
     control = rng.normal(0.7, 0.01, 10)
@@ -227,7 +227,7 @@ def test_book_judge_corrects_the_family_and_summary_adds_the_oracle(capsys):
 def test_the_learning_rate_rule_takes_the_best_mean_and_the_smaller_rate_on_a_tie():
     import pandas as pd
 
-    from mmlesson.book import choose_learning_rates, learning_rate_table
+    from mmlesson.rates import choose_learning_rates, learning_rate_table
 
     rows = [("a", 0.02, 0, 0.70), ("a", 0.02, 1, 0.74), ("a", 0.05, 0, 0.73), ("a", 0.05, 1, 0.72),
             ("b", 0.02, 0, 0.60), ("b", 0.02, 1, 0.60), ("b", 0.05, 0, 0.62), ("b", 0.05, 1, 0.58)]
@@ -241,8 +241,9 @@ def test_the_learning_rate_rule_takes_the_best_mean_and_the_smaller_rate_on_a_ti
 def test_the_stored_study_covers_every_arm_rate_and_tuning_seed():
     import pandas as pd
 
-    from mmlesson.book import (LEARNING_RATES, STUDY_ARMS, STUDY_FILE, STUDY_SEEDS, protocol_learning_rates,
-                               with_learning_rates)
+    from mmlesson.arms import STUDY_ARMS
+    from mmlesson.rates import (LEARNING_RATES, STUDY_FILE, STUDY_SEEDS, protocol_learning_rates,
+                                with_learning_rates)
 
     study = pd.read_csv(STUDY_FILE)
     assert set(study["arm"]) == set(STUDY_ARMS)

@@ -26,7 +26,7 @@ def load_waveform(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """A mono float32 waveform resampled to ``sample_rate`` (WAV, FLAC, OGG: what libsndfile reads).
     The same steps as ``librosa.load(path, sr=sample_rate)``, without its audioread fallback, so a
     corrupt file fails at once with libsndfile's reason."""
-    import librosa
+    import librosa  # the `audio` / `data` extras: only preparing real data needs them
     import soundfile
 
     path = Path(path)
@@ -64,7 +64,7 @@ def tile_to_length(waveform: np.ndarray, length: int) -> np.ndarray:
 
 def log_spectrogram(waveform: np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> np.ndarray:
     """``log(|STFT| + 1e-7)`` with a centred Hann window: ``[1 + n_fft // 2, frames]`` float32."""
-    import librosa
+    import librosa  # the `audio` / `data` extras (see load_waveform)
 
     magnitude = np.abs(librosa.stft(waveform, n_fft=n_fft, hop_length=hop_length, window="hann", center=True))
     return np.log(magnitude + LOG_FLOOR).astype(np.float32)

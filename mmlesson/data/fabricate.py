@@ -9,6 +9,7 @@ test can tell which frames the 1-fps sampler kept. Videos are written with codec
 from __future__ import annotations
 
 import wave
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,6 @@ def write_video(path, frames: np.ndarray, fps: float, waveform: np.ndarray | Non
                 sample_rate: int = 44100) -> None:
     """Write ``frames`` (and optionally a mono ``waveform``) to ``path``; codecs by suffix (.flv or .mp4)."""
     av = require_av()
-    from fractions import Fraction
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

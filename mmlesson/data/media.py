@@ -30,7 +30,7 @@ class DecoderMissing(MMLessonError):
 def require_av():
     """The ``av`` module, or a one-line error that says what to install."""
     try:
-        import av
+        import av  # the `data` extra: a one-line error names it where it is missing
     except ImportError as error:
         raise DecoderMissing("reading videos needs PyAV (FFmpeg's decoders): pip install av "
                              "(or pip install 'mmlesson[data]')") from error

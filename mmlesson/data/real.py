@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..options import check_fields, option
 from .cache import CacheError, NoCache, open_cache, read_meta
@@ -112,7 +114,6 @@ def load_real(descriptor: RealDataset, root=None, **knobs) -> AVDataset:
 def evenly_spaced(members, count: int):
     """At most ``count`` of a split's ``members``, evenly spaced through it (so that, in a split ordered by class or
     speaker, every part keeps some), in their order."""
-    import numpy as np
 
     members = np.asarray(members)
     if len(members) <= count:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..analysis.discrepancy import dependency, variance_proxy
 from ..models.fusion import require_branches
 from ..options import option
-from .base import Method, batch_accuracies, encoder_grad_norms, register, scale_gradient
+from .base import Method, batch_accuracies, encoder_grad_norms, scale_gradient
 
 __all__ = ["ARL", "coefficients", "coefficients_from_ratios", "dependency", "gradient_factor", "ratios", "variance_proxy"]
 
@@ -74,7 +74,6 @@ class ARLOptions:
     residual: bool = option(True, "keep the original gradient as a residual, g + a g (else a g) (Eq. 19-20)")
 
 
-@register
 class ARL(Method):
     name = "arl"
     Options = ARLOptions

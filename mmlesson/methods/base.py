@@ -22,7 +22,7 @@ the method and goes into each checkpoint through ``state_dict`` / ``load_state_d
 ``on_epoch_start`` sees the training split before each epoch.
 
 Each method declares its own options as a dataclass (``Options``, fields made with
-``options.option``) and is registered by name with ``@register``. A run's identity holds the shared
+``options.option``) and is registered by one line in ``REGISTERED`` (``methods/__init__.py``). A run's identity holds the shared
 training fields and only its own method's options (``identity_options``), so adding a method or an
 option never changes the identity, and so the directory, of another method's runs.
 """
@@ -34,15 +34,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..files import plain
-
-METHODS: dict[str, type["Method"]] = {}
-
-
-def register(cls):
-    """Class decorator: make a method available by its ``name`` (CLI ``--method``, ``TrainConfig.method``)."""
-    METHODS[cls.name] = cls
-    return cls
-
+from ..models import MultimodalModel
 
 @dataclass(frozen=True)
 class NoOptions:
@@ -84,6 +76,7 @@ class Method:
     name = "method"
     Options = NoOptions
     stage_lengths: tuple[str, ...] = ()  # options that set a stage's length in epochs (``replicate --epochs`` scales them)
+    tiny_options: dict = {}  # options a tiny run (3 epochs, the contract suite's) needs beside the defaults
 
     def __init__(self, config):
         self.config = config
@@ -106,8 +99,6 @@ class Method:
     def make_model(self, num_classes: int, modalities: tuple[str, ...], fusion: str | None = None):
         """A freshly initialised model: encoders for ``modalities``, ``fusion`` (default: the run's), the
         run's width, output stride and feature scale."""
-        from ..models import MultimodalModel
-
         config = self.config
         return MultimodalModel(num_classes, modalities=modalities, fusion=fusion or config.fusion, width=config.width,
                                output_stride=config.output_stride,
@@ -185,10 +176,3 @@ class ScaleGradient(torch.autograd.Function):
 def scale_gradient(features: torch.Tensor, factor: float) -> torch.Tensor:
     """``features`` unchanged, with its gradient multiplied by ``factor`` (no-op for 1)."""
     return features if factor == 1.0 else ScaleGradient.apply(features, factor)
-
-
-def option_names(method: str) -> list[str]:
-    """The names of the options of the registered method ``method`` (none for an unknown name)."""
-    from dataclasses import fields
-
-    return [f.name for f in fields(METHODS[method].Options)] if method in METHODS else []

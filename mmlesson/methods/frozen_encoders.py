@@ -6,20 +6,20 @@ the same for visual), then ``--method frozen_encoders --encoders-from A V``. The
 and batch-norm statistics are loaded from those runs' ``model.pt`` and never change: their
 parameters get no gradient and they stay in evaluation mode while the head trains. The run's
 identity names the two encoder runs by *their* identity hashes, not by their paths, so moving them
-does not make it another run.
+does not make it another run. Those identities are read from the encoder runs' directories, or given
+as ``upstream`` by whoever plans the runs before any is written (a grid: ``store.plan``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from ..errors import ConfigError
 from ..files import plain
-from ..identity import flat_differences, identity_hash, is_planned, stored_identity
+from ..identity import flat_differences, identity_hash
 from ..options import option
 from ..rundir import RunDirectory
-from .base import Method, register
+from .base import Method
 from .joint import joint_step
 
 
@@ -57,7 +57,6 @@ def load_unimodal_encoder(model, modality: str, run_dir, width: int, output_stri
     model.encoders[modality].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
 
-@register
 class FrozenEncoders(Method):
     """Joint training's step with the encoders frozen: only the decision layer learns (the logged
     encoder gradient norms are 0 by construction)."""
@@ -65,15 +64,23 @@ class FrozenEncoders(Method):
     name = "frozen_encoders"
     Options = FrozenEncodersOptions
 
+    def __init__(self, config, upstream: dict | None = None):
+        """``upstream``: the identities of encoder runs by run directory, from whoever plans this run
+        before they are written (a grid); an encoder run not in it is read from its directory."""
+        super().__init__(config)
+        self.upstream = {Path(run_dir): identity for run_dir, identity in (upstream or {}).items()}
+
     def encoder_identities(self) -> list[dict]:
-        """The identities of the two encoder runs (finished, or declared by a grid that trains them first)."""
+        """The identities of the two encoder runs (given by ``upstream``, else finished or declared)."""
         identities = []
-        for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
-            run_dir = Path(run_dir)
-            if RunDirectory(run_dir).status == "missing" and not is_planned(run_dir):
+        for modality, run_dir in zip(("audio", "visual"), map(Path, self.options.encoders_from)):
+            if run_dir in self.upstream:
+                identities.append(self.upstream[run_dir])
+            elif RunDirectory(run_dir).status == "missing":
                 raise ConfigError(f"{run_dir} holds no finished run; train it first with `mmlesson train --method "
                                   f"unimodal --modality {modality} --out {run_dir}`")
-            identities.append(stored_identity(run_dir))
+            else:
+                identities.append(RunDirectory(run_dir).stored_identity())
         return identities
 
     def identity_options(self) -> dict:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..analysis.discrepancy import discrepancy_ratio, log_true_class_scores, true_class_scores, variance_proxy
 from ..options import option
-from .base import Method, batch_accuracies, encoder_grad_norms, register, scale_gradient
+from .base import Method, batch_accuracies, encoder_grad_norms, scale_gradient
 
 
 MAX_LOG_RATIO = 700.0  # |log(s_a / s_v)| beyond this would overflow a float: the logged ratio stays finite
@@ -43,7 +43,6 @@ def joint_step(model, batch, optimizer, state, encoder_grad_scale=(1.0, 1.0)) ->
     return stats
 
 
-@register
 class JointTraining(Method):
     name = "joint"
     Options = JointOptions

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from ..models.fusion import FUSION_RULES
 from ..options import option
-from .base import Method, accuracy, register
+from .base import Method, accuracy
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,6 @@ def projection_alpha(batch_index: int, batches: int) -> float:
     return 0.1 ** (1 + batch_index / batches)
 
 
-@register
 class MLA(Method):
     name = "mla"
     Options = MLAOptions

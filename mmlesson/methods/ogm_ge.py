@@ -33,7 +33,7 @@ from ..analysis.discrepancy import discrepancy_ratio, true_class_scores
 from ..errors import ConfigError
 from ..models.fusion import require_branches
 from ..options import option
-from .base import Method, batch_accuracies, encoder_grad_norms, register
+from .base import Method, batch_accuracies, encoder_grad_norms
 from .joint import modality_ratios
 
 
@@ -100,7 +100,6 @@ def in_window(epoch: int, window: tuple[int, int]) -> bool:
     return window[0] <= epoch <= window[1]
 
 
-@register
 class OGMGE(Method):
     name = "ogm_ge"
     Options = OGMGEOptions

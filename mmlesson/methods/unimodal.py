@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..options import option
-from .base import Method, register
+from .base import Method
 from .joint import joint_step
 
 
@@ -18,12 +18,12 @@ class UnimodalOptions:
             raise ConfigError("method 'unimodal' needs --modality audio or --modality visual")
 
 
-@register
 class UnimodalTraining(Method):
     """Joint training's step on a model that has only ``modality``'s encoder."""
 
     name = "unimodal"
     Options = UnimodalOptions
+    tiny_options = {"modality": "audio"}
 
     def model_modalities(self, modalities):
         if self.options.modality not in modalities:

@@ -1,0 +1,94 @@
+"""Adding a method is one file and one registration: a toy method written to a temporary module, imported,
+appears in ``mmlesson train --help``, trains, passes every check of the contract suite, and is planned,
+trained and tabulated by ``mmlesson replicate`` (the README's "Adding a method" is this example)."""
+import importlib
+import sys
+
+import pytest
+
+from mmlesson.cli import main
+from mmlesson.methods import METHODS, option_names
+
+from . import test_method_contract as contract
+from .conftest import TINY_KNOBS
+
+TOY = '''
+"""Joint training with every logit divided by a temperature (a toy method for the test)."""
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from mmlesson.methods import register
+from mmlesson.methods.base import Method, batch_accuracies
+from mmlesson.options import option
+
+
+@dataclass(frozen=True)
+class ToyOptions:
+    toy_temperature: float = option(2.0, "divide the fused logits by this before the cross-entropy", above=0.0)
+
+
+@register
+class Toy(Method):
+    name = "toy"
+    Options = ToyOptions
+
+    def training_step(self, model, batch, optimizer, state):
+        optimizer.zero_grad(set_to_none=True)
+        output = model(batch)
+        loss = F.cross_entropy(output.logits / self.options.toy_temperature, batch["label"])
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item(), **batch_accuracies(output, batch["label"])}
+'''
+
+GRID = """
+name = "toy-grid"
+title = "the toy method beside joint training"
+seeds = [0]
+[data.tiny]
+data = "synthav"
+data_knobs = {{ {knobs} }}
+[train]
+width = 4
+batch_size = 16
+probe = false
+epochs = 2
+[arms.joint]
+method = "joint"
+[arms.toy]
+method = "toy"
+"""
+
+
+@pytest.fixture
+def toy_method(tmp_path, monkeypatch):
+    (tmp_path / "toy_method.py").write_text(TOY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("toy_method")
+    yield module.Toy
+    METHODS.pop("toy")
+    sys.modules.pop("toy_method")
+
+
+def test_a_method_in_its_own_file_is_found_everywhere(toy_method, config_of, tiny_dataset, tmp_path, capsys):
+    assert METHODS["toy"] is toy_method and option_names("toy") == ["toy_temperature"]
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = capsys.readouterr().out
+    assert "toy" in help_text and "--toy-temperature" in help_text and "options of --method toy" in help_text
+    for check in contract.CHECKS:  # the contract suite, every check
+        with pytest.MonkeyPatch.context() as patch:  # undone here, before the toy method is unregistered
+            extra = {"monkeypatch": patch} if "monkeypatch" in check.__code__.co_varnames else {}
+            check("toy", config_of, tiny_dataset, tmp_path / check.__name__, **extra)
+    grid_file = tmp_path / "toy-grid.toml"
+    grid_file.write_text(GRID.format(knobs=", ".join(f"{k} = {v}" for k, v in TINY_KNOBS.items())))
+    results = tmp_path / "results"
+    assert main(["replicate", str(grid_file), "--results", str(results), "--workers", "1", "--progress", "off"]) == 0
+    table = capsys.readouterr().out
+    assert "| toy " in table and "| joint " in table  # a row of the grid's table
+    assert main(["train", "--method", "toy", "--toy-temperature", "0", "--epochs", "1"]) == 2
+    assert "--toy-temperature must be > 0" in capsys.readouterr().err
+
+
+config_of, encoder_runs = contract.config_of, contract.encoder_runs  # the contract suite's fixtures
