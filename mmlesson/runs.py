@@ -1,8 +1,9 @@
 """Training arms over seeds into the chapters' run store, and reading back what a run was trained on.
 
-``results_dir`` says where the store is. ``run_arms`` declares a grid (``grid.py``) from a recipe and
-trains it through the runner into the store, so that a run another chapter already trained is read back,
-and returns each arm's metrics per seed. ``recipe_data`` and ``run_data`` give the data set a run trains
+``results_dir`` says where the store is. ``train_arms`` trains a grid through the runner into a store
+and reads its runs back as ``Runs`` (each arm's metrics per seed), for the chapters and ``diagnose``;
+``run_arms`` declares the grid (``grid.py``) from a recipe, so that a run another chapter already
+trained is read back. ``recipe_data`` and ``run_data`` give the data set a run trains
 on, ``models_and_data`` each run's trained model beside it, ``oracle`` the Bayes accuracy of a SynthAV
 recipe's data.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 from .data import load as load_data, trained_on
 from .data.synthav import SynthAVConfig, oracle_accuracy
 from .engine import load_run
-from .errors import MMLessonError
+from .errors import ConfigError
 from .grid import Grid
 from .recipes import RECIPES, with_data_seed
 from .rundir import load_metrics
@@ -36,30 +37,50 @@ def results_dir(value=None) -> Path:
     return here / "results"
 
 
+class Runs(dict):
+    """Runs of several arms over seeds, in the one shape the chapters, ``diagnose`` and the stored studies
+    share: ``{arm: [metrics of each seed, in seed order]}``, each a run's metrics.json with its ``run_dir``
+    (a failed run kept by ``keep_failed``: ``{"failed": error, "run_dir": ...}``; a run read back from a
+    stored study's CSV: the fields that file keeps, ``studies.stored_runs``). ``table`` is the tidy table
+    they were read from (``store.results_table``: one row per run; None for a stored study)."""
+
+    def __init__(self, runs: dict[str, list[dict]], table=None):
+        super().__init__(runs)
+        self.table = table
+
+    @classmethod
+    def read(cls, table, arms, keep_failed: bool = False, name: str | None = None) -> "Runs":
+        """Each run of ``arms`` in ``table`` read back; a failed run stops with one line naming it and its
+        error, unless ``keep_failed``."""
+        failed = table[table["status"] != "complete"]
+        if len(failed) and not keep_failed:
+            first = failed.iloc[0]
+            raise ConfigError(f"{len(failed)} runs of {name} failed, e.g. {first['arm']} seed {first['seed']}: "
+                              f"{first['error']} ({first['run_dir']}); fix it and run the same command again")
+        runs = {}
+        for arm in arms:
+            rows = table[table["arm"] == arm].sort_values("seed").to_dict("records")
+            runs[arm] = [{**load_metrics(row["run_dir"]), "run_dir": row["run_dir"]} if row["status"] == "complete"
+                         else {"failed": row["error"], "run_dir": row["run_dir"]} for row in rows]
+        return cls(runs, table)
+
+
+def train_arms(grid: Grid, results, roots=None, workers: int | None = None, progress: str = "auto",
+               keep_failed: bool = False) -> Runs:
+    """Train (or read back) every run of ``grid`` into the store ``results`` and read them back: the one way
+    arms are trained over seeds, for the chapters (``run_arms``) and for ``diagnose``."""
+    table = run_grid(grid, results, roots=roots, workers=workers, progress=progress, quiet=True)
+    return Runs.read(table, grid.arms, keep_failed, name=grid.name)
+
+
 def run_arms(arms: dict[str, dict], seeds, recipe: str, data_knobs: dict | None = None, train: dict | None = None,
              results=None, data_dir=None, name: str | None = None, keep_failed: bool = False,
-             workers: int | None = None) -> dict[str, list[dict]]:
-    """Train (or read back) every arm for every seed under ``recipe`` and return ``{arm: [metrics of
-    each seed, in seed order]}``; each metrics dict also carries its ``run_dir``. A failed run stops
-    with one line, unless ``keep_failed``: then it stands as ``{"failed": error, "run_dir": ...}``.
+             workers: int | None = None) -> Runs:
+    """Train (or read back) every arm for every seed under ``recipe`` into the chapters' store (``Runs``).
     ``workers``: runs trained at once (default: the runner's)."""
     grid = Grid(arms=arms, seeds=list(seeds), data={recipe: {"recipe": recipe, "data_knobs": dict(data_knobs or {})}},
                 train=dict(train or {}), name=name)
-    table = run_grid(grid, results_dir(results), roots=data_dir, quiet=True, workers=workers)
-    failed = table[table["status"] != "complete"]
-    if keep_failed:
-        return {arm: [{**load_metrics(row["run_dir"]), "run_dir": row["run_dir"]} if row["status"] == "complete"
-                      else {"failed": row["error"], "run_dir": row["run_dir"]}
-                      for row in table[table["arm"] == arm].sort_values("seed").to_dict("records")] for arm in arms}
-    if len(failed):
-        first = failed.iloc[0]
-        raise MMLessonError(f"{len(failed)} runs of {name} failed, e.g. {first['arm']} seed {first['seed']}: "
-                            f"{first['error']} ({first['run_dir']})")
-    runs = {}
-    for arm in arms:
-        rows = table[table["arm"] == arm].sort_values("seed")
-        runs[arm] = [{**load_metrics(run_dir), "run_dir": run_dir} for run_dir in rows["run_dir"]]
-    return runs
+    return train_arms(grid, results_dir(results), data_dir, workers, keep_failed=keep_failed)
 
 
 def run_data(run: dict, data_dir=None):

@@ -34,7 +34,7 @@ from .errors import ConfigError
 from .grid import Grid, checked_seeds
 from .recipes import RECIPES, get as get_recipe
 from .rundir import load_metrics
-from .runner import run_grid
+from .runs import train_arms
 from .stats import correlation, summarise
 
 BASELINE_ARMS = {
@@ -204,15 +204,15 @@ def as_json(table) -> dict:
     result["precision"] = table.attrs["precision"]
     result["rows"] = table.to_dict("index")
     result["per_seed"] = table.attrs["per_seed"].to_dict("records")
-    return plain(result)
+    return strict_json(result)
 
 
-def plain(value):
+def strict_json(value):
     """``value`` with numpy numbers as Python ones and NaN as None, so that it is strict JSON."""
     if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
+        return {key: strict_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
+        return [strict_json(item) for item in value]
     if isinstance(value, str) or value is None:
         return value
     number = float(value)
@@ -392,42 +392,29 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
     seeds = checked_seeds(seeds, None)
     grid = Grid(arms=BASELINE_ARMS, seeds=seeds, name=f"diagnose-{recipe}", train=dict(train or {}),
                 data={recipe: {"recipe": recipe, "data_knobs": dict(data_knobs or {})}})
-    table = completed_runs(grid, results, workers, root, progress)
-    run_dirs = {arm: list(table[table["arm"] == arm].sort_values("seed")["run_dir"]) for arm in BASELINE_ARMS}
-    runs = {arm: [load_metrics(d) for d in dirs] for arm, dirs in run_dirs.items()}
+    runs = train_arms(grid, results, root, workers, progress)
+    run_dirs = {arm: [run["run_dir"] for run in runs[arm]] for arm in BASELINE_ARMS}
     rerun = None
     if rerun_threads:
         joint = {"joint (concat)": BASELINE_ARMS["joint (concat)"]}
         again = Grid(arms=joint, seeds=seeds, name=f"diagnose-{recipe}-threads-{rerun_threads}",
                      train={**dict(train or {}), "threads": rerun_threads}, data=grid.data)
         store = Path(results) / f"float-order-{rerun_threads}-threads"  # the identity ignores threads: its own store
-        rerun = [load_metrics(d) for d in completed_runs(again, store, 1, root, progress).sort_values("seed")["run_dir"]]
+        rerun = train_arms(again, store, root, 1, progress)["joint (concat)"]
     oracle = None
     if data == "synthav":
-
         knobs = grid.keywords(recipe, "joint (concat)", seeds[0])["data_knobs"]
         oracle = oracle_accuracy(SynthAVConfig.from_knobs(**knobs))  # the same for every seed
     ensemble = [unimodal_ensemble(audio, visual, root)
                 for audio, visual in zip(run_dirs["audio only"], run_dirs["visual only"])]
     result = signature(runs, oracle, ensemble=ensemble, rerun=rerun)
     keywords = grid.keywords(recipe, "joint (concat)", seeds[0])
-    result.attrs["provenance"] = plain({"data": data, "recipe": recipe, "seeds": seeds, "epochs": keywords["epochs"],
-                                        "lr": keywords["lr"], "train_overrides": dict(train or {}),
-                                        "data_knobs": dict(data_knobs or {}), "root": str(root) if root else None})
+    result.attrs["provenance"] = strict_json({"data": data, "recipe": recipe, "seeds": seeds,
+                                              "epochs": keywords["epochs"], "lr": keywords["lr"],
+                                              "train_overrides": dict(train or {}), "data_knobs": dict(data_knobs or {}),
+                                              "root": str(root) if root else None})
     result.attrs["run_dirs"] = run_dirs  # what was read, for measurements that need the models
     return result
-
-
-def completed_runs(grid, results, workers, root, progress):
-    """Train (or read back) ``grid`` into ``results``; its table, or one line naming a failed run."""
-
-    table = run_grid(grid, results, workers=workers, roots=root, progress=progress, quiet=True)
-    failed = table[table["status"] != "complete"]
-    if len(failed):
-        first = failed.iloc[0]
-        raise ConfigError(f"{len(failed)} baseline runs failed, e.g. {first['arm']} seed {first['seed']}: "
-                          f"{first['error']} ({first['run_dir']}); fix it and run the same command again")
-    return table
 
 
 def unimodal_ensemble(audio_dir, visual_dir, root=None) -> float:

@@ -123,9 +123,14 @@ def unreadable_runs_line(table) -> str | None:
 
 
 def results_table(runs: list[PlannedRun]):
-    """A pandas DataFrame, one row per planned run: its tags, status, directory and final metrics
-    (nested scores flattened: ``branch_acc.audio``). Histories and models are reachable from
-    ``run_dir`` (``mmlesson.load_metrics``, ``mmlesson.engine.load_run``)."""
+    """The tidy table of a grid's runs, one row per planned run, read by ``run_grid``, ``mmlesson report``
+    and ``runs.Runs``. Columns: ``status`` (complete, failed, running, planned, unreadable), ``run_dir``,
+    ``hash``, ``label``, ``dataset``, ``method``, ``fusion``, ``seed``, ``wall_seconds``, ``error``; the
+    grid's tags (``grid``, ``data``, ``arm``, ``seed``); and a complete run's final test scores, nested
+    ones flattened (``acc``, ``macro_f1``, ``per_class_acc``, ``branch_acc.audio``, ``probe_acc.visual``,
+    ``contribution.audio``, ``decision.mean_abs_weight.audio``, ...), with its ``val_acc`` and
+    ``best_epoch``. Histories and models are
+    reachable from ``run_dir`` (``mmlesson.load_metrics``, ``mmlesson.engine.load_run``)."""
     rows = []
     for run in runs:
         summary = run_summary(run.run_dir)

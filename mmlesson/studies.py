@@ -18,7 +18,7 @@ import pandas as pd
 
 from .arms import CHAPTER4_ARMS, CORE_ARMS, GLANCE_ARMS, SYNTHAV_ARMS
 from .rates import STUDY_FILE, protocol_learning_rates, protocol_rate, with_learning_rates
-from .runs import run_arms
+from .runs import Runs, run_arms
 from .signature import BASELINE_ARMS
 from .stats import compare, holm
 
@@ -51,7 +51,7 @@ def glance_rows(regime: str, runs: dict[str, list[dict]], seeds) -> list[dict]:
     return rows
 
 
-def stored_runs(study, regime: str) -> dict[str, list[dict]]:
+def stored_runs(study, regime: str) -> Runs:
     """The runs of one regime of a stored at-a-glance study, as the metrics that ``signature`` reads."""
     runs = {}
     for arm, group in study[study["regime"] == regime].sort_values("seed").groupby("arm", sort=False):
@@ -64,7 +64,7 @@ def stored_runs(study, regime: str) -> dict[str, list[dict]]:
                               "final": {"val": {"acc": row["val acc"]},
                                         "test": {"acc": row["test acc"], "branch_acc": branches, "probe_acc": probes,
                                                  "per_class_acc": [None] * int(row["classes"])}}})
-    return runs
+    return Runs(runs)
 
 
 # Results at a glance (Chapter 6): every method against joint training, on the evaluation seeds, in the

@@ -22,6 +22,15 @@ TINY_KNOBS = dict(train_size=96, val_size=48, test_size=48, spec_bins=16, spec_s
                   audio_strength=1.0, visual_strength=0.6)
 
 
+def tiny_grid_text(name: str, arms: str, seeds=(0,), epochs: int = 2, title: str = "a grid of a test") -> str:
+    """A grid file's text: ``arms`` (TOML ``[arms.NAME]`` tables) over ``seeds`` on the tiny SynthAV setting,
+    width-4 models without probes, ``epochs`` epochs."""
+    knobs = ", ".join(f"{k} = {v}" for k, v in TINY_KNOBS.items())
+    return (f'name = "{name}"\ntitle = "{title}"\nseeds = {list(seeds)}\n[data.tiny]\ndata = "synthav"\n'
+            f"data_knobs = {{ {knobs} }}\n[train]\nwidth = 4\nbatch_size = 16\nprobe = false\nepochs = {epochs}\n"
+            f"{arms.strip()}\n")
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset():
     return load("synthav", **TINY_KNOBS)

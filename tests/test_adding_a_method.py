@@ -10,7 +10,7 @@ from mmlesson.cli import main
 from mmlesson.methods import METHODS, option_names
 
 from . import test_method_contract as contract
-from .conftest import TINY_KNOBS
+from .conftest import tiny_grid_text
 
 TOY = '''
 """Joint training with every logit divided by a temperature (a toy method for the test)."""
@@ -42,23 +42,12 @@ class Toy(Method):
         return {"loss": loss.item(), **batch_accuracies(output, batch["label"])}
 '''
 
-GRID = """
-name = "toy-grid"
-title = "the toy method beside joint training"
-seeds = [0]
-[data.tiny]
-data = "synthav"
-data_knobs = {{ {knobs} }}
-[train]
-width = 4
-batch_size = 16
-probe = false
-epochs = 2
+GRID = tiny_grid_text("toy-grid", """
 [arms.joint]
 method = "joint"
 [arms.toy]
 method = "toy"
-"""
+""", title="the toy method beside joint training")
 
 
 @pytest.fixture
@@ -82,7 +71,7 @@ def test_a_method_in_its_own_file_is_found_everywhere(toy_method, config_of, tin
             extra = {"monkeypatch": patch} if "monkeypatch" in check.__code__.co_varnames else {}
             check("toy", config_of, tiny_dataset, tmp_path / check.__name__, **extra)
     grid_file = tmp_path / "toy-grid.toml"
-    grid_file.write_text(GRID.format(knobs=", ".join(f"{k} = {v}" for k, v in TINY_KNOBS.items())))
+    grid_file.write_text(GRID)
     results = tmp_path / "results"
     assert main(["replicate", str(grid_file), "--results", str(results), "--workers", "1", "--progress", "off"]) == 0
     table = capsys.readouterr().out

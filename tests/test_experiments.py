@@ -22,7 +22,7 @@ from mmlesson.recipes import RECIPES
 from mmlesson.cluster import local_client
 from mmlesson.store import plan, run_status
 
-from .conftest import TINY_KNOBS
+from .conftest import TINY_KNOBS, tiny_grid_text
 
 TRAIN = dict(width=4, batch_size=16, probe=False, progress="off")
 
@@ -213,27 +213,15 @@ def test_a_killed_worker_loses_nothing(tmp_path):
     assert killed["final"] == uninterrupted["final"]
 
 
-GRID_FILE = """
-name = "killable"
-title = "a grid for the restart test"
-seeds = [0, 1, 2, 3, 4, 5]
-[data.tiny]
-data = "synthav"
-data_knobs = {{ {knobs} }}
-[train]
-width = 4
-batch_size = 16
-probe = false
-epochs = 6
+GRID_FILE = tiny_grid_text("killable", """
 [arms.joint]
 method = "joint"
-"""
+""", seeds=range(6), epochs=6, title="a grid for the restart test")
 
 
 def test_a_killed_replicate_restarted_trains_only_what_is_missing(tmp_path):
-    knobs = ", ".join(f"{k} = {v}" for k, v in TINY_KNOBS.items())
     grid_file = tmp_path / "killable.toml"
-    grid_file.write_text(GRID_FILE.format(knobs=knobs))
+    grid_file.write_text(GRID_FILE)
     results = tmp_path / "results"
     command = [sys.executable, "-m", "mmlesson", "replicate", str(grid_file), "--results", str(results), "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -308,9 +296,8 @@ def test_bad_grid_files_give_one_line_naming_the_field(tmp_path, capsys, text, f
 def test_replicate_list_dry_run_and_report(tmp_path, capsys):
     assert main(["replicate", "--list"]) == 0
     assert "arl-cremad" in capsys.readouterr().out
-    knobs = ", ".join(f"{k} = {v}" for k, v in TINY_KNOBS.items())
     grid_file = tmp_path / "killable.toml"
-    grid_file.write_text(GRID_FILE.format(knobs=knobs).replace("[0, 1, 2, 3, 4, 5]", "[0, 1]").replace("epochs = 6",
+    grid_file.write_text(GRID_FILE.replace("[0, 1, 2, 3, 4, 5]", "[0, 1]").replace("epochs = 6",
                                                                                                      "epochs = 1"))
     assert main(["replicate", str(grid_file), "--results", str(tmp_path / "r"), "--dry-run"]) == 0
     assert capsys.readouterr().out.count("would train: joint / tiny") == 2

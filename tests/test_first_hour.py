@@ -17,31 +17,21 @@ from mmlesson.grid import Grid, load_grid
 from mmlesson.signature import render, signature
 from mmlesson.tables import numeric_table, paper_table
 
-from .conftest import TINY_KNOBS
+from .conftest import tiny_grid_text
 
-STAGED_GRID = """
-name = "staged"
-seeds = [0]
-[data.tiny]
-data = "synthav"
-data_knobs = {{ {knobs} }}
-[train]
-width = 4
-batch_size = 16
-probe = false
-epochs = 8
+STAGED_GRID = tiny_grid_text("staged", """
 [arms.joint]
 method = "joint"
 [arms.CCAT]
 method = "ccat"
 classifier_epochs = 4
-"""
+""", epochs=8)
 
 
 @pytest.fixture
 def staged_grid(tmp_path):
     path = tmp_path / "staged.toml"
-    path.write_text(STAGED_GRID.format(knobs=", ".join(f"{k} = {v}" for k, v in TINY_KNOBS.items())))
+    path.write_text(STAGED_GRID)
     return path
 
 

@@ -20,7 +20,9 @@ from mmlesson import TrainConfig, fit
 from mmlesson.cli import build_parser
 from mmlesson.errors import ConfigError
 from mmlesson.identity import run_identity
+from mmlesson.arms import GLANCE_ARMS, STUDY_ARMS
 from mmlesson.methods import METHODS, REGISTERED, option_names
+from mmlesson.rates import STUDY_RATES, protocol_learning_rates
 
 from .conftest import TINY_KNOBS
 
@@ -212,3 +214,11 @@ def test_a_resumed_mla_run_keeps_its_projector_on_the_runs_device(config_of):
     assert method.state_dict()["projector"].device.type == "meta"
     method.load_state_dict({"projector": None}, torch.device("cpu"))  # saved before its first step
     assert method.state_dict()["projector"] is None
+
+
+@pytest.mark.parametrize("recipe", sorted(STUDY_RATES))
+def test_every_arm_the_book_uses_has_a_protocol_rate(recipe):
+    """An arm without a stored protocol rate would train at its recipe's rate, unlike every arm beside it."""
+    missing = sorted(set(STUDY_ARMS) - set(protocol_learning_rates(recipe)))
+    assert not missing, f"{recipe}: no protocol rate for {missing} (python -m mmlesson.book learning-rates)"
+    assert set(GLANCE_ARMS) <= set(STUDY_ARMS)
