@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from mmlesson import Grid, TrainConfig, fit, run_grid
-from mmlesson.cli import parse_knob
+from mmlesson.cli.arguments import parse_knob
 from mmlesson.rundir import load_metrics
 from mmlesson.cluster import cuda_devices
 

@@ -109,7 +109,7 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # both. Here is one clip per class without noise (to see the signal) and as the models see them:
 
 # %%
-from mmlesson.data import REAL_DATASETS, load
+from mmlesson.chapter import REAL_DATASETS, load
 from mmlesson.plots import show_synthav_classes
 
 dataset = chapter.data()  # the data of the first evaluation seed
@@ -175,8 +175,7 @@ draw_concat_fusion();
 # decision-layer blocks and every encoder parameter.
 
 # %%
-from mmlesson.analysis.gradients import additive_gradient_check
-from mmlesson.models import MultimodalModel
+from mmlesson.chapter import MultimodalModel, additive_gradient_check
 
 torch.manual_seed(0)
 check_model = MultimodalModel(dataset.num_classes, fusion="concat", width=8).train()
@@ -225,15 +224,12 @@ else:  # a real clip's larger inputs give larger gradients, and float32's roundi
 # The **probe** columns are explained in 1.6.
 
 # %%
-from mmlesson.arms import CORE_ARMS
-from mmlesson.page import summary
-from mmlesson.rates import learning_rate_table
-from mmlesson.recipes import RECIPES
+from mmlesson.chapter import CORE_ARMS, RECIPES
 
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)")}
 if RATES:
     print("validation accuracy of joint training, mean ± std over the 10 tuning seeds (* the rate the rule chose):")
-    print(learning_rate_table(arms={"joint (concat)": ARMS["joint (concat)"]}, recipe=chapter.recipe).to_string(), "\n")
+    print(chapter.learning_rate_table({"joint (concat)": ARMS["joint (concat)"]}).to_string(), "\n")
 runs = chapter.run(ARMS, name="core")
 joint = runs["joint (concat)"]
 COLUMNS = {"test acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
@@ -242,8 +238,9 @@ COLUMNS = {"test acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "
 rates = {arm: RATES[arm] for arm in ARMS if arm in RATES}  # none on real data: the paper's rate stands
 print(f"test split, mean ± std over {len(SEEDS)} seeds; "
       + (f"learning rates {rates}" if rates else f"the paper's learning rate {RECIPES[chapter.recipe].train['lr']}"))
-print(summary(runs, COLUMNS, oracle_row={"test acc": ORACLE.get("fused"), "audio branch": ORACLE.get("audio"),
-                                         "visual branch": ORACLE.get("visual")} if ORACLE else None).to_string())
+ORACLE_ROW = {"test acc": ORACLE.get("fused"), "audio branch": ORACLE.get("audio"),
+              "visual branch": ORACLE.get("visual")} if ORACLE else None
+print(chapter.summary(runs, COLUMNS, ORACLE_ROW).to_string())
 
 # %% [markdown]
 # The curves show how it unfolds (mean over seeds, shaded: one standard deviation). Left: training
@@ -301,8 +298,7 @@ fig.tight_layout()
 # %% tags=["remove-input"]
 import math
 
-from mmlesson.readouts import metric, per_epoch
-from mmlesson.signature import first_epoch_at
+from mmlesson.chapter import first_epoch_at, metric, per_epoch
 
 chance = 1 / dataset.num_classes
 mean = {name: np.mean(metric(group, "test", *keys)) for name, group, keys in [
@@ -361,10 +357,9 @@ chapter.say(
 # layer: the ratio of the two norms is what sharing the residual with audio costs the visual encoder.
 
 # %%
-from mmlesson.analysis.gradients import counterfactual_gradient_norms
-from mmlesson.runs import models_and_data
+from mmlesson.chapter import counterfactual_gradient_norms
 
-models = models_and_data(joint, chapter.data_dir)  # each seed's model with its own data
+models = chapter.models(joint)  # each seed's model with its own data
 counterfactual = {}
 for modality in ("visual", "audio"):
     counterfactual[modality] = []
@@ -422,22 +417,18 @@ chapter.say(
 
 # %%
 if DATASET == "synthav":
-    from mmlesson import stats
-    from mmlesson.page import judge
-    from mmlesson.readouts import metric
-    from mmlesson.studies import MAP_AUDIO, MAP_SEEDS, MAP_VISUAL, SIDE_FILE, stored_runs
+    from mmlesson.chapter import MAP_AUDIO, MAP_SEEDS, MAP_VISUAL, metric
 
-    side = pd.read_csv(SIDE_FILE)  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
-    regime_runs = stored_runs(side, "regime map")
+    regime_runs = chapter.stored("side studies", "regime map")  # `python -m mmlesson.book side-studies` re-runs them
     branch = {(a, v): {m: metric(regime_runs[f"joint, audio {a}, visual {v}"], "test", "branch_acc", m) for m in ("audio", "visual")}
               for a in MAP_AUDIO for v in MAP_VISUAL}
     alone = {(a, v): {"audio": metric(regime_runs[f"audio only, audio {a}"], "test", "acc"),
                       "visual": metric(regime_runs[f"visual only, visual {v}"], "test", "acc")}
              for a in MAP_AUDIO for v in MAP_VISUAL}
     starvation = {cell: {m: np.subtract(alone[cell][m], branch[cell][m]) for m in ("audio", "visual")} for cell in branch}
-    map_claims = judge([stats.compare(starvation[a, v]["visual"], starvation[a, v]["audio"], sesoi=0.02,
-                                      claim=f"audio {a}, visual {v}: the visual modality's starvation vs the audio one's")
-                        for a in MAP_AUDIO for v in MAP_VISUAL])
+    map_claims = chapter.judge([(f"audio {a}, visual {v}: the visual modality's starvation vs the audio one's",
+                                 starvation[a, v]["visual"], starvation[a, v]["audio"], 0.02)
+                                for a in MAP_AUDIO for v in MAP_VISUAL], plot=False)
 
 # %% [markdown]
 # Each cell: alone minus joint branch for each modality, with the modality's accuracy alone in brackets.
@@ -502,26 +493,22 @@ if DATASET == "synthav":
 
 # %% tags=["nbval-check-output", "hide-input"]
 if DATASET == "synthav":
-    from mmlesson.matched import ENSEMBLE, MATCHED_FILE, ONE_THREAD
-    from mmlesson.matched import REGIMES as MATCHED_REGIMES
-    from mmlesson.precision import stored_study
-    from mmlesson.runs import oracle
-    from mmlesson.signature import BASELINE_ARMS, as_json, check_targets, render_targets, signature
-    from mmlesson.studies import preregistration
+    from mmlesson.chapter import (BASELINE_ARMS, as_json, check_targets, matched, oracle, preregistration,
+                                  render_targets, signature, stored_runs)
 
-    matched = pd.read_csv(MATCHED_FILE)
-    matched = matched[matched["execution"] == ONE_THREAD]  # the re-executed copies are the appendix's
+    one_thread = chapter.stored("matched")
+    one_thread = one_thread[one_thread["execution"] == matched.ONE_THREAD]  # the re-executed copies are the appendix's
 
     def matched_signature(regime):
         """The signature of one regime of the matched study, its unimodal ensemble included."""
-        part = matched[matched["regime"] == regime]
-        ensemble = part[part["arm"] == ENSEMBLE].sort_values("seed")["test acc"]
-        runs = stored_runs(part[part["arm"] != ENSEMBLE], regime)
+        part = one_thread[one_thread["regime"] == regime]
+        ensemble = part[part["arm"] == matched.ENSEMBLE].sort_values("seed")["test acc"]
+        runs = stored_runs(part[part["arm"] != matched.ENSEMBLE], regime)
         return signature({arm: runs[arm] for arm in BASELINE_ARMS},
-                         oracle(MATCHED_REGIMES[regime]), ensemble=ensemble)
+                         oracle(matched.REGIMES[regime]), ensemble=ensemble)
 
     signatures = {"severe": matched_signature("severe v2"), "mild": matched_signature("mild v2")}
-    diagnosed = stored_study()["severe v2"]  # mmlesson diagnose's JSON, per-seed values included
+    diagnosed = chapter.stored("precision")["severe v2"]  # mmlesson diagnose's JSON, per-seed values included
 
     def cell(row):
         mean = row["mean"]
@@ -593,7 +580,7 @@ if DATASET == "synthav":
 
 # %% tags=["remove-output"]
 if DATASET == "synthav":
-    from mmlesson.explorer import explorer, plot_explorer, train_briefly
+    from mmlesson.chapter import explorer, plot_explorer, train_briefly
 
     widget = explorer()  # None, after one line saying so, without ipywidgets
     if widget is not None:
@@ -641,7 +628,7 @@ if DATASET == "synthav":
 # %% tags=["hide-input"]
 import math
 
-from mmlesson.readouts import per_epoch
+from mmlesson.chapter import per_epoch
 
 acc = {arm: metric(group, "test", "acc") for arm, group in runs.items()}
 branch = {m: metric(joint, "test", "branch_acc", m) for m in ("audio", "visual")}
@@ -675,14 +662,12 @@ RETRAINED = ["starves", "audio", "probe", "fusion pays"] + (["headroom"] if "hea
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
-
-claims(list(verdicts.values()))
+chapter.claims(verdicts)  # the book's tests compare these verdicts (tests/nbval_tolerance.py)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-checked({"joint fused accuracy": np.mean(acc["joint (concat)"]),
-         "visual-only accuracy": np.mean(acc["visual only"]), "joint visual branch": np.mean(branch["visual"])},
-        tolerance=chapter.tolerance)  # three standard errors of a re-execution
+# to within chapter.tolerance: three standard errors of a re-execution
+chapter.checked({"joint fused accuracy": np.mean(acc["joint (concat)"]),
+                 "visual-only accuracy": np.mean(acc["visual only"]), "joint visual branch": np.mean(branch["visual"])})
 
 # %% [markdown]
 # ## What we found
@@ -750,7 +735,7 @@ def shared_residual(logits, labels):
 # %% tags=["hide-input", "remove-output"]
 import torch.nn.functional as F
 
-from mmlesson.exercises import check
+from mmlesson.chapter import check
 
 
 def autograd_residual(logits, labels):

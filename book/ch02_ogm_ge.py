@@ -137,9 +137,8 @@ print(f"alpha 0.8, jump form: k = {coefficient(1 + 1e-6, 0.8):.3f} just above rh
 
 # %% tags=[]
 from mmlesson.methods.ogm_ge import OGMGE, modulate_gradients
-from mmlesson.page import show_code
 
-show_code(OGMGE.training_step, coefficients, modulate_gradients)
+chapter.show_code(OGMGE.training_step, coefficients, modulate_gradients)
 
 # %% [markdown] tags=[]
 # ## 2.2 The severe regime: the easy modality fits its training clips first
@@ -156,11 +155,7 @@ show_code(OGMGE.training_step, coefficients, modulate_gradients)
 # them (`frozen_encoders`). Runs that Chapter 1 already trained are read back from the run store.
 
 # %% tags=[]
-from mmlesson.arms import CORE_ARMS
-from mmlesson.data import REAL_DATASETS
-from mmlesson.page import summary
-from mmlesson.readouts import metric
-from mmlesson.recipes import RECIPES
+from mmlesson.chapter import CORE_ARMS, REAL_DATASETS, RECIPES, metric
 
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)", "OGM-GE", "frozen encoders")}
 runs = chapter.run(ARMS, name="core")
@@ -173,7 +168,7 @@ rates = {arm: RATES[arm] for arm in ARMS if arm in RATES}  # none on real data: 
 print(f"{'severe regime' if DATASET == 'synthav' else REAL_DATASETS[DATASET].title}, test split, mean ± std over "
       f"{len(SEEDS)} seeds; "
       + (f"learning rates {rates}" if rates else f"the paper's learning rate {RECIPES[chapter.recipe].train['lr']}"))
-print(summary(runs, COLUMNS, ORACLE_ROW).to_string())
+print(chapter.summary(runs, COLUMNS, ORACLE_ROW).to_string())
 
 # %% tags=["remove-input"]
 mean = {(arm, *keys): np.mean(metric(runs[arm], "test", *keys)) for arm in ("joint (concat)", "OGM-GE")
@@ -194,8 +189,8 @@ chapter.say(
 # coefficient it applies, and the visual branch it is meant to help.
 
 # %% tags=["hide-input"]
+from mmlesson.chapter import per_epoch
 from mmlesson.plots import plot_over_epochs
-from mmlesson.readouts import per_epoch
 
 fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.2))
 styles = {"joint (concat)": dict(color="black"), "OGM-GE": dict(color="tab:red")}
@@ -253,12 +248,11 @@ chapter.say(
 # %% tags=["hide-input"]
 import torch.nn.functional as F
 
-from mmlesson.recipes import RECIPES
-from mmlesson.runs import models_and_data
+from mmlesson.chapter import RECIPES
 
 alpha = RECIPES[chapter.recipe].methods.get("ogm_ge", {}).get("alpha", 0.8)
 snr = {"audio": [], "visual": []}
-for result, data in models_and_data(runs["OGM-GE"], chapter.data_dir):  # each seed's model on its own data's first batch
+for result, data in chapter.models(runs["OGM-GE"]):  # each seed's model on its own data's first batch
     snr_batch = next(data.train.batches(64, device=device))
     model = result.model.eval()
     gradients = {}
@@ -309,7 +303,7 @@ ogm_rate = RATES.get("OGM-GE", RECIPES[chapter.recipe].train.get("lr"))
 variants = chapter.run({"OGM-GE, continuous": dict(method="ogm_ge", ogm_form="continuous", lr=ogm_rate),
                         "OGM (no GE)": dict(method="ogm_ge", ge=False, lr=ogm_rate)}, name="ch02-variants")
 runs.update(variants)
-print(summary({name: runs[name] for name in ("OGM-GE", "OGM-GE, continuous", "OGM (no GE)")}, COLUMNS).to_string())
+print(chapter.summary({name: runs[name] for name in ("OGM-GE", "OGM-GE, continuous", "OGM (no GE)")}, COLUMNS).to_string())
 mean_coefficient = {name: [np.mean(per_epoch(r, "train", "coefficient", "audio")) for r in runs[name]]
                     for name in ("OGM-GE", "OGM-GE, continuous")}
 print("mean audio coefficient over training: " + ", ".join(f"{n} {np.mean(v):.2f}" for n, v in mean_coefficient.items()))
@@ -335,9 +329,9 @@ chapter.say(
 
 # %% tags=[]
 if DATASET == "synthav":
-    from mmlesson.studies import FEW_SEEDS, OGM_ALPHAS, SIDE_FILE, stored_runs
+    from mmlesson.chapter import FEW_SEEDS, OGM_ALPHAS
 
-    sweep = stored_runs(pd.read_csv(SIDE_FILE), "OGM-GE alpha")  # a stored side study (two seeds per value)
+    sweep = chapter.stored("side studies", "OGM-GE alpha")  # a stored side study (two seeds per value)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for title, keys, marker in [("fused test acc", ("test", "acc"), "o-"), ("visual branch", ("test", "branch_acc", "visual"), "s-"),
                                 ("visual probe", ("test", "probe_acc", "visual"), "^-")]:
@@ -349,7 +343,7 @@ if DATASET == "synthav":
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=9)
     fig.tight_layout()
-    print(summary({f"alpha {a}": sweep[f"alpha {a}"] for a in OGM_ALPHAS}, COLUMNS).to_string())
+    print(chapter.summary({f"alpha {a}": sweep[f"alpha {a}"] for a in OGM_ALPHAS}, COLUMNS).to_string())
 
 # %% tags=["remove-input"]
 if DATASET == "synthav":
@@ -381,13 +375,13 @@ if DATASET == "synthav":
 # %% tags=[]
 runs_b = None  # regime B is generated data
 if DATASET == "synthav":
-    from mmlesson.studies import REGIME_B_RECIPE
+    from mmlesson.chapter import REGIME_B_RECIPE
 
-    runs_b = stored_runs(pd.read_csv(SIDE_FILE), "regime B")  # `python -m mmlesson.book side-studies` re-runs it
+    runs_b = chapter.stored("side studies", "regime B")  # `python -m mmlesson.book side-studies` re-runs it
     ORACLE_B = chapter.oracle(REGIME_B_RECIPE)
     print(f"regime B, test split, mean ± std over {len(runs_b['joint (concat)'])} seeds (stored)")
-    print(summary(runs_b, COLUMNS, {"test acc": ORACLE_B["fused"], "audio branch": ORACLE_B["audio"],
-                                    "visual branch": ORACLE_B["visual"]}).to_string())
+    print(chapter.summary(runs_b, COLUMNS, {"test acc": ORACLE_B["fused"], "audio branch": ORACLE_B["audio"],
+                                            "visual branch": ORACLE_B["visual"]}).to_string())
 
 # %% tags=["remove-input"]
 if runs_b is not None:
@@ -475,20 +469,18 @@ RETRAINED = [name for name in CLAIMS if name not in ("ratio", "regime B")]
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
-
-claims(list(verdicts.values()))
+chapter.claims(verdicts)  # the book's tests compare these verdicts (tests/nbval_tolerance.py)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-checked({"OGM-GE fused accuracy": np.mean(acc["OGM-GE"]), "joint fused accuracy": np.mean(acc["joint (concat)"])},
-        tolerance=chapter.tolerance)  # three standard errors of a re-execution
+# to within chapter.tolerance: three standard errors of a re-execution
+chapter.checked({"OGM-GE fused accuracy": np.mean(acc["OGM-GE"]), "joint fused accuracy": np.mean(acc["joint (concat)"])})
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
 # One batch per model, so a ratio of two norms on that batch: under the first calibration its mean over 10
 # seeds moved by 0.07 under a two-thread re-execution (0.588 -> 0.518); the tolerance is set wide enough for
 # about three such moves, and was fixed then, not after this execution.
-checked({"GE signal-to-noise, audio": np.mean(snr["audio"]), "GE signal-to-noise, visual": np.mean(snr["visual"])},
-        tolerance=0.25)
+chapter.checked({"GE signal-to-noise, audio": np.mean(snr["audio"]), "GE signal-to-noise, visual": np.mean(snr["visual"])},
+                tolerance=0.25)
 
 # %% [markdown] tags=[]
 # ## 2.9 The severe regime against the mild one
@@ -503,11 +495,11 @@ checked({"GE signal-to-noise, audio": np.mean(snr["audio"]), "GE signal-to-noise
 # visual branch and probe (what OGM-GE claims to fix) and on fused accuracy:
 
 # %% tags=[]
-from mmlesson.matched import MATCHED_FILE, regime_verdicts
+from mmlesson.chapter import matched
 
 if DATASET == "synthav":
-    matched_study = pd.read_csv(MATCHED_FILE)
-    matched_verdicts = regime_verdicts(matched_study, ["OGM-GE vs joint (concat)"])
+    matched_study = chapter.stored("matched")
+    matched_verdicts = matched.regime_verdicts(matched_study, ["OGM-GE vs joint (concat)"])
     display(matched_verdicts)
 
 # %% [markdown] tags=[]
@@ -580,7 +572,7 @@ def jump_coefficient(rho, alpha):
 
 
 # %% tags=["hide-input", "remove-output"]
-from mmlesson.exercises import check
+from mmlesson.chapter import check
 from mmlesson.methods.ogm_ge import coefficient
 
 check(jump_coefficient, lambda rho, alpha: coefficient(rho, alpha, "jump"),

@@ -183,15 +183,13 @@ fig.tight_layout()
 # a small entropy and a large $q$.
 
 # %% tags=["hide-input"]
-from mmlesson.analysis.recalibration import collect_logits
-from mmlesson.arms import CORE_ARMS
+from mmlesson.chapter import CORE_ARMS, collect_logits
 from mmlesson.methods.arl import variance_proxy
-from mmlesson.runs import models_and_data
 
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)", "OGM-GE", "ARL",
                                            "frozen encoders")}
 runs = chapter.run(ARMS, name="core")
-joint_models = models_and_data(runs["joint (concat)"], chapter.data_dir)  # each seed's model with its own data
+joint_models = chapter.models(runs["joint (concat)"])  # each seed's model with its own data
 real = []  # per seed: the weights and ratios of 3.1 measured on the joint model's validation logits
 for result, data in joint_models:
     logits, _, labels = collect_logits(result.model, data.val, device)
@@ -211,10 +209,9 @@ for key, values in real_table.items():
     print(f"  {key:18s} {np.mean(values):+.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.3f}")
 
 # %% tags=["remove-input"]
-from mmlesson import stats
-from mmlesson.readouts import metric
+from mmlesson.chapter import compare, metric
 
-weight_gap = stats.compare(real_table["empirical w_audio"], real_table["Eq. 14 w_audio"], 0.05)
+weight_gap = compare(real_table["empirical w_audio"], real_table["Eq. 14 w_audio"], 0.05)
 proxy_ratio, variance_ratio = np.mean(real_table["q_a/q_v"]), np.mean(real_table["V_v/V_a"])
 # what the sentences below rest on, measured: the visual branch of the joint models against the visual-only model
 # (a branch's smallest effect of interest, 0.02), and the proxy against the variances (the claim's factor of 2)
@@ -280,9 +277,7 @@ for q_ratio, d_ratio in [(1.0, 1.0), (2.0, 1.0), (1.0, 0.5), (4.0, 2.0), (0.5, 0
 # the batch means of Eq. 4 and 17, averaged over the last epoch's training batches.
 
 # %% tags=["hide-input"]
-from mmlesson.page import summary
-from mmlesson.readouts import metric, per_epoch
-from mmlesson.recipes import RECIPES
+from mmlesson.chapter import RECIPES, metric, per_epoch
 
 SCALES = [1.0, 2.0, 5.0]
 joint_rate = RATES.get("joint (concat)", RECIPES[chapter.recipe].train.get("lr"))
@@ -308,9 +303,9 @@ def dependency_gap(group):
 # the seeds:
 
 # %%
-print(summary({f"audio x{s}": scaled[s] for s in SCALES},
-              {"fused acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
-               "visual branch": ("test", "branch_acc", "visual")}).to_string())
+print(chapter.summary({f"audio x{s}": scaled[s] for s in SCALES},
+                      {"fused acc": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
+                       "visual branch": ("test", "branch_acc", "visual")}).to_string())
 fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.3))
 for values, ax, label in [([metric(scaled[s], "test", "acc") for s in SCALES], left, "fused test accuracy"),
                           ([dependency_gap(scaled[s]) for s in SCALES], right, "|log(d_a/d_v) - log(q_a/q_v)|")]:
@@ -371,8 +366,8 @@ COLUMNS = {"fused": ("test", "acc"), "macro-F1": ("test", "macro_f1"), "audio br
 rates = {arm: RATES[arm] for arm in ARMS if arm in RATES}  # none on real data: the paper's rate stands
 print(f"test split, mean ± std over {len(SEEDS)} seeds; "
       + (f"learning rates {rates}" if rates else f"the paper's learning rate {RECIPES[chapter.recipe].train['lr']}"))
-print(summary(runs, COLUMNS, {"fused": ORACLE.get("fused"), "audio branch": ORACLE.get("audio"),
-                              "visual branch": ORACLE.get("visual")} if ORACLE else None).to_string())
+print(chapter.summary(runs, COLUMNS, {"fused": ORACLE.get("fused"), "audio branch": ORACLE.get("audio"),
+                                      "visual branch": ORACLE.get("visual")} if ORACLE else None).to_string())
 
 # %% tags=["remove-input"]
 mean = {(arm, *keys): np.mean(metric(runs[arm], "test", *keys)) for arm in ("joint (concat)", "ARL")
@@ -393,9 +388,8 @@ chapter.say(
 
 # %%
 from mmlesson.methods.arl import ARL, gradient_factor, ratios
-from mmlesson.page import show_code
 
-show_code(ARL.training_step, ratios, gradient_factor)
+chapter.show_code(ARL.training_step, ratios, gradient_factor)
 
 # %% [markdown]
 # ## 3.6 How ARL steers training (Fig. 3)
@@ -466,7 +460,7 @@ ablation = {"none (joint)": runs["joint (concat)"]}
 ablation.update(chapter.run({name: dict(method="arl", probe=False, lr=arl_rate, **switches)
                              for name, switches in VARIANTS.items()}, name="ch03-ablation"))
 ablation["UR + AL + GR (ARL)"] = runs["ARL"]
-print(summary(ablation, {"fused": ("test", "acc"), "visual branch": ("test", "branch_acc", "visual")}).to_string())
+print(chapter.summary(ablation, {"fused": ("test", "acc"), "visual branch": ("test", "branch_acc", "visual")}).to_string())
 
 # %% tags=["remove-input"]
 part = {name: (np.mean(metric(group, "test", "acc")), np.mean(metric(group, "test", "branch_acc", "visual")))
@@ -618,17 +612,15 @@ RETRAINED = ["x5", "x2", "ARL", "vs OGM-GE", "vs frozen", "UR", "AL + GR", "AL o
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
-
-claims(list(verdicts.values()))
+chapter.claims(verdicts)  # the book's tests compare these verdicts (tests/nbval_tolerance.py)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-checked({"Monte Carlo w0 minus Eq. 14 (sampling error about 0.002)": mc_mean - closed_form_w0,
-         "smallest |bias| of a convex weighting (Monte Carlo)": float(bias_of_fused.abs().min())}, tolerance=0.03)
+chapter.checked({"Monte Carlo w0 minus Eq. 14 (sampling error about 0.002)": mc_mean - closed_form_w0,
+                 "smallest |bias| of a convex weighting (Monte Carlo)": float(bias_of_fused.abs().min())}, tolerance=0.03)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-checked({"ARL fused accuracy": np.mean(acc["ARL"]), "joint fused accuracy": np.mean(acc["none (joint)"])},
-        tolerance=chapter.tolerance)  # three standard errors of a re-execution
+# to within chapter.tolerance: three standard errors of a re-execution
+chapter.checked({"ARL fused accuracy": np.mean(acc["ARL"]), "joint fused accuracy": np.mean(acc["none (joint)"])})
 
 # %% [markdown]
 # ## 3.11 The severe regime against the mild one
@@ -642,17 +634,17 @@ checked({"ARL fused accuracy": np.mean(acc["ARL"]), "joint fused accuracy": np.m
 # each verdict stable or fragile from a two-thread re-execution of the first ten seeds:
 
 # %%
-from mmlesson.matched import MATCHED_FILE, per_seed, regime_verdicts
+from mmlesson.chapter import matched
 
 if DATASET == "synthav":
-    matched_study = pd.read_csv(MATCHED_FILE)
-    matched_verdicts = regime_verdicts(matched_study, ["ARL vs joint (concat)", "OGM-GE vs joint (concat)"])
+    matched_study = chapter.stored("matched")
+    matched_verdicts = matched.regime_verdicts(matched_study, ["ARL vs joint (concat)", "OGM-GE vs joint (concat)"])
     display(matched_verdicts)
 
 # %% tags=["remove-input"]
 if DATASET == "synthav":
-    mild_fused = per_seed(matched_study, "mild v2", "test acc")
-    mild_branch = per_seed(matched_study, "mild v2", "branch audio")
+    mild_fused = matched.per_seed(matched_study, "mild v2", "test acc")
+    mild_branch = matched.per_seed(matched_study, "mild v2", "branch audio")
     chapter.say(
         f"In the mild regime, at its rate of 0.1, ARL's fused accuracy is {mild_fused['ARL'].mean():.3f} against joint "
         f"training's {mild_fused['joint (concat)'].mean():.3f} (mean of {len(mild_fused)} seeds; lowest seed "
@@ -725,7 +717,7 @@ def variance_minimising_weight(v0, v1, c):
 
 
 # %% tags=["hide-input", "remove-output"]
-from mmlesson.exercises import check
+from mmlesson.chapter import check
 
 
 def searched_weight(v0, v1, c):

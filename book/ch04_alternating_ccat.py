@@ -90,12 +90,11 @@ import math
 
 import torch.nn.functional as F
 
-from mmlesson.arms import CORE_ARMS
-from mmlesson.runs import models_and_data
+from mmlesson.chapter import CORE_ARMS
 
 CORE = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)", "OGM-GE", "frozen encoders")}
 core = chapter.run(CORE, name="core")
-joint_models = models_and_data(core["joint (concat)"], chapter.data_dir)  # each seed's model with its own data
+joint_models = chapter.models(core["joint (concat)"])  # each seed's model with its own data
 
 result, data = joint_models[0]
 batch = next(data.test.batches(256, device=device))
@@ -158,9 +157,7 @@ chapter.say(
 # validation accuracy over ten tuning seeds (Chapter 1), so every comparison below is rate-matched.
 
 # %% tags=["hide-input"]
-from mmlesson.arms import CHAPTER4_ARMS
-from mmlesson.page import summary
-from mmlesson.readouts import metric
+from mmlesson.chapter import CHAPTER4_ARMS, metric
 
 
 def ccat(**options):
@@ -173,7 +170,7 @@ def ccat(**options):
 ARMS = {"MLA": CHAPTER4_ARMS["MLA"], "CCAT": ccat()}
 # CCAT's resolution-matched control: joint training with CCAT's encoder maps (output stride 8 on SynthAV,
 # section 4.4; the standard 32 on real data) at the protocol rate (on real data, CCAT's recipe's)
-from mmlesson.recipes import RECIPES
+from mmlesson.chapter import RECIPES
 
 CCAT_STRIDE = RECIPES[chapter.recipe].methods.get("ccat", {}).get("output_stride", 32)
 STRIDE_CONTROL = f"joint (concat), stride {CCAT_STRIDE}"
@@ -184,10 +181,10 @@ COLUMNS = {"multimodal": ("test", "acc"), "audio branch": ("test", "branch_acc",
            "visual branch": ("test", "branch_acc", "visual")}
 ORACLE = chapter.oracle()
 print(f"test split, mean ± std over {len(SEEDS)} seeds")
-print(summary({name: runs[name] for name in ("audio only", "visual only", "joint (concat)", "frozen encoders", "MLA",
-                                             "CCAT")}, COLUMNS,
-              {"multimodal": ORACLE["fused"], "audio branch": ORACLE["audio"], "visual branch": ORACLE["visual"]}
-              if ORACLE else None).to_string())
+print(chapter.summary({name: runs[name] for name in ("audio only", "visual only", "joint (concat)", "frozen encoders",
+                                                     "MLA", "CCAT")}, COLUMNS,
+                      {"multimodal": ORACLE["fused"], "audio branch": ORACLE["audio"], "visual branch": ORACLE["visual"]}
+                      if ORACLE else None).to_string())
 
 # %% tags=["remove-input"]
 mean = {(name, *keys): np.mean(metric(runs[name], "test", *keys)) for name in ("joint (concat)", "MLA", "CCAT")
@@ -208,10 +205,9 @@ chapter.say(
 # head's gradient projected by $P$, one optimiser step, then the projector's update.
 
 # %%
-from mmlesson.methods.mla import MLA, update_projector
-from mmlesson.page import show_code
+from mmlesson.methods import mla
 
-show_code(MLA.training_step, update_projector)
+chapter.show_code(mla.MLA.training_step, mla.update_projector)
 
 # %% [markdown]
 # ## 4.3 Contributions over training (the paper's Fig. 1)
@@ -226,8 +222,8 @@ show_code(MLA.training_step, update_projector)
 # branch logits against the fused logits: 0.5 each is balance.
 
 # %%
+from mmlesson.chapter import per_epoch
 from mmlesson.plots import plot_over_epochs
-from mmlesson.readouts import per_epoch
 
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 for name, color in (("joint (concat)", "black"), ("MLA", "tab:green"), ("CCAT", "tab:purple")):
@@ -332,9 +328,9 @@ chapter.say(
 # samples whose contribution falls below $\beta$ a second update (Eq. 12).
 
 # %%
-from mmlesson.methods.ccat import CCAT
+from mmlesson.methods import CCAT
 
-show_code(CCAT.pretraining_step, CCAT.alternating_step)
+chapter.show_code(CCAT.pretraining_step, CCAT.alternating_step)
 
 # %% [markdown]
 # ## 4.5 The paper's Table 1 on SynthAV
@@ -349,15 +345,13 @@ show_code(CCAT.pretraining_step, CCAT.alternating_step)
 # only the ordering and the gaps compare, not the values.
 
 # %% tags=["hide-input"]
-from mmlesson.arms import SYNTHAV_ARMS
-from mmlesson.grid import load_grid
-from mmlesson.studies import SIDE_FILE, stored_runs
+from mmlesson.chapter import SYNTHAV_ARMS, load_grid
 
 FUSIONS = {"joint (sum)": SYNTHAV_ARMS["joint (sum)"], "joint (FiLM)": CHAPTER4_ARMS["joint (FiLM)"],
            "joint (gated)": CHAPTER4_ARMS["joint (gated)"]}
 if DATASET == "synthav":
-    side = pd.read_csv(SIDE_FILE)  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
-    few = stored_runs(side, "CCAT two seeds")  # the fusion baselines and CCAT's ablations on two seeds
+    side = chapter.stored("side studies")  # the stored side studies (`python -m mmlesson.book side-studies` re-runs them)
+    few = chapter.stored("side studies", "CCAT two seeds")  # the fusion baselines and CCAT's ablations on two seeds
     runs.update({name: few[name] for name in FUSIONS})
 # on real data, the rows this execution trained
 TABLE_1 = {row: name for row, name in {"Sum": "joint (sum)", "Concat": "joint (concat)", "FiLM": "joint (FiLM)",
@@ -409,7 +403,7 @@ chapter.say(
 # regulariser gets its own arm, $\lambda = 0$ (stage 1 trained on the classification loss alone).
 
 # %%
-from mmlesson.studies import FEW_SEEDS, SEC_BETA
+from mmlesson.chapter import FEW_SEEDS, SEC_BETA
 
 ablation = chapter.run({"CCAT without Fix": ccat(fix=False)}, name="ch04-ablation")
 same_seeds = {}
@@ -418,7 +412,7 @@ if DATASET == "synthav":  # the stored two-seed ablations
     ablation[f"CCAT, beta {SEC_BETA}, without Sec"] = ablation["CCAT without Sec"]  # beta acts only through Sec
     same_seeds = {f"CCAT, seeds {FEW_SEEDS[0]}-{FEW_SEEDS[-1]}": runs["CCAT"][:len(FEW_SEEDS)]}  # beside the two-seed rows
 runs.update(ablation)
-print(summary({**{name: runs[name] for name in ("CCAT", *ablation)}, **same_seeds}, COLUMNS).to_string())
+print(chapter.summary({**{name: runs[name] for name in ("CCAT", *ablation)}, **same_seeds}, COLUMNS).to_string())
 paper_2 = {"CCAT without Fix": (82.80, 64.38, 71.77), "CCAT without Alt": (81.45, 64.92, 69.62),
            "CCAT without Sec": (83.06, 65.59, 69.49), "CCAT without LoRA": (84.68, 65.19, 73.25), "CCAT": (85.89, 65.99, 73.79)}
 print("paper, CREMA-D (multi / audio / video):", "; ".join(f"{k} {v[0]} / {v[1]} / {v[2]}" for k, v in paper_2.items()))
@@ -464,7 +458,7 @@ if DATASET == "synthav":  # the stored two-seed study
 # the subset), a very noisy update; the sweep shows what that does to validation accuracy.
 
 # %% tags=["hide-input"]
-from mmlesson.studies import CCAT_BETAS, CCAT_DEFAULT_BETA, CCAT_RANKS
+from mmlesson.chapter import CCAT_BETAS, CCAT_DEFAULT_BETA, CCAT_RANKS
 
 if DATASET == "synthav":  # a stored side study
     sweep = side[side["regime"] == "CCAT tuning sweep"].set_index("arm")  # a stored side study, one run per value
@@ -530,7 +524,7 @@ SPACES = ("MLA", "CCAT without Fix", "CCAT")
 cluster = {name: {"CH": [], "SH": [], "DB": []} for name in SPACES}
 fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.4))
 for ax, name in zip(axes, SPACES):
-    for k, (result, data) in enumerate(models_and_data(runs[name], chapter.data_dir)):
+    for k, (result, data) in enumerate(chapter.models(runs[name])):
         x, y = feature_matrix(result, data)
         cluster[name]["CH"].append(calinski_harabasz_score(x, y))
         cluster[name]["SH"].append(silhouette_score(x, y, sample_size=min(2000, len(y)), random_state=0))
@@ -606,14 +600,12 @@ RETRAINED = ["MLA", "MLA visual", "CCAT", "CCAT vs MLA", "CCAT vs frozen", "CCAT
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
-
-claims(list(verdicts.values()))
+chapter.claims(verdicts)  # the book's tests compare these verdicts (tests/nbval_tolerance.py)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-checked({"MLA multimodal accuracy": np.mean(acc["MLA"]), "CCAT multimodal accuracy": np.mean(acc["CCAT"]),
-         "joint multimodal accuracy": np.mean(acc["joint (concat)"])},
-        tolerance=chapter.tolerance)  # three standard errors of a re-execution
+# to within chapter.tolerance: three standard errors of a re-execution
+chapter.checked({"MLA multimodal accuracy": np.mean(acc["MLA"]), "CCAT multimodal accuracy": np.mean(acc["CCAT"]),
+                 "joint multimodal accuracy": np.mean(acc["joint (concat)"])})
 
 # %% [markdown]
 # ## 4.11 The severe regime against the mild one
@@ -628,12 +620,12 @@ checked({"MLA multimodal accuracy": np.mean(acc["MLA"]), "CCAT multimodal accura
 # labels each verdict stable or fragile from a two-thread re-execution of the first ten seeds:
 
 # %%
-from mmlesson.matched import MATCHED_FILE, regime_verdicts
+from mmlesson.chapter import matched
 
 if DATASET == "synthav":
-    matched_study = pd.read_csv(MATCHED_FILE)
-    matched_verdicts = regime_verdicts(matched_study, ["MLA vs joint (concat)", "CCAT vs joint (concat)",
-                                                    f"CCAT vs joint (concat), stride {CCAT_STRIDE}"])
+    matched_study = chapter.stored("matched")
+    matched_verdicts = matched.regime_verdicts(matched_study, ["MLA vs joint (concat)", "CCAT vs joint (concat)",
+                                                            f"CCAT vs joint (concat), stride {CCAT_STRIDE}"])
     display(matched_verdicts)
 
 # %% [markdown]
@@ -694,12 +686,12 @@ def projector_update(P, r, alpha):
 
 
 # %% tags=["hide-input", "remove-output"]
-from mmlesson.exercises import check
-from mmlesson.methods.mla import update_projector
+from mmlesson.chapter import check
+from mmlesson.methods import mla
 
 exercise_generator = torch.Generator().manual_seed(4)
 exercise_matrix = torch.randn(5, 5, generator=exercise_generator)
-check(projector_update, update_projector,
+check(projector_update, mla.update_projector,
       [(torch.eye(4), torch.randn(4, generator=exercise_generator), 0.1),
        (exercise_matrix @ exercise_matrix.T, torch.randn(5, generator=exercise_generator), 0.05),
        (torch.eye(3), torch.zeros(3), 0.01)], tolerance=1e-5)

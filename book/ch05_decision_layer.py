@@ -100,24 +100,19 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # (the unimodal models), then frozen, with a new decision layer trained on top.
 
 # %%
-from mmlesson.arms import CORE_ARMS, SYNTHAV_ARMS
-from mmlesson.page import summary
-from mmlesson.readouts import metric
-from mmlesson.runs import models_and_data
+from mmlesson.chapter import CORE_ARMS, RECIPES, SYNTHAV_ARMS, metric
 
 ARMS = {name: CORE_ARMS[name] for name in ("audio only", "visual only", "joint (concat)", "OGM-GE", "ARL",
                                            "frozen encoders")}
 ARMS["joint (sum)"] = SYNTHAV_ARMS["joint (sum)"]
 runs = chapter.run(ARMS, name="core")
-models = {name: models_and_data(group, chapter.data_dir) for name, group in runs.items()}  # (model, its own data) per seed
+models = {name: chapter.models(group) for name, group in runs.items()}  # (model, its own data) per seed
 NUM_CLASSES = models["audio only"][0][1].num_classes
-from mmlesson.recipes import RECIPES
-
 RECIPE_RATE = None if RATES else f"{RECIPES[chapter.recipe].train['lr']} (the recipe's, every arm)"  # on real data
 print(f"test split, mean ± std over {len(SEEDS)} seeds; learning rates "
       f"{RECIPE_RATE or {arm: RATES[arm] for arm in ARMS if arm in RATES}}")
-print(summary(runs, {"fused": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
-                     "visual branch": ("test", "branch_acc", "visual")}).to_string())
+print(chapter.summary(runs, {"fused": ("test", "acc"), "audio branch": ("test", "branch_acc", "audio"),
+                             "visual branch": ("test", "branch_acc", "visual")}).to_string())
 
 # %% [markdown]
 # The per-class accuracies of the two unimodal models are what we will call each modality's
@@ -142,7 +137,7 @@ for c in range(NUM_CLASSES):
 # %%
 import math
 
-from mmlesson.analysis.decision import decision_summary, weight_blocks
+from mmlesson.chapter import decision_summary, weight_blocks
 from mmlesson.plots import plot_weight_heatmap
 
 DECISION_MODELS = ("audio only", "visual only", "joint (concat)", "frozen encoders", "OGM-GE", "ARL")
@@ -269,19 +264,19 @@ chapter.say(
 # too: the comparison is of the knob as a whole, step size included.
 
 # %%
-from mmlesson.arms import CHAPTER5_ARMS
+from mmlesson.chapter import CHAPTER5_ARMS
 
 KNOB = "knob" if DATASET == "synthav" else "x4 feature scale"  # what the text calls it
 scaled_runs = chapter.run(CHAPTER5_ARMS, name="ch05-feature-scale")
 print("learning rate:", RECIPE_RATE or {arm: RATES[arm] for arm in CHAPTER5_ARMS if arm in RATES})
-scaled_models = {name: models_and_data(group, chapter.data_dir) for name, group in scaled_runs.items()}
+scaled_models = {name: chapter.models(group) for name, group in scaled_runs.items()}
 scaled_summaries = {name: [decision_summary(r.model, d.test, device) for r, d in group] for name, group in scaled_models.items()}
 knob = {key: log_ratio("joint (concat), visual features x4", key, scaled_summaries) for key in ("mean_abs", "mean_abs_logit")}
 joint_baseline = {key: log_ratio("joint (concat)", key) for key in knob}
 moved = {key: float(np.exp(np.mean(knob[key]) - np.mean(joint_baseline[key]))) for key in knob}  # factor on the ratio
 for key, label in (("mean_abs", "mean |W|"), ("mean_abs_logit", "mean |logit|")):
     print(f"{'joint':9s} audio/visual {label:13s}: x{moved[key]:.2f} with the visual features scaled by 4")
-print(summary(scaled_runs, {"fused": ("test", "acc"), "visual branch": ("test", "branch_acc", "visual")}).to_string())
+print(chapter.summary(scaled_runs, {"fused": ("test", "acc"), "visual branch": ("test", "branch_acc", "visual")}).to_string())
 
 # %% tags=["remove-input"]
 knob_branch = np.mean(metric(scaled_runs["joint (concat), visual features x4"], "test", "branch_acc", "visual"))
@@ -389,7 +384,7 @@ else:
 # and compare on test with each model's own output and with the model trained with sum fusion.
 
 # %% tags=["hide-input"]
-from mmlesson.analysis.recalibration import recalibrate
+from mmlesson.chapter import recalibrate
 
 recalibrated = {name: [recalibrate(r.model, d, device) for r, d in models[name]]
                 for name in ("joint (concat)", "frozen encoders", "OGM-GE")}
@@ -451,7 +446,7 @@ chapter.say(
 # and no data set); the paper's Table 1 is printed beside ours in 5.2.
 
 # %%
-from mmlesson.recipes import RECIPES
+from mmlesson.chapter import RECIPES
 
 for name in ("decision_layer-cremad", "decision_layer-kinetics_sounds"):
     recipe = RECIPES[name]
@@ -506,14 +501,12 @@ RETRAINED = ["vs sum"]  # accuracies of separately trained runs: labelled stable
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.page import checked, claims  # the book's tests compare these numbers and verdicts (tests/nbval_tolerance.py)
-
-claims(list(verdicts.values()))
+chapter.claims(verdicts)  # the book's tests compare these verdicts (tests/nbval_tolerance.py)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-checked({"joint concat accuracy": np.mean(metric(runs["joint (concat)"], "test", "acc")),
-         "remedy (a)+(b) accuracy, joint concat": np.mean(accuracies("joint (concat)", "capability_weighted"))},
-        tolerance=chapter.tolerance)  # three standard errors of a re-execution
+# to within chapter.tolerance: three standard errors of a re-execution
+chapter.checked({"joint concat accuracy": np.mean(metric(runs["joint (concat)"], "test", "acc")),
+                 "remedy (a)+(b) accuracy, joint concat": np.mean(accuracies("joint (concat)", "capability_weighted"))})
 
 # %% [markdown]
 # ## What we found
@@ -569,8 +562,7 @@ def visual_weight_share(W_audio, W_visual):
 
 
 # %% tags=["hide-input", "remove-output"]
-from mmlesson.analysis.decision import weight_statistics
-from mmlesson.exercises import check
+from mmlesson.chapter import check, weight_statistics
 
 
 def package_share(W_audio, W_visual):

@@ -75,7 +75,7 @@ SEEDS, RATES, device = chapter.seeds, chapter.rates, chapter.device
 # The table below is generated from the package:
 
 # %% tags=[]
-from mmlesson.recipes import RECIPES
+from mmlesson.chapter import RECIPES
 
 pd.set_option("display.width", 160, "display.max_colwidth", 60)
 
@@ -119,8 +119,7 @@ for recipe in (r for r in RECIPES.values() if DATASET == "synthav" or r.data != 
 # numbers so that the report can put them beside ours:
 
 # %% tags=[]
-from mmlesson import load_grid
-from mmlesson.grid import shipped_grids
+from mmlesson.chapter import load_grid, shipped_grids
 
 rows = []
 for name in shipped_grids():
@@ -139,7 +138,7 @@ pd.DataFrame(rows)
 # table per arm, and the paper's Table 1 numbers:
 
 # %% tags=[]
-from mmlesson.grid import GRIDS_DIR
+from mmlesson.chapter import GRIDS_DIR
 
 print((GRIDS_DIR / "arl-cremad.toml").read_text())
 
@@ -206,9 +205,7 @@ print((GRIDS_DIR / "arl-cremad.toml").read_text())
 # grid for that data set instead, at the paper's rate.
 
 # %% tags=["hide-input"]
-from mmlesson import run_grid
-from mmlesson.rates import with_learning_rates
-from mmlesson.tables import caption, paper_table
+from mmlesson.chapter import caption, paper_table, with_learning_rates
 
 grid = load_grid(GRID)
 grid.seeds = list(SEEDS)
@@ -228,7 +225,7 @@ else:  # the same arms under the real data set's recipe (CCAT's fusion baselines
     grid.train = {**grid.train, **chapter.train}  # a smoke run's epochs and encoders, as setup printed
     grid.data = {label: {**spec, "data_knobs": {**spec.get("data_knobs", {}), **chapter.data_knobs}}
                  for label, spec in grid.data.items()}
-runs = run_grid(grid, chapter.store, roots=DATA_DIR, quiet=True)
+runs = chapter.run_grid(grid, quiet=True)  # into the chapter's store, real data from DATA_DIR
 print(f"{len(runs)} runs, {int((runs['status'] == 'complete').sum())} complete")
 print(caption(grid))
 paper_table(runs, grid)
@@ -278,9 +275,7 @@ RETRAINED = list(CLAIMS)  # accuracies of separately trained runs: labelled stab
 verdicts = chapter.judge(CLAIMS, retrained=RETRAINED)
 
 # %% tags=["remove-cell", "nbval-check-output", "nbval-check-numbers"]
-from mmlesson.page import claims  # the book's tests compare these verdicts (tests/nbval_tolerance.py)
-
-claims(list(verdicts.values()))
+chapter.claims(verdicts)  # the book's tests compare these verdicts (tests/nbval_tolerance.py)
 
 # %% tags=["remove-input"]
 v = {name: c.verdict_text() for name, c in verdicts.items()}
@@ -302,10 +297,8 @@ chapter.say(
 # of its runs moved with the seed, and with the float rounding order alone:
 
 # %% tags=["remove-input"]
-from mmlesson.precision import stored_study as precision_study
-
 if DATASET == "synthav":
-    first = precision_study()["severe"]["precision"]
+    first = chapter.stored("precision")["severe"]["precision"]
     chapter.say(f"Over seeds, a joint run's fused accuracy in the first severe calibration varies by "
                 f"{first['joint_fused_sd']:.3f}; retrained with two threads instead of one, it moves by "
                 f"{first['rerun_mean_abs_change_fused']:.3f} on average (appendix *How precise is this book?*). Its "
@@ -335,10 +328,10 @@ if DATASET == "synthav":
 # two cores, and rewrites `mmlesson/grids/synthav-matched.csv`); the book's tests retrain one cell.
 
 # %% tags=["nbval-check-output"]
-from mmlesson import matched
+from mmlesson.chapter import matched
 
 if DATASET == "synthav":
-    study = matched.stored_study()
+    study = chapter.stored("matched")
     for regime in matched.REGIMES:
         print(f"{regime}: learning rate of every arm {study[study['regime'] == regime]['lr'].dropna().unique().tolist()}")
     display(matched.verdict_table(study, "severe v2"))
@@ -482,8 +475,7 @@ def paired_interval(treatment, control):
 # %% tags=["hide-input", "remove-output"]
 import numpy as np
 
-from mmlesson.exercises import check
-from mmlesson.stats import compare
+from mmlesson.chapter import check, compare
 
 
 def package_interval(treatment, control):

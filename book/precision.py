@@ -39,14 +39,11 @@
 # %% tags=[]
 import pandas as pd
 
-from mmlesson.page import show_markdown
-from mmlesson.precision import (glance_stability, precision_table,
-                                stored_study)
-from mmlesson.signature import check_targets, render_targets, targets_for
-from mmlesson.studies import GLANCE_FILE, preregistration
+from mmlesson.chapter import Chapter, check_targets, preregistration, render_targets, show_markdown, targets_for
+from mmlesson.precision import glance_stability, precision_table
 
-study = stored_study()
-glance = pd.read_csv(GLANCE_FILE)
+study = Chapter.stored("precision")
+glance = Chapter.stored("at a glance")
 table = precision_table(study, glance)
 table.round(3).T  # one column per regime
 
@@ -222,9 +219,9 @@ show_markdown(f"In the first severe calibration {len(stable)} of its {len(labell
 # same protocol:
 
 # %% tags=[]
-from mmlesson import matched
+from mmlesson.chapter import matched
 
-matched_study = matched.stored_study()
+matched_study = Chapter.stored("matched")
 pd.concat({regime: matched.arm_rerun_changes(matched_study, regime) for regime in matched.REGIMES}, axis=1).round(3)
 
 # %% [markdown] tags=[]

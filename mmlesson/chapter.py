@@ -1,13 +1,20 @@
-"""One chapter's setting in one object, so that every chapter's setup cell is the same few lines
-(d2l's ``from d2l import torch as d2l`` is the model)::
+"""One chapter's setting in one object, and the one namespace a chapter imports from, so that every
+chapter's setup cell is the same few lines (d2l's ``from d2l import torch as d2l`` is the model)::
 
     from mmlesson.chapter import Chapter
     chapter = Chapter.setup("ogm_ge", DATASET, SEEDS, DEVICE, RESULTS_DIR, DATA_DIR, SMOKE)
 
 A ``Chapter`` owns the paper's protocol (its recipe on real data, the book's severe regime on SynthAV),
-the evaluation seeds, the device, the protocol learning rates and the run store. ``chapter.run(arms)``
-trains (or reads back) arms at their protocol rates; ``chapter.judge(claims)`` compares a short table
-of claims over the seeds, Holm-corrects them as one family and prints each verdict once, in words.
+the evaluation seeds, the device, the protocol learning rates and the run store, and the verbs that use
+them: ``chapter.run(arms)`` trains (or reads back) arms at their protocol rates, ``chapter.run_grid(grid)``
+a paper's grid, ``chapter.models(runs)`` reads each run's model back with its data, ``chapter.data()`` and
+``chapter.oracle()`` give the data and its Bayes accuracy; ``chapter.judge(claims)`` compares a short
+table of claims over the seeds, Holm-corrects them as one family and prints each verdict once, in words;
+``chapter.summary``, ``chapter.show_code`` and ``chapter.say`` put a table, a method's own code and a
+finding on the page; ``chapter.checked`` and ``chapter.claims`` print the lines the book's tests compare;
+``Chapter.stored(study)`` reads a stored study. Every other name a chapter uses (the arm catalogues,
+``RECIPES``, ``metric``, the analyses, the stored studies' settings, ``compare``, ``check``) is
+re-exported from ``toolkit`` (``__all__``): ``from mmlesson.chapter import CORE_ARMS, metric``.
 
 ``Chapter.setup`` checks every parameter of the chapter's parameters cell first (``check_parameters``):
 a bad value stops the chapter in its setup cell with one line (a ``ConfigError``) that names the
@@ -22,21 +29,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from . import __version__
+from . import __version__, page, toolkit
 from .config import check_device
 from .data import DATASETS
 from .engine import resolve_device
-from .errors import ConfigError
-from .page import judge, show_markdown
+from .errors import ConfigError, check_choice
+from .matched import stored_study as matched_study
 from .paths import env_int, make_directory, write_refusal
 from .plots import show_paired_differences, use_book_style
-from .precision import run_rerun_sd
-from .rates import protocol_learning_rates, with_learning_rates
+from .precision import run_rerun_sd, stored_study as precision_study
+from .rates import learning_rate_table, protocol_learning_rates, with_learning_rates
 from .recipes import RECIPES
-from .runs import oracle, recipe_data, results_dir, run_arms
+from .runner import run_grid
+from .runs import models_and_data, oracle, recipe_data, results_dir, run_arms
 from .stats import compare
+from .studies import GLANCE_FILE, SIDE_FILE, stored_runs
+from .toolkit import *  # noqa: F401,F403 -- the chapter namespace: every name of toolkit.__all__
+
+__all__ = ["Chapter", *toolkit.__all__]
 
 SEVERE = "synthav-severe-v2"  # the book's calibrated SynthAV regime (Chapter 1, section 1.1), at one protocol rate
 SMOKE_DATA = dict(train_size=240, val_size=60, test_size=60)  # a seconds-long run that exercises every cell
@@ -47,6 +60,10 @@ SMOKE_REAL_TRAIN = dict(width=8)
 DEFAULT_SEEDS = list(range(10))  # the chapters' SEEDS
 SMOKE_SEEDS = [0, 1]
 SEEDS_EXAMPLE = "e.g. SEEDS = [0, 1, 2]"
+# The book's stored studies (trained once by their commands, kept in mmlesson/grids), by the name
+# ``Chapter.stored`` takes: a table of runs, or the precision study's JSON document.
+STORED_STUDIES = {"side studies": lambda: pd.read_csv(SIDE_FILE), "at a glance": lambda: pd.read_csv(GLANCE_FILE),
+                  "matched": matched_study, "precision": precision_study}
 
 
 def setup_session(device: str = "auto", note: str | None = None):
@@ -232,7 +249,14 @@ class Chapter:
 
     def run(self, arms: dict[str, dict], name: str, seeds=None, recipe: str | None = None, **options) -> dict:
         """Train (or read back) ``arms`` at their protocol rates (an arm with its own ``lr`` keeps it) on the
-        chapter's seeds (or ``seeds``) and recipe (or ``recipe``); ``{arm: [metrics per seed]}``."""
+        chapter's seeds (or ``seeds``) and recipe (or ``recipe``); ``{arm: [metrics per seed]}``. Where the
+        chapter has protocol rates (SynthAV), an arm with neither is refused: it would train at the recipe's
+        rate, unlike every arm beside it."""
+        unrated = [arm for arm, spec in arms.items() if self.rates and "lr" not in spec and arm not in self.rates]
+        if unrated:
+            raise ConfigError(f"arm {unrated[0]!r} has no protocol learning rate in {self.recipe}: give it an lr, or "
+                              f"add it to the learning-rate study (python -m mmlesson.book learning-rates --recipe "
+                              f"{self.recipe} --arms ...)")
         chosen = {arm: spec if "lr" in spec else with_learning_rates({arm: spec}, self.rates)[arm]
                   for arm, spec in arms.items()}
         return run_arms(chosen, self.seeds if seeds is None else seeds, recipe or self.recipe, self.data_knobs,
@@ -246,6 +270,21 @@ class Chapter:
     def oracle(self, recipe: str | None = None) -> dict[str, float]:
         """The oracle (Bayes) accuracy of the chapter's SynthAV data; empty on real data, where none is known."""
         return oracle(recipe or self.recipe, self.data_knobs) if self.dataset == "synthav" else {}
+
+    def models(self, runs: list[dict]) -> list[tuple]:
+        """Each run's trained model (a ``RunResult``) with the data set it was trained on, read from the
+        chapter's ``data_dir`` on real data (``runs.models_and_data``)."""
+        return models_and_data(runs, self.data_dir)
+
+    def run_grid(self, grid, **options):
+        """Train (or read back) a paper's ``grid`` in the chapter's run store, real data read from its
+        ``data_dir`` (``runner.run_grid``, ``options`` passed on); one row per run."""
+        return run_grid(grid, self.store, roots=self.data_dir, **options)
+
+    def learning_rate_table(self, arms: dict[str, dict] | None = None):
+        """The stored learning-rate study of the chapter's recipe, arm x rate, the chosen rate marked
+        (``rates.learning_rate_table``; ``arms``: only those rows)."""
+        return learning_rate_table(arms=arms, recipe=self.recipe)
 
     @property
     def as_measured(self) -> bool:
@@ -298,15 +337,47 @@ class Chapter:
                 continue
             constant = any(np.ptp(np.asarray(side, dtype=float)) == 0 for side in (treatment, control))
             spreads.append(per_run if constant else math.sqrt(2) * per_run)
-        verdicts = judge([compare(treatment, control, sesoi, sentence) for sentence, treatment, control, sesoi in rows],
-                         rerun_sd=spreads)
+        verdicts = page.judge([compare(treatment, control, sesoi, sentence)
+                               for sentence, treatment, control, sesoi in rows], rerun_sd=spreads)
         if plot:
             shown = [i for i, name in enumerate(names) if name in retrained]
             show_paired_differences([verdicts[i] for i in shown], [rows[i][1:3] for i in shown])
         return dict(zip(names, verdicts)) if isinstance(claims, dict) else verdicts
 
     @staticmethod
+    def claims(verdicts, tolerance: float = 0.03) -> None:
+        """Print each verdict (``verdicts``: what ``judge`` returned, a list or a dict) for the book's tests,
+        after the tolerance line (``page.claims``; tests/nbval_tolerance.py compares them)."""
+        page.claims(list(verdicts.values()) if isinstance(verdicts, dict) else list(verdicts), tolerance)
+
+    def checked(self, values: dict[str, float], tolerance: float | None = None, digits: int = 3) -> None:
+        """Print numbers for the book's tests (``page.checked``), each to be found again within ``tolerance``
+        (default: the chapter's, ``tolerance``, three standard errors of a re-execution)."""
+        page.checked(values, self.tolerance if tolerance is None else tolerance, digits)
+
+    @staticmethod
     def say(text: str) -> None:
         """Show a paragraph whose numbers the code formats in, so a finding never goes stale
         (``page.show_markdown``)."""
-        show_markdown(text)
+        page.show_markdown(text)
+
+    @staticmethod
+    def summary(runs: dict[str, list[dict]], columns: dict[str, tuple], oracle_row: dict | None = None):
+        """The table of mean ± std over seeds, one row per arm and one column per ``{title: keys}``, with the
+        oracle's row where given (``page.summary``)."""
+        return page.summary(runs, columns, oracle_row)
+
+    @staticmethod
+    def show_code(*objects) -> None:
+        """Show a method's own code on the page, as the package runs it (``page.show_code``)."""
+        page.show_code(*objects)
+
+    @staticmethod
+    def stored(study: str, regime: str | None = None):
+        """A stored study of the book (``STORED_STUDIES``): "side studies" (the chapters' smaller sweeps,
+        ``studies.SIDE_FILE``), "at a glance" (``studies.GLANCE_FILE``) or "matched" (Chapter 6's matched
+        study, ``matched.stored_study``) as a table of runs, or "precision" (the appendix's,
+        ``precision.stored_study``) as its document; with ``regime``, that regime's runs of the side studies
+        or of the results at a glance, as the metrics the chapters read (``studies.stored_runs``)."""
+        table = STORED_STUDIES[check_choice("stored study", study, STORED_STUDIES)]()
+        return table if regime is None else stored_runs(table, regime)

@@ -31,7 +31,7 @@ def test_real_data_takes_the_papers_recipe_and_rate(tmp_path):
         Chapter.setup("ccat", "ave", device="cpu", data_dir=tmp_path)
 
 
-def test_run_gives_each_arm_its_protocol_rate_unless_it_has_its_own(monkeypatch):
+def test_run_gives_each_arm_its_protocol_rate_unless_it_has_its_own_and_refuses_one_without(monkeypatch):
     seen = {}
 
     def fake_run_arms(arms, seeds, recipe, data_knobs, train, results, data_dir, name, **options):
@@ -40,10 +40,12 @@ def test_run_gives_each_arm_its_protocol_rate_unless_it_has_its_own(monkeypatch)
 
     monkeypatch.setattr(chapter_module, "run_arms", fake_run_arms)
     chapter = Chapter.setup("ogm_ge", "synthav", device="cpu", smoke=True)
-    chapter.run({"joint (concat)": dict(method="joint"), "mine": dict(method="joint", lr=0.5),
-                 "unknown arm": dict(method="arl")}, name="g", seeds=[7])
+    with pytest.raises(ConfigError, match="arm 'unknown arm' has no protocol learning rate in synthav-severe-v2"):
+        chapter.run({"joint (concat)": dict(method="joint"), "unknown arm": dict(method="arl")}, name="g")
+    assert not seen  # refused before anything trains
+    chapter.run({"joint (concat)": dict(method="joint"), "mine": dict(method="joint", lr=0.5)}, name="g", seeds=[7])
     assert seen["arms"]["joint (concat)"]["lr"] == chapter.rates["joint (concat)"]
-    assert seen["arms"]["mine"]["lr"] == 0.5 and "lr" not in seen["arms"]["unknown arm"]
+    assert seen["arms"]["mine"]["lr"] == 0.5
     assert seen["seeds"] == [7] and seen["recipe"] == SEVERE and seen["data_knobs"] == SMOKE_DATA
     assert seen["train"] == {"epochs": 1, "device": "cpu"} and seen["name"] == "g"
 
@@ -108,3 +110,73 @@ def test_the_checked_tolerance_is_three_standard_errors_of_a_re_execution_rounde
     chapter = Chapter.setup("ogm_ge", "synthav", device="cpu")
     assert chapter.tolerance == pytest.approx(math.ceil(3 * s / math.sqrt(10) / 0.005) * 0.005)
     assert Chapter.setup("ogm_ge", "synthav", device="cpu", smoke=True).tolerance == 0.03
+
+
+def test_the_verbs_that_take_the_chapters_setting_pass_it_on(monkeypatch, tmp_path):
+    """``models`` and ``run_grid`` read the chapter's data_dir and store; ``learning_rate_table`` its recipe."""
+    seen = {}
+    monkeypatch.setattr(chapter_module, "models_and_data", lambda runs, data_dir: seen.update(models=(runs, data_dir)))
+    monkeypatch.setattr(chapter_module, "run_grid", lambda grid, results, roots, **options: seen.update(
+        grid=(grid, results, roots, options)))
+    chapter = Chapter.setup("arl", "cremad", device="cpu", data_dir=tmp_path, results=tmp_path / "store")
+    chapter.models(["a run"])
+    chapter.run_grid("a grid", quiet=True)
+    assert seen["models"] == (["a run"], tmp_path)
+    assert seen["grid"] == ("a grid", chapter.store, tmp_path, {"quiet": True})
+    severe = Chapter.setup("ogm_ge", "synthav", device="cpu")
+    table = severe.learning_rate_table({"joint (concat)": {}})
+    assert list(table.index) == ["joint (concat)"] and table.equals(
+        chapter_module.learning_rate_table(arms=["joint (concat)"], recipe=SEVERE))
+
+
+def test_the_lines_the_books_tests_compare_are_the_pages(capsys):
+    """``checked`` and ``claims`` print what ``page.checked`` and ``page.claims`` print (tests/nbval_tolerance.py
+    reads them), ``checked`` at the chapter's tolerance unless told another; ``claims`` takes what judge returns."""
+    from mmlesson import page
+
+    chapter = Chapter.setup("ogm_ge", "synthav", device="cpu")
+    control = np.linspace(0.5, 0.6, 10)
+    verdicts = chapter.judge({"gain": ("a gains", control + 0.1, control, 0.01)}, plot=False)
+    capsys.readouterr()
+    chapter.claims(verdicts)
+    chapter.checked({"a number": 0.12345})
+    chapter.checked({"another": 1.0}, tolerance=0.25, digits=2)
+    mine = capsys.readouterr().out
+    page.claims(list(verdicts.values()))
+    page.checked({"a number": 0.12345}, chapter.tolerance)
+    page.checked({"another": 1.0}, 0.25, 2)
+    assert mine == capsys.readouterr().out and "numbers checked to within ±0.25\nanother: 1.00\n" in mine
+
+
+def test_a_stored_study_is_read_by_its_name():
+    import pandas as pd
+
+    from mmlesson.matched import MATCHED_FILE
+    from mmlesson.precision import stored_study
+    from mmlesson.studies import SIDE_FILE, stored_runs
+
+    side = Chapter.stored("side studies")
+    assert side.equals(pd.read_csv(SIDE_FILE)) and Chapter.stored("matched").equals(pd.read_csv(MATCHED_FILE))
+    assert Chapter.stored("side studies", "regime B") == stored_runs(side, "regime B")
+    assert Chapter.stored("precision") == stored_study()
+    with pytest.raises(ConfigError, match="unknown stored study 'side study' .did you mean side studies"):
+        Chapter.stored("side study")
+
+
+def test_one_chapter_namespace():
+    """Every name of ``__all__`` is there, and each chapter of the book imports at most three mmlesson modules:
+    ``mmlesson.chapter``, the figures (``mmlesson.plots``) and at most one whose code it teaches."""
+    import ast
+    from pathlib import Path
+
+    assert all(hasattr(chapter_module, name) for name in chapter_module.__all__)
+    assert len(set(chapter_module.__all__)) == len(chapter_module.__all__)
+    book = Path(__file__).resolve().parents[1] / "book"
+    for path in sorted(book.glob("ch*.py")) + [book / "precision.py"]:
+        modules = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mmlesson":
+                modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                modules |= {alias.name for alias in node.names if alias.name.split(".")[0] == "mmlesson"}
+        assert "mmlesson.chapter" in modules and len(modules) <= 3, (path.name, sorted(modules))

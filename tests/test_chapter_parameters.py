@@ -229,6 +229,9 @@ def test_the_explorer_without_ipywidgets_prints_one_line_and_returns(capsys, mon
 def test_chapter_1_reaches_ipywidgets_only_through_the_explorer():
     import re
 
+    from mmlesson import chapter, explorer
+
     source = CHAPTER1.read_text()
-    assert re.search(r"from mmlesson\.explorer import [\w, ]*\bexplorer\b", source)
+    assert re.search(r"from mmlesson\.chapter import [\w, ]*\bexplorer\b", source)
+    assert chapter.explorer is explorer.explorer  # the chapter namespace's explorer is explorer.py's
     assert not re.search(r"^\s*(?:import ipywidgets|from ipywidgets import)", source, re.M)

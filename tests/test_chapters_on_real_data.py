@@ -26,7 +26,7 @@ FENCED = re.compile(r"```.*?```", re.S)
 
 def outputs_text(notebook) -> list[tuple[int, str]]:
     """``(cell index, text)`` of every output a reader sees: streams, Markdown and plain-text results, without
-    the package's code shown in fenced blocks (``book.show_code``) or the exercise checker's reply to the stub."""
+    the package's code shown in fenced blocks (``Chapter.show_code``) or the exercise checker's reply to the stub."""
     shown = []
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:

@@ -59,7 +59,7 @@ def test_json_carries_the_named_means():
 
 
 def test_targets_are_checked_against_their_bounds():
-    from mmlesson.signature import check_targets
+    from mmlesson.targets import check_targets
 
     result = as_json(signature(fabricated(), oracle={"audio": 0.7, "visual": 0.8, "fused": 0.9}))
     rows = {r["target"]: r for r in check_targets(result, {
@@ -110,7 +110,8 @@ def test_precision_ensemble_and_rerun_rows_by_hand():
     result = as_json(table)
     assert [row["seed"] for row in result["per_seed"]] == [0, 1, 2]
     assert result["per_seed"][0]["unimodal ensemble"] == 0.70 and result["precision"]["seeds"] == 3
-    from mmlesson.signature import check_targets, render
+    from mmlesson.signature import render
+    from mmlesson.targets import check_targets
 
     rows = {r["target"]: r for r in check_targets(result, {
         "joint_fused_sd_at_most": 0.03, "rerun_mean_abs_change_at_most": 0.01, "val_test_correlation_at_least": 0.5,
@@ -194,7 +195,7 @@ def test_the_second_calibration_is_the_recipe_its_preregistration_froze():
     import tomllib
 
     from mmlesson.recipes import RECIPES
-    from mmlesson.signature import targets_for
+    from mmlesson.targets import targets_for
 
     document = tomllib.loads(PREREGISTRATION.read_text())
     section, recipe = document["severe_v2"], RECIPES["synthav-severe-v2"]
@@ -205,4 +206,4 @@ def test_the_second_calibration_is_the_recipe_its_preregistration_froze():
         assert recipe.train[field] == (tuple(value) if isinstance(value, list) else value), field
     assert targets_for(document, "synthav-severe-v2") == section["targets"]
     assert targets_for(document, "synthav-severe") == document["targets"]  # the first calibration's, unchanged
-    assert set(section["targets"]) <= set(__import__("mmlesson.signature").signature.TARGETS)
+    assert set(section["targets"]) <= set(__import__("mmlesson.targets").targets.TARGETS)

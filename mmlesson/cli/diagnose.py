@@ -9,7 +9,8 @@ from ..studies import PREREGISTRATION
 from ..errors import ConfigError
 from ..files import atomic_write
 from ..paths import check_directory_target, write_refusal
-from ..signature import as_json, check_targets, default_recipe, diagnose, render, render_targets, targets_for
+from ..signature import as_json, default_recipe, diagnose, render
+from ..targets import check_targets, render_targets, targets_for
 
 def run(args) -> int:
 
