@@ -24,10 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from scipy import stats as scipy_stats
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.weightstats import ttost_paired
 
 ALPHA = 0.05
 MAX_SEEDS = 10_000
@@ -170,6 +167,8 @@ def compare(treatment, control, sesoi: float, claim: str = "", alpha: float = AL
                           decide(mean, p_difference, p_equivalence, alpha), None)
     test = scipy_stats.ttest_rel(treatment, control)
     interval = test.confidence_interval(1 - alpha)
+    from statsmodels.stats.weightstats import ttost_paired  # statsmodels: see holm
+
     p_equivalence = float(ttost_paired(treatment, control, -sesoi, sesoi)[0])
     verdict = decide(mean, float(test.pvalue), p_equivalence, alpha)
     needed = seeds_needed(sd, sesoi, alpha) if verdict == "undetermined" else None
@@ -180,6 +179,10 @@ def compare(treatment, control, sesoi: float, claim: str = "", alpha: float = AL
 def holm(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison]:
     """Holm-adjust the difference p-values and the equivalence p-values of a family of claims (one
     chapter's), and re-derive each verdict from the adjusted values."""
+    # statsmodels takes most of a second to import, and every command that reads a run's numbers imports this
+    # module: it is imported where a verdict is computed (here, compare, pooled_comparisons)
+    from statsmodels.stats.multitest import multipletests
+
     if not comparisons:
         return []
     adjusted = {}
@@ -203,6 +206,8 @@ def pooled_comparisons(values: dict, control: str, sesoi: float, alpha: float = 
     degrees of freedom instead of ``n - 1`` per pair. Honest where the arms' noise is alike (compare the
     per-pair spreads); each contrast has standard error ``sqrt(2 MSE / n)``, its t interval and p-value, and
     TOST on the same error. ``sd`` is the per-seed spread that error stands for (``se sqrt(n)``)."""
+    import statsmodels.formula.api as smf  # statsmodels: see holm
+
     arms = list(values)
     n = len(values[control])
     frame = pd.DataFrame([{"value": float(v), "arm": f"a{arms.index(arm)}", "seed": f"s{i}"}

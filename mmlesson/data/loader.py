@@ -13,8 +13,6 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .augment import augment_frames, mask_spectrograms, normalise_frames, resize_frames
-
 
 def batch_indices(n: int, batch_size: int, shuffle: bool, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
     """Positions of each batch: in order, or in an order drawn from ``generator`` (shared by both splits)."""
@@ -170,6 +168,9 @@ class CachedSplit:
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
                 device: torch.device | str = "cpu", augment: bool | None = None) -> Iterator[dict]:
         """Batch dicts as ``TensorSplit.batches``; ``augment`` defaults to ``shuffle`` (training)."""
+        # here, not at the top: augment imports torchvision (a second to import), which only cached real-data
+        # splits need, and every process that imports mmlesson.data would pay for it
+        from .augment import augment_frames, mask_spectrograms, normalise_frames, resize_frames
 
         device = torch.device(device)
         augment = self.augment and (shuffle if augment is None else augment)
