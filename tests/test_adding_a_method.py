@@ -1,8 +1,10 @@
 """Adding a method is one file and one registration: a toy method written to a temporary module, imported,
 appears in ``mmlesson train --help``, trains, passes every check of the contract suite, and is planned,
-trained and tabulated by ``mmlesson replicate`` (the README's "Adding a method" is this example)."""
+trained and tabulated by ``mmlesson replicate``. The method is the README's example ("Adding a method"), read
+from the README itself, so the example cannot drift from what works."""
 import importlib
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,35 +14,14 @@ from mmlesson.methods import METHODS, option_names
 from . import test_method_contract as contract
 from .conftest import tiny_grid_text
 
-TOY = '''
-"""Joint training with every logit divided by a temperature (a toy method for the test)."""
-from dataclasses import dataclass
-
-import torch.nn.functional as F
-
-from mmlesson.methods import register
-from mmlesson.methods.base import Method, batch_accuracies
-from mmlesson.options import option
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@dataclass(frozen=True)
-class ToyOptions:
-    toy_temperature: float = option(2.0, "divide the fused logits by this before the cross-entropy", above=0.0)
+def readme_example() -> str:
+    """The Python block of the README's section "Adding a method": the toy method this test adds."""
+    section = README.read_text().split("## Adding a method", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
 
-
-@register
-class Toy(Method):
-    name = "toy"
-    Options = ToyOptions
-
-    def training_step(self, model, batch, optimizer, state):
-        optimizer.zero_grad(set_to_none=True)
-        output = model(batch)
-        loss = F.cross_entropy(output.logits / self.options.toy_temperature, batch["label"])
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.item(), **batch_accuracies(output, batch["label"])}
-'''
 
 GRID = tiny_grid_text("toy-grid", """
 [arms.joint]
@@ -52,7 +33,7 @@ method = "toy"
 
 @pytest.fixture
 def toy_method(tmp_path, monkeypatch):
-    (tmp_path / "toy_method.py").write_text(TOY)
+    (tmp_path / "toy_method.py").write_text(readme_example())
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module("toy_method")
     yield module.Toy
