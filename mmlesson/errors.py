@@ -51,7 +51,6 @@ def exit_with_one_line(action, debug: bool = False) -> int:
         return action()
     except (ConfigError, MMLessonError, KeyboardInterrupt) as error:
         if debug:
-
             traceback.print_exc()
         if isinstance(error, KeyboardInterrupt):
             print("mmlesson: interrupted; run the same command again to resume where it stopped", file=sys.stderr)

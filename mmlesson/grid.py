@@ -58,7 +58,6 @@ class Grid:
         if self.data is None:
             self.data = {self.recipe: {"recipe": self.recipe}} if self.recipe else {"default": {}}
         if self.name is None:
-
             content = {"arms": self.arms, "seeds": self.seeds, "data": self.data, "train": self.train}
             self.name = f"grid-{digest(content)[:8]}"
         for label, spec in self.data.items():
@@ -112,7 +111,6 @@ class Grid:
         epochs, at least one epoch, leaving the later stage at least one; options named in ``given`` are left
         out. A one-line error where ``epochs`` is too short for two stages, or the grid's data settings scale
         one option to different lengths."""
-
         scaled: dict = {}
         for data_label in self.data:  # a stage's length does not depend on the seed: the first one's config
             for arm_label, arm in self.arms.items():
@@ -139,7 +137,6 @@ class Grid:
 
     def set_options(self, options: dict) -> None:
         """Give each of ``options`` (method options by name) to the arms whose method has it."""
-
         for arm in self.arms.values():
             arm.update({name: value for name, value in options.items() if name in option_names(arm["method"])})
 

@@ -275,7 +275,6 @@ def plot_paired_differences(ax, differences: dict, comparisons: dict, title: str
     points, the mean with the 95% interval of ``comparisons[claim]`` (a ``stats.Comparison``) as a bar, and its
     smallest effect of interest shaded around zero. Long claims are wrapped at ``wrap`` characters."""
 
-
     jitter = np.random.default_rng(0)
     ax.axvline(0.0, color="0.4", linewidth=0.8, zorder=1)
     for y, (claim, values) in enumerate(differences.items()):
@@ -297,7 +296,6 @@ def plot_paired_differences(ax, differences: dict, comparisons: dict, title: str
 def show_paired_differences(comparisons: list, values: list[tuple], title: str = ""):
     """One strip plot of a judged family: ``comparisons`` (``stats.Comparison``) beside the ``(treatment,
     control)`` per-seed values each was computed from; nothing where a claim has fewer than two seeds."""
-
     if not comparisons or min(c.n for c in comparisons) < 2:
         return
     differences = {}

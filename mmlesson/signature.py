@@ -106,7 +106,6 @@ def signature(runs: dict[str, list[dict]], oracle: dict | None = None, ensemble=
     theirs. ``frame.attrs`` holds ``weak``, ``dominant``, ``best_unimodal`` (the better model on average
     over seeds, never a per-seed maximum), ``per_seed`` and ``precision`` (``precision``)."""
 
-
     missing = [arm for arm in BASELINE_ARMS if not runs.get(arm)]
     if missing:
         raise ConfigError(f"the signature needs runs of {', '.join(BASELINE_ARMS)}; none of {missing[0]!r}")
@@ -166,7 +165,6 @@ def precision(per_seed) -> dict:
     (does selection on validation inform?); and, where the seeds were re-executed under another float
     order, the mean absolute change that made to each run's fused test accuracy (training chaos) and the
     standard deviation of that change (what ``stats.with_stability`` needs)."""
-
     result = {"joint_fused_sd": float(per_seed["joint fused"].std(ddof=1)) if len(per_seed) > 1 else math.nan,
               "val_test_correlation": math.nan, "val_test_correlation_ci": [math.nan, math.nan],
               "seeds": len(per_seed)}
@@ -315,7 +313,6 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
     of every seed with that many CPU threads, one run at a time (another float reduction order), in its
     own store beside ``results``, to measure training chaos."""
 
-
     recipe = recipe or default_recipe(data)
     if recipe not in RECIPES:
         raise ConfigError(f"no recipe {recipe!r} for diagnose; choose one of: {', '.join(sorted(RECIPES))}")
@@ -354,7 +351,6 @@ def diagnose(data: str = "synthav", seeds=(100, 101, 102), recipe: str | None = 
 
 def unimodal_ensemble(audio_dir, visual_dir, root=None) -> float:
     """Test accuracy of the average of the probabilities of two finished unimodal runs (same seed and data)."""
-
     data = trained_on(load_metrics(audio_dir)["config"], root)
     audio, visual = load_run(audio_dir, dataset=data), load_run(visual_dir, dataset=data)
     device = next(audio.model.parameters()).device

@@ -57,7 +57,6 @@ def not_complete(group) -> str:
 
 def numeric_table(runs, grid):
     """``summary_rows`` as a DataFrame: one number per cell (the CSV a program reads)."""
-
     table = pd.DataFrame(summary_rows(runs, grid))
     return table.drop(columns="data") if len(grid.data) == 1 else table
 
@@ -66,7 +65,6 @@ def paper_table(runs, grid):
     """One row per data setting x arm: for each metric, ours (mean ± std over the complete seeds),
     the t-based 95% CI, n, and the paper's number where the grid file gives one; a ``note`` column says
     why a row lacks runs, where one does."""
-
     metrics = list((grid.table or {}).get("metrics", DEFAULT_METRICS))
     rows = []
     for numbers in summary_rows(runs, grid):

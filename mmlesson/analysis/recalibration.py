@@ -161,7 +161,6 @@ def recalibrate(model, dataset, device, progress: str = "off") -> dict:
     (a) alone (``calibrated``: sum of calibrated logits) and (a)+(b) (``capability_weighted``).
     Also the test per-class accuracy of each calibrated branch, to compare with the fitted weights.
     ``progress``: a bar over the four stages (``auto``, ``on``, ``off``)."""
-
     with make_progress(4, "recalibrating", progress_enabled(progress), leave=True) as bar:
         bar.set_postfix_str("logits of validation and test")
         val_logits, val_fused, val_labels = collect_logits(model, dataset.val, device)

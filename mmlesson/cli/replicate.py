@@ -93,6 +93,5 @@ def training_overrides(args, grid) -> tuple[dict, dict]:
 def variant_name(name: str, changes: dict) -> str:
     """``synthav-combined-epochs2``: a grid's name with what a command changed, safe as a file name
     (a digest of the changes where spelling them out would be long)."""
-
     suffix = "-".join(re.sub(r"[^\w.]+", "_", f"{key}{value}").strip("_") for key, value in changes.items())
     return f"{name}-{suffix if len(suffix) <= 48 else digest(changes)[:8]}"

@@ -114,7 +114,6 @@ def load_real(descriptor: RealDataset, root=None, **knobs) -> AVDataset:
 def evenly_spaced(members, count: int):
     """At most ``count`` of a split's ``members``, evenly spaced through it (so that, in a split ordered by class or
     speaker, every part keeps some), in their order."""
-
     members = np.asarray(members)
     if len(members) <= count:
         return members
