@@ -110,12 +110,15 @@ class Executor:
     (``per_gpu`` per GPU) or on the cluster at ``scheduler``. A task whose dependency failed is not run."""
 
     def __init__(self, workers: int, scheduler: str | None = None, per_gpu: int = 1):
-        self.workers, self.scheduler, self.per_gpu = workers, scheduler, per_gpu
+        self.scheduler, self.per_gpu = scheduler, per_gpu
         self.in_process = scheduler is None and (workers == 1 or dask is None)
+        self.workers = 1 if self.in_process else workers  # tasks that run at once
         self.gpus = None if self.in_process or scheduler else cuda_devices() or None  # pinned per worker
 
     def run(self, tasks: list[Task], retries: int = 0, progress: str = "off") -> dict[str, tuple[str | None, int]]:
-        """``{key: (error or None, attempts)}`` of every task."""
+        """``{key: (error or None, attempts)}`` of every task (no cluster is started for none)."""
+        if not tasks:
+            return {}
         with make_progress(len(tasks), "runs", progress_enabled(progress)) as bar:
             if self.in_process:
                 return self.run_here(tasks, bar)

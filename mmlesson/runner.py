@@ -156,11 +156,9 @@ def choose_executor(workers: int | None, scheduler: str | None, per_gpu: int, qu
     missing (said once, unless ``quiet``)."""
     requested = workers or default_workers(per_gpu)
     executor = Executor(requested, scheduler, per_gpu)
-    if executor.in_process and requested > 1:
-        executor.workers = 1
-        if not quiet:
-            print("mmlesson: Dask is not installed (pip install 'mmlesson[batch]'); training one run at a time",
-                  file=sys.stderr)
+    if executor.workers < requested and not quiet:
+        print("mmlesson: Dask is not installed (pip install 'mmlesson[batch]'); training one run at a time",
+              file=sys.stderr)
     return executor
 
 

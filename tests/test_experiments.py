@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import mmlesson
+import mmlesson.cluster
 from mmlesson import Grid, TrainConfig, fit, run_grid
 from mmlesson.cli import main
 from mmlesson.errors import ConfigError
@@ -165,6 +166,16 @@ def test_a_grid_on_two_workers_trains_each_run_once_and_returns_a_dataframe(tmp_
     assert again.drop(columns=["wall_seconds"]).equals(runs.drop(columns=["wall_seconds"]))
     index = (tmp_path / "index.csv").read_text().splitlines()
     assert len(index) == 9 and index[0].startswith("dataset,method,fusion,seed,status")
+
+
+def test_a_grid_with_nothing_to_train_starts_no_cluster(tmp_path, monkeypatch):
+    """Reading a complete grid back (every chapter does, for runs another chapter trained) must not start Dask."""
+    grid = tiny_grid(arms={"joint": dict(method="joint")}, seeds=[0])
+    run_grid(grid, tmp_path, workers=1, quiet=True)
+    started = []
+    monkeypatch.setattr(mmlesson.cluster, "local_client", lambda *args: started.append(args))
+    again = run_grid(grid, tmp_path, workers=2, quiet=True)
+    assert set(again["status"]) == {"complete"} and started == []
 
 
 def test_grid_runs_equal_runs_trained_in_process(tmp_path):
