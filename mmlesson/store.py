@@ -48,8 +48,7 @@ def plan(config: TrainConfig, results, tags: dict | None = None, upstream=()) ->
     planned runs this one reads (a frozen_encoders run's encoder runs, named by its ``encoders_from``);
     they must be complete first, and their identities, part of this run's, are given to its method:
     they need not be written yet."""
-    cls = METHODS[config.method]
-    method = cls(config, upstream={run.run_dir: run.identity for run in upstream}) if upstream else cls(config)
+    method = METHODS[config.method](config, upstream={run.run_dir: run.identity for run in upstream})
     data_identity = data_module.identity(config.data, config.data_root, **config.data_knobs)
     method.check_data(data_identity)
     identity = run_identity(config, method, data_identity)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -78,9 +79,13 @@ class Method:
     stage_lengths: tuple[str, ...] = ()  # options that set a stage's length in epochs (``replicate --epochs`` scales them)
     tiny_options: dict = {}  # options a tiny run (3 epochs, the contract suite's) needs beside the defaults
 
-    def __init__(self, config):
+    def __init__(self, config, upstream: dict | None = None):
+        """``upstream``: the identities of the runs this one reads (``{run directory: identity}``), given by
+        whoever plans it before they are written (a grid; ``store.plan`` always passes it); a method that
+        reads no other run ignores it, and one that overrides ``__init__`` passes it on."""
         self.config = config
         self.options = config.options
+        self.upstream = {Path(run_dir): identity for run_dir, identity in (upstream or {}).items()}
 
     def identity_options(self) -> dict:
         """This method's part of the run identity: its options, as JSON values."""

@@ -64,14 +64,9 @@ class FrozenEncoders(Method):
     name = "frozen_encoders"
     Options = FrozenEncodersOptions
 
-    def __init__(self, config, upstream: dict | None = None):
-        """``upstream``: the identities of encoder runs by run directory, from whoever plans this run
-        before they are written (a grid); an encoder run not in it is read from its directory."""
-        super().__init__(config)
-        self.upstream = {Path(run_dir): identity for run_dir, identity in (upstream or {}).items()}
-
     def encoder_identities(self) -> list[dict]:
-        """The identities of the two encoder runs (given by ``upstream``, else finished or declared)."""
+        """The identities of the two encoder runs: given by ``upstream`` (``Method``), else read from their
+        directories (finished or declared)."""
         identities = []
         for modality, run_dir in zip(("audio", "visual"), map(Path, self.options.encoders_from)):
             if run_dir in self.upstream:

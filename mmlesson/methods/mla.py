@@ -70,8 +70,8 @@ class MLA(Method):
         model.fusion.weights = {"audio": self.options.audio_weight, "visual": 1.0 - self.options.audio_weight}
         return model
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, upstream: dict | None = None):
+        super().__init__(config, upstream)
         self.projector = None  # P, created at the first step on the run's device
 
     def state_dict(self) -> dict:
