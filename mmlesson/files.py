@@ -78,6 +78,20 @@ def run_lock(run_dir: Path):
         os.close(descriptor)  # releases the lock
 
 
+def locked_by_another(directory: Path) -> bool:
+    """Whether another process holds the run lock on ``directory`` (``run_lock``) now."""
+    if fcntl is None:  # no advisory locks (Windows): nobody can be seen holding one
+        return False
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)  # releases the lock if it was taken
+
+
 def atomic_write_json(path: Path, data: dict) -> None:
     text = json.dumps(data, indent=2, allow_nan=False)  # strict JSON: a NaN here is a bug, not a value
     atomic_write(path, lambda f: f.write(text.encode()))

@@ -13,12 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks
-    fcntl = None
-
 from .errors import ConfigError
+from .files import locked_by_another
 
 
 def exists(path: Path) -> bool:
@@ -123,17 +119,3 @@ def env_int(name: str, minimum: int = 0) -> int | None:
         kind = "a positive integer" if minimum >= 1 else f"an integer >= {minimum}"
         raise ConfigError(f"${name} must be {kind}, got {text!r}; unset it or give e.g. {name}={max(minimum, 1)}")
     return value
-
-
-def locked_by_another(directory: Path) -> bool:
-    """Whether another process holds the run lock on ``directory`` (``files.run_lock``) now."""
-    if fcntl is None:  # no advisory locks (Windows): nobody can be seen holding one
-        return False
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(descriptor)  # releases the lock if it was taken

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, IncompleteRun, MMLessonError, TrainingDiverged
-from .files import atomic_torch_save, atomic_write_json, plain, read_json_file, read_torch_file, run_lock
+from .files import (atomic_torch_save, atomic_write_json, locked_by_another, plain, read_json_file, read_torch_file,
+                    run_lock)
 from .identity import check_same_run, flat_differences, identity_hash
-from .paths import check_directory_target, check_writable_directory, locked_by_another, made_for_this_command
+from .paths import check_directory_target, check_writable_directory, made_for_this_command
 from .progress import warn
 
 METRICS_FORMAT = 2  # 2: final.test / final.val, config.options
