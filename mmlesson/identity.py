@@ -85,4 +85,3 @@ def check_same_run(saved: dict | None, identity: dict, where: Path, what: str) -
     if differing:
         shown = ", ".join(differing[:6]) + (" ..." if len(differing) > 6 else "")
         raise ConfigError(f"{where} holds another run ({shown} differ); give another --out or delete {where}")
-

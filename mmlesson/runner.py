@@ -237,5 +237,3 @@ def run_chapters(grid, results, workers: int | None = None, scheduler: str | Non
         if error and not quiet:
             print(f"  failed: {error}", file=sys.stderr)
     return pd.DataFrame(rows, columns=["chapter", "output", "status", "error"])
-
-

@@ -154,8 +154,6 @@ def logit_scores(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     return scores
 
 
-
-
 def recalibrate(model, dataset, device, progress: str = "off") -> dict:
     """Fit on ``dataset.val``, score on ``dataset.test``: the model's own fused output (``plain``),
     (a) alone (``calibrated``: sum of calibrated logits) and (a)+(b) (``capability_weighted``).

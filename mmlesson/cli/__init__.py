@@ -118,16 +118,6 @@ def chosen_command(argv: list[str]) -> str | None:
     return next((word for word in argv if word in COMMANDS), None)
 
 
-
-
-
-
-
-
-
-
-
-
 def add_replicate_parsers(commands, debug) -> None:
     replicate = commands.add_parser(
         "replicate", parents=[debug], help="train every missing run of a grid (a paper's table) in parallel, then print its table",
