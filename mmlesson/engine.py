@@ -357,7 +357,7 @@ def train_epoch(config: TrainConfig, method, dataset, training: Training, state:
                 device) -> None:
     """One epoch: the method's epoch hook, its steps over the shuffled training split, the schedule,
     validation, the history row and model selection on validation (never on test)."""
-    method.on_epoch_start(training.model, dataset.train, state)
+    method.on_epoch_start(training.model, dataset.train, state, validation_split=dataset.val)
     batches = dataset.train.batches(config.batch_size, shuffle=True, generator=training.shuffle, device=device)
     step_stats = train_one_epoch(method, training.model, training.optimizer, batches, state, bar, run)
     training.scheduler.step()

@@ -19,7 +19,7 @@ epoch axis). Two hooks change the model, kept apart on purpose:
 Model selection on validation only considers the epochs of the final stage; the checkpoint records
 the stage, and each history row names it. State a method keeps across steps (MLA's projector) lives on
 the method and goes into each checkpoint through ``state_dict`` / ``load_state_dict(state, device)``;
-``on_epoch_start`` sees the training split before each epoch.
+``on_epoch_start`` sees the training and validation splits before each epoch.
 
 Each method declares its own options as a dataclass (``Options``, fields made with
 ``options.option``) and is registered by one line in ``REGISTERED`` (``methods/__init__.py``). A run's identity holds the shared
@@ -127,9 +127,11 @@ class Method:
         """The parameters stage ``index``'s optimiser updates (default: all of them)."""
         return list(model.parameters())
 
-    def on_epoch_start(self, model, train_split, state: StepState) -> None:
+    def on_epoch_start(self, model, train_split, state: StepState, validation_split=None) -> None:
         """Called before each epoch's steps with the training split (``TensorSplit`` or ``CachedSplit``),
-        for methods that need a pass over it (class prototypes, sample valuation); nothing by default."""
+        for methods that need a pass over it (class prototypes, sample valuation), and the validation split,
+        for methods that estimate something on held-out data (G-Blending's weights, a purity); never the
+        test split. Nothing by default."""
 
     def state_dict(self) -> dict:
         """The method's own state that lives across steps (tensors, numbers), saved in each checkpoint."""
