@@ -61,15 +61,18 @@ def matched_arms() -> dict[str, dict]:
     return {**GLANCE_ARMS, **stride}
 
 
-def matched_study(regimes=None, seeds=EVALUATION_SEEDS, rerun_seeds=RERUN_SEEDS, results=None, arms=None):
-    """Train (or read back) every arm (``matched_arms``, or ``arms`` of them) of each regime on ``seeds`` at the
-    regime's one protocol rate, then on ``rerun_seeds`` again with ``RERUN_THREADS`` threads, one run at a time,
-    in the store ``float-order-2-threads`` beside ``results``; ``studies.glance_rows`` of every run with its
-    ``execution``, and the unimodal ensemble of each seed (arm ``ENSEMBLE``, test accuracy only)."""
+def matched_study(regimes=None, seeds=EVALUATION_SEEDS, rerun_seeds=RERUN_SEEDS, results=None, arms=None,
+                  catalogue=None, name: str = "matched"):
+    """Train (or read back) every arm of ``catalogue`` (default ``matched_arms()``; or ``arms`` of them) of each
+    regime on ``seeds`` at the regime's one protocol rate, then on ``rerun_seeds`` again with ``RERUN_THREADS``
+    threads, one run at a time, in the store ``float-order-2-threads`` beside ``results``; ``studies.glance_rows``
+    of every run with its ``execution``, and the unimodal ensemble of each seed (arm ``ENSEMBLE``, test accuracy
+    only). ``name`` prefixes the grids' names in the store (the field study, ``field.py``, is run the same way)."""
     store = results_dir(results)
-    chosen = {arm: spec for arm, spec in matched_arms().items() if arms is None or arm in arms}
+    catalogue = catalogue or matched_arms()
+    chosen = {arm: spec for arm, spec in catalogue.items() if arms is None or arm in arms}
     for spec in list(chosen.values()):  # an arm needs the arms whose encoders it reads
-        chosen.update({source: matched_arms()[source] for source in spec.get("encoders_from", ())})
+        chosen.update({source: catalogue[source] for source in spec.get("encoders_from", ())})
     rows = []
     for regime, recipe in (regimes or REGIMES).items():
         rate = protocol_rate(recipe)
@@ -79,7 +82,7 @@ def matched_study(regimes=None, seeds=EVALUATION_SEEDS, rerun_seeds=RERUN_SEEDS,
                                                       store / f"float-order-{RERUN_THREADS}-threads")):
             if not run_seeds:
                 continue
-            runs = run_arms(rated, run_seeds, recipe, results=where, name=f"matched-{regime}-{execution}",
+            runs = run_arms(rated, run_seeds, recipe, results=where, name=f"{name}-{regime}-{execution}",
                             train={"threads": threads or 1}, workers=1 if threads else None)
             found = glance_rows(regime, runs, run_seeds)
             found += ensemble_rows(regime, runs, run_seeds)

@@ -75,8 +75,8 @@ TRAIN_CASES = [
     (["--fusion", "attention"], 2, "unknown fusion 'attention'; choose one of: concat, film, gated, shared, sum"),
     (["--method", "unimodal"], 2, "method 'unimodal' needs --modality audio or --modality visual"),
     (["--modality", "audio"], 2, "--modality is an option of method unimodal, not of 'joint'"),
-    (["--alpha", "0.5"], 2, "--alpha is an option of method ogm_ge, not of 'joint'"),
-    (["--method", "arl", "--alpha", "0.5"], 2, "--alpha is an option of method ogm_ge, not of 'arl'"),
+    (["--alpha", "0.5"], 2, "--alpha is an option of method agm / ogm_ge / pmr, not of 'joint'"),
+    (["--method", "arl", "--ogm-form", "continuous"], 2, "--ogm-form is an option of method ogm_ge, not of 'arl'"),
     (["--data-knob", "loudness=3"], 2, "unknown SynthAV knob 'loudness'; valid knobs:"),
     (["--data-knob", "visual_strength=abc"], 2, "SynthAV knob visual_strength must be a finite number, got 'abc'"),
     (["--data-knob", "audio_strength=nan"], 2, "SynthAV knob audio_strength must be a finite number, got 'nan'"),
@@ -228,7 +228,7 @@ def test_from_a_real_process_there_is_no_traceback():
 
 PYTHON_CASES = [
     (lambda: mmlesson.train(audio_strength=0.3), "'audio_strength' is a data knob: pass data_knobs={'audio_strength': ...}"),
-    (lambda: mmlesson.train(alpha=0.5), "--alpha is an option of method ogm_ge, not of 'joint'"),
+    (lambda: mmlesson.train(ogm_form="continuous"), "--ogm-form is an option of method ogm_ge, not of 'joint'"),
     (lambda: mmlesson.train(learning_rate=0.1), "unknown option 'learning_rate' for method 'joint'; valid:"),
     (lambda: mmlesson.fit(TrainConfig(), epochs=3), "give either a TrainConfig or keyword options, not both"),
     (lambda: mmlesson.data.load("synthav", epochs=3), "unknown SynthAV knob 'epochs'"),

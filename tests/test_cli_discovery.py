@@ -66,7 +66,7 @@ def test_a_mistyped_command_or_choice_names_the_closest_one(args, expected, caps
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--method", "ogmge"], "unknown method 'ogmge' (did you mean ogm_ge?); choose one of: arl, ccat,"),
+    (["--method", "ogmge"], "unknown method 'ogmge' (did you mean ogm_ge?); choose one of: agm, arl, ccat,"),
     (["--data", "synthv"], "unknown data set 'synthv' (did you mean synthav?); choose one of: ave, cremad,"),
     (["--fusion", "conact"], "unknown fusion 'conact' (did you mean concat?); choose one of: concat,"),
     (["--data-knob", "audio_strenght=2"], "unknown SynthAV knob 'audio_strenght' (did you mean audio_strength?); "

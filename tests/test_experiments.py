@@ -292,7 +292,7 @@ def test_the_recipe_is_the_protocol_and_arms_override_it():
     ("colour = 1\n[arms.a]\nmethod = 'joint'\n", "unknown field 'colour'; valid fields:"),
     ("[arms.a]\nfusion = 'sum'\n", "arm 'a': give its method"),
     ("seeds = 3\n[arms.a]\nmethod = 'joint'\n", "field 'seeds' must be a list"),
-    ("[arms.a]\nmethod = 'joint'\nalpha = 2\n", "arm 'a', data 'default': --alpha is an option of method ogm_ge"),
+    ("[arms.a]\nmethod = 'joint'\nalpha = 2\n", "arm 'a', data 'default': --alpha is an option of method agm / ogm_ge / pmr"),
     ("recipe = 'nope'\n[arms.a]\nmethod = 'joint'\n", "unknown recipe 'nope'; choose one of"),
     ("[arms.a\n", "is not valid TOML"),
 ])

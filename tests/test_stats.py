@@ -299,3 +299,14 @@ def test_pooled_comparisons_by_hand():
                                                 scipy_stats.t.cdf((a.mean - 0.02) / se, df)))
     assert a.sd == pytest.approx(se * 2) and a.verdict == "better"
     assert pooled["B"].mean == pytest.approx(np.mean(np.subtract(values["B"], values["joint"])))
+
+
+def test_probability_of_improvement_counts_won_pairs_ties_half_and_brackets_itself():
+    treatment, control = [0.5, 0.6, 0.7, 0.55], [0.5, 0.52, 0.4]
+    # pairs won: 0.5 ties 0.5 (1/2), beats 0.4; 0.6, 0.7 and 0.55 beat all three: (1.5 + 9) / 12
+    p, low, high = stats.probability_of_improvement(treatment, control)
+    assert p == pytest.approx(10.5 / 12)
+    assert p == pytest.approx(scipy_stats.mannwhitneyu(treatment, control).statistic / 12)
+    assert low <= p <= high <= 1.0
+    assert stats.probability_of_improvement([1, 2, 3], [1, 2, 3])[0] == 0.5
+    assert stats.probability_of_improvement([0.9] * 5, [0.1] * 5) == (1.0, 1.0, 1.0)

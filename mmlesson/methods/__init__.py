@@ -14,12 +14,24 @@ from collections.abc import MutableMapping
 
 # name -> "module:Class", the module in this package; keep sorted by name.
 REGISTERED = {
+    "agm": "agm:AGM",
     "arl": "arl:ARL",
     "ccat": "ccat:CCAT",
+    "diagnosing_relearning": "diagnosing_relearning:DiagnosingRelearning",
     "frozen_encoders": "frozen_encoders:FrozenEncoders",
+    "g_blending": "g_blending:GBlending",
+    "inforeg": "inforeg:InfoReg",
     "joint": "joint:JointTraining",
     "mla": "mla:MLA",
+    "mmcosine": "mmcosine:MMCosine",
+    "mmpareto": "mmpareto:MMPareto",
+    "multitask": "multitask:UniformMultitask",
     "ogm_ge": "ogm_ge:OGMGE",
+    "opm": "opm:OPM",
+    "pmr": "pmr:PMR",
+    "reconboost": "reconboost:ReconBoost",
+    "ume": "umt:UME",
+    "umt": "umt:UMT",
     "unimodal": "unimodal:UnimodalTraining",
 }
 
