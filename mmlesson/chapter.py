@@ -25,7 +25,8 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from .config import check_device
 from .data import DATASETS
 from .engine import resolve_device
 from .errors import ConfigError, check_choice
+from .field import combined_study
 from .matched import stored_study as matched_study
 from .paths import env_int, make_directory, write_refusal
 from .plots import show_paired_differences, use_book_style
@@ -63,7 +65,7 @@ SEEDS_EXAMPLE = "e.g. SEEDS = [0, 1, 2]"
 # The book's stored studies (trained once by their commands, kept in mmlesson/grids), by the name
 # ``Chapter.stored`` takes: a table of runs, or the precision study's JSON document.
 STORED_STUDIES = {"side studies": lambda: pd.read_csv(SIDE_FILE), "at a glance": lambda: pd.read_csv(GLANCE_FILE),
-                  "matched": matched_study, "precision": precision_study}
+                  "matched": matched_study, "field": combined_study, "precision": precision_study}
 
 
 def setup_session(device: str = "auto", note: str | None = None):
@@ -217,9 +219,9 @@ class Chapter:
     recipe: str
     seeds: list
     device: object
-    rates: dict = field(default_factory=dict)
-    data_knobs: dict = field(default_factory=dict)
-    train: dict = field(default_factory=dict)
+    rates: dict = dataclasses.field(default_factory=dict)
+    data_knobs: dict = dataclasses.field(default_factory=dict)
+    train: dict = dataclasses.field(default_factory=dict)
     results: object = None
     data_dir: object = None
 
@@ -375,8 +377,9 @@ class Chapter:
     @staticmethod
     def stored(study: str, regime: str | None = None):
         """A stored study of the book (``STORED_STUDIES``): "side studies" (the chapters' smaller sweeps,
-        ``studies.SIDE_FILE``), "at a glance" (``studies.GLANCE_FILE``) or "matched" (Chapter 6's matched
-        study, ``matched.stored_study``) as a table of runs, or "precision" (the appendix's,
+        ``studies.SIDE_FILE``), "at a glance" (``studies.GLANCE_FILE``), "matched" (Chapter 6's matched
+        study, ``matched.stored_study``) or "field" (Chapter 7's, beside the matched study's rows,
+        ``field.combined_study``) as a table of runs, or "precision" (the appendix's,
         ``precision.stored_study``) as its document; with ``regime``, that regime's runs of the side studies
         or of the results at a glance, as the metrics the chapters read (``studies.stored_runs``)."""
         table = STORED_STUDIES[check_choice("stored study", study, STORED_STUDIES)]()

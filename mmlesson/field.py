@@ -24,7 +24,7 @@ import pandas as pd
 
 from .arms import GLANCE_ARMS
 from .files import atomic_write
-from .matched import ENDPOINTS, MATCHED_FILE, REGIMES, matched_study, per_seed, rerun_spread
+from .matched import ENDPOINTS, ENSEMBLE, MATCHED_FILE, REGIMES, matched_study, per_seed, rerun_spread
 from .recipes import RECIPES
 from .stats import compare, holm, probability_of_improvement, with_stability
 from .studies import preregistration

@@ -12,7 +12,7 @@ module, given beside it below; this module only gathers them.
 """
 from __future__ import annotations
 
-from . import matched
+from . import field, matched
 from .analysis.decision import decision_summary, weight_blocks, weight_statistics
 from .analysis.gradients import additive_gradient_check, counterfactual_gradient_norms
 from .analysis.recalibration import collect_logits, recalibrate
@@ -51,8 +51,9 @@ __all__ = [
     # the stored side studies' settings and rows (studies.py; ``Chapter.stored`` reads a study)
     "stored_runs", "MAP_AUDIO", "MAP_VISUAL", "MAP_SEEDS", "FEW_SEEDS", "OGM_ALPHAS", "REGIME_B_RECIPE", "SEC_BETA",
     "CCAT_RANKS", "CCAT_BETAS", "CCAT_DEFAULT_BETA",
-    # Chapter 6's matched study, read by its own names (matched.verdict_table, matched.per_seed, ...)
-    "matched",
+    # Chapter 6's matched study and Chapter 7's field study, read by their own names (matched.verdict_table,
+    # matched.per_seed, field.verdict_table, ...)
+    "matched", "field",
     # grids and the tables of a paper (grid.py, tables.py)
     "GRIDS_DIR", "load_grid", "shipped_grids", "caption", "paper_table",
     # a paired comparison (stats.py), Markdown on the page (page.py), the exercises' checker (exercises.py)

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from mmlesson.data import load
+from mmlesson.models import MultimodalModel
+from mmlesson.models.fusion import ConcatFusion
 
 os.environ.setdefault("MMLESSON_BATCH", "1")
 if "MMLESSON_RESULTS" not in os.environ:  # one fresh run store for the session: chapters under nbval share it
@@ -53,3 +56,26 @@ def built_book(tmp_path_factory):
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return out
+
+
+class LinearEncoder(nn.Module):
+    """A bias-free linear map: no batch norm, so evaluation mode is training mode and phi(0) = 0 (the methods'
+    hand-computed tests use it where a closed form needs a linear model)."""
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, out_dim, bias=False)
+        self.out_dim = out_dim
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def linear_model(seed: int = 0) -> MultimodalModel:
+    """Audio 4 -> 3, visual 5 -> 3, concat head 6 -> 3 with a nonzero bias, in float64."""
+    torch.manual_seed(seed)
+    model = MultimodalModel(3, width=4)
+    model.encoders = nn.ModuleDict({"audio": LinearEncoder(4, 3), "visual": LinearEncoder(5, 3)})
+    model.fusion = ConcatFusion({"audio": 3, "visual": 3}, 3)
+    nn.init.normal_(model.fusion.head.bias)
+    return model.double().train()

@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-from torch import nn
 import torch.nn.functional as F
 
 from mmlesson import TrainConfig, fit
@@ -15,9 +14,8 @@ from mmlesson.errors import ConfigError
 from mmlesson.methods import METHODS, StepState
 from mmlesson.methods.agm import AGM, agm_coefficients, response_scores, update_running_scores
 from mmlesson.models import MultimodalModel
-from mmlesson.models.fusion import ConcatFusion
 
-from .conftest import TINY_KNOBS
+from .conftest import TINY_KNOBS, linear_model
 
 CPU = torch.device("cpu")
 
@@ -83,28 +81,6 @@ def test_running_scores_are_the_mean_over_steps():
 
 
 # ---------------------------------------------------------------- a linear model without batch norm
-
-class LinearEncoder(nn.Module):
-    """A bias-free linear map: no batch norm, so evaluation mode is training mode and phi(0) = 0."""
-
-    def __init__(self, in_dim: int, out_dim: int):
-        super().__init__()
-        self.linear = nn.Linear(in_dim, out_dim, bias=False)
-        self.out_dim = out_dim
-
-    def forward(self, x):
-        return self.linear(x)
-
-
-def linear_model(seed: int = 0) -> MultimodalModel:
-    """Audio 4 -> 3, visual 5 -> 3, concat head 6 -> 3 with a nonzero bias, in float64."""
-    torch.manual_seed(seed)
-    model = MultimodalModel(3, width=4)
-    model.encoders = nn.ModuleDict({"audio": LinearEncoder(4, 3), "visual": LinearEncoder(5, 3)})
-    model.fusion = ConcatFusion({"audio": 3, "visual": 3}, 3)
-    nn.init.normal_(model.fusion.head.bias)
-    return model.double().train()
-
 
 def linear_batch(scale: float = 1.0, seed: int = 1) -> dict:
     generator = torch.Generator().manual_seed(seed)

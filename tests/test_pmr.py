@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-from torch import nn
 import torch.nn.functional as F
 
 from mmlesson import TrainConfig
@@ -16,7 +15,8 @@ from mmlesson.errors import ConfigError
 from mmlesson.methods import METHODS, StepState
 from mmlesson.methods.pmr import PMR, pmr_coefficients, pmr_prototypes, prototype_ratio
 from mmlesson.models import MultimodalModel
-from mmlesson.models.fusion import ConcatFusion
+
+from .conftest import linear_model
 
 CPU = torch.device("cpu")
 
@@ -55,28 +55,6 @@ def test_coefficients_go_to_the_slow_modality_by_hand():
 
 
 # ---------------------------------------------------------------- one step on a linear model, by hand
-
-class LinearEncoder(nn.Module):
-    """A bias-free linear map: no batch norm, so evaluation mode is training mode."""
-
-    def __init__(self, in_dim: int, out_dim: int):
-        super().__init__()
-        self.linear = nn.Linear(in_dim, out_dim, bias=False)
-        self.out_dim = out_dim
-
-    def forward(self, x):
-        return self.linear(x)
-
-
-def linear_model(seed: int = 0) -> MultimodalModel:
-    """Audio 4 -> 3, visual 5 -> 3, concat head 6 -> 3, in float64."""
-    torch.manual_seed(seed)
-    model = MultimodalModel(3, width=4)
-    model.encoders = nn.ModuleDict({"audio": LinearEncoder(4, 3), "visual": LinearEncoder(5, 3)})
-    model.fusion = ConcatFusion({"audio": 3, "visual": 3}, 3)
-    nn.init.normal_(model.fusion.head.bias)
-    return model.double().train()
-
 
 def linear_split(n: int = 12, seed: int = 1, visual_noise: float = 3.0) -> TensorSplit:
     """Class-dependent inputs, visual noisier than audio; every class present."""

@@ -153,6 +153,11 @@ def encoder_grad_norms(model) -> dict[str, float]:
     return norms
 
 
+def at_least_float32(logits: torch.Tensor) -> torch.Tensor:
+    """Logits for a loss: bf16 (autocast) raised to float32, float64 kept (the tests' exact arithmetic)."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """The fraction of a batch whose highest logit is its label."""
     return float((logits.argmax(1) == labels).float().mean())

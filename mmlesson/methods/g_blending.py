@@ -38,17 +38,12 @@ import torch
 import torch.nn.functional as F
 
 from ..options import option
-from .base import Method, batch_accuracies, encoder_grad_norms
+from .base import Method, at_least_float32, batch_accuracies, encoder_grad_norms
 from .multitask import UNIMODAL_HEADS, prepare_unimodal_heads, unimodal_logits
 
 __all__ = ["GBlending", "gblend_weights", "head_losses", "uniform_weights"]
 
 FUSED = "fused"  # the fused head's name among the heads; the unimodal heads are named by their modality
-
-
-def at_least_float32(logits: torch.Tensor) -> torch.Tensor:
-    """Logits for a loss: bf16 (autocast) raised to float32, float64 kept (the tests' exact arithmetic)."""
-    return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
 def uniform_weights(heads) -> dict[str, float]:

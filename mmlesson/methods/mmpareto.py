@@ -35,18 +35,13 @@ import torch
 import torch.nn.functional as F
 
 from ..options import option
-from .base import Method, batch_accuracies, encoder_grad_norms
+from .base import Method, at_least_float32, batch_accuracies, encoder_grad_norms
 from .multitask import UNIMODAL_HEADS, prepare_unimodal_heads, unimodal_logits
 
 __all__ = ["MMPareto", "pareto_combine", "pareto_weights", "rescaled_combination"]
 
 WEIGHT_CLIP = (0.001, 0.999)  # the release's bounds on the min-norm weight
 RESCALES = ("tensor", "encoder")
-
-
-def at_least_float32(logits: torch.Tensor) -> torch.Tensor:
-    """Logits for a loss: bf16 (autocast) raised to float32, float64 kept (the tests' exact arithmetic)."""
-    return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
 def dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
