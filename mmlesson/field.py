@@ -26,7 +26,7 @@ from .arms import GLANCE_ARMS
 from .files import atomic_write
 from .matched import ENDPOINTS, ENSEMBLE, MATCHED_FILE, REGIMES, matched_study, per_seed, rerun_spread
 from .recipes import RECIPES
-from .stats import compare, holm, probability_of_improvement, with_stability
+from .stats import compare, holm, probability_of_improvement, probability_of_improvement_over_tasks, with_stability
 from .studies import preregistration
 
 FIELD_FILE = Path(__file__).parent / "grids" / "synthav-field.csv"
@@ -165,6 +165,18 @@ def improvement_table(study, regime: str):
             p, low, high = probability_of_improvement(fused[arm].dropna(), fused[JOINT].dropna())
             row.update({"P(better than joint)": p, "95% CI low": low, "95% CI high": high})
         rows[arm] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def improvement_over_regimes(study, arms):
+    """Descriptive: each of ``arms``' probability of improvement over joint training in fused accuracy averaged
+    over the regimes, with rliable's stratified bootstrap interval (each regime's runs resampled within it)."""
+    fused = {regime: per_seed(study, regime, "test acc") for regime in REGIMES}
+    rows = {}
+    for arm in arms:
+        tasks = [(fused[regime][arm].dropna(), fused[regime][JOINT].dropna()) for regime in REGIMES]
+        p, low, high = probability_of_improvement_over_tasks(tasks)
+        rows[arm] = {"P(better than joint), both regimes": p, "95% CI low": low, "95% CI high": high}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

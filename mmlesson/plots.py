@@ -312,17 +312,19 @@ def show_paired_differences(comparisons: list, values: list[tuple], title: str =
 def plot_intervals_map(ax, points: dict, xlabel: str, ylabel: str, title: str = "", highlight=(), x_reference=0.0):
     """Methods as points with their intervals in two directions: ``points[label] = (x, (x_low, x_high) or None,
     y, (y_low, y_high))`` (e.g. a remedy's weak-branch rescue against its fused gain, each paired against one
-    control with its 95% interval); a line at y = 0 and at ``x_reference``, labels beside the points, ``highlight``
-    drawn in black."""
+    control with its 95% interval); a line at y = 0 and at ``x_reference``. Each label keeps one colour and
+    marker by its place in ``points`` (so that figures drawn from the same labels match) and is named in a
+    legend beside the axes; ``highlight`` is drawn in black."""
     ax.axhline(0.0, color="0.4", linewidth=0.8, zorder=1)
     ax.axvline(x_reference, color="0.4", linewidth=0.8, zorder=1)
+    colours, markers = plt.get_cmap("tab10").colors, ("o", "s", "^", "D")
     for index, (label, (x, x_interval, y, y_interval)) in enumerate(points.items()):
-        color = "black" if label in highlight else f"C{index % 10}"
+        colour = "black" if label in highlight else colours[index % 10]
         xerr = None if x_interval is None else [[x - x_interval[0]], [x_interval[1] - x]]
-        ax.errorbar(x, y, xerr=xerr, yerr=[[y - y_interval[0]], [y_interval[1] - y]], fmt="o", color=color,
-                    capsize=2, markersize=4, linewidth=0.8, zorder=2)
-        ax.annotate(label, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7.5, color=color)
+        ax.errorbar(x, y, xerr=xerr, yerr=[[y - y_interval[0]], [y_interval[1] - y]], fmt=markers[index // 10 % 4],
+                    color=colour, capsize=2, markersize=5, linewidth=0.8, zorder=2, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     if title:
         ax.set_title(title)

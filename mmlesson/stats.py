@@ -379,12 +379,22 @@ def probability_of_improvement(treatment, control, draws: int = 2000, seed: int 
     computes it for one task): the share of (treatment, control) pairs of runs the treatment wins, ties counting
     one half, i.e. the Mann-Whitney U statistic over ``n_t * n_c``; with a 95% percentile interval from
     ``draws`` bootstrap resamples of each arm's runs (scipy). Returns ``(probability, low, high)``."""
-    def statistic(x, y, axis=-1):
+    return probability_of_improvement_over_tasks([(treatment, control)], draws, seed)
+
+
+def probability_of_improvement_over_tasks(tasks, draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """``probability_of_improvement`` averaged over tasks (``tasks``: one ``(treatment runs, control runs)`` pair
+    per task, e.g. per regime), with rliable's stratified bootstrap: each task's runs of each arm are resampled
+    within that task. Returns ``(probability, low, high)``."""
+    def one_task(x, y):
         wins = (x[..., :, None] > y[..., None, :]).mean(axis=(-2, -1))
         ties = (x[..., :, None] == y[..., None, :]).mean(axis=(-2, -1))
         return wins + 0.5 * ties
 
-    x, y = np.asarray(treatment, dtype=float), np.asarray(control, dtype=float)
-    result = scipy_stats.bootstrap((x, y), statistic, paired=False, vectorized=True, n_resamples=draws,
+    def statistic(*samples, axis=-1):
+        return sum(one_task(samples[i], samples[i + 1]) for i in range(0, len(samples), 2)) / (len(samples) // 2)
+
+    samples = [np.asarray(runs, dtype=float) for task in tasks for runs in task]
+    result = scipy_stats.bootstrap(samples, statistic, paired=False, vectorized=True, n_resamples=draws,
                                    method="percentile", random_state=np.random.default_rng(seed))
-    return float(statistic(x, y)), float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return float(statistic(*samples)), float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -90,6 +90,13 @@ def test_the_descriptive_table_gives_the_probability_of_improvement_over_joint()
     assert table.loc["MMPareto", "fused"] == pytest.approx(table.loc["joint (concat)", "fused"] + 0.10)
 
 
+def test_the_probability_over_regimes_averages_each_regimes(monkeypatch):
+    monkeypatch.setattr(field, "REGIMES", {"r": "synthav-severe-v2", "s": "synthav-mild-v2"})
+    study = pd.concat([fabricated({"MMPareto": 0.10}), fabricated({"MMPareto": -0.10}).assign(regime="s")])
+    table = field.improvement_over_regimes(study, ["MMPareto"])
+    assert table.loc["MMPareto", "P(better than joint), both regimes"] == pytest.approx(0.5)  # 1 in r, 0 in s
+
+
 def test_the_combined_study_keeps_the_matched_rows_of_an_arm_both_hold():
     matched_rows = fabricated({}).assign(source="matched")
     field_rows = fabricated({"MMPareto": 0.1}).assign(source="field")

@@ -310,3 +310,11 @@ def test_probability_of_improvement_counts_won_pairs_ties_half_and_brackets_itse
     assert low <= p <= high <= 1.0
     assert stats.probability_of_improvement([1, 2, 3], [1, 2, 3])[0] == 0.5
     assert stats.probability_of_improvement([0.9] * 5, [0.1] * 5) == (1.0, 1.0, 1.0)
+
+
+def test_probability_of_improvement_over_tasks_is_the_mean_of_the_tasks_with_a_stratified_interval():
+    first, second = ([0.5, 0.6, 0.7, 0.55], [0.5, 0.52, 0.4]), ([1.0, 2.0], [3.0, 4.0])
+    p, low, high = stats.probability_of_improvement_over_tasks([first, second])
+    assert p == pytest.approx((10.5 / 12 + 0.0) / 2)
+    # the second task never wins in any resample (stratified: its runs stay in it), so the mean is at most 1/2
+    assert low <= p <= high <= 0.5
