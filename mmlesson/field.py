@@ -29,6 +29,11 @@ from .recipes import RECIPES
 from .stats import compare, holm, probability_of_improvement, probability_of_improvement_over_tasks, with_stability
 from .studies import preregistration
 
+__all__ = ["FIELD_ARMS", "FIELD_FILE", "RELEASED_EPOCHS", "CONTROLS", "TREATMENTS", "JOINT", "MULTITASK", "FROZEN",
+           "ENSEMBLE", "REGIMES", "budget_share", "field_arms", "field_catalogue", "field_study", "combined_study",
+           "treatments_against", "field_comparisons", "field_verdicts", "verdict_table", "improvement_table",
+           "improvement_over_regimes", "per_seed"]  # ENSEMBLE, REGIMES and per_seed: the matched study's, for Chapter 7
+
 FIELD_FILE = Path(__file__).parent / "grids" / "synthav-field.csv"
 PLAN = preregistration()["field"]
 TREATMENTS, CONTROLS = tuple(PLAN["treatments"]), tuple(PLAN["controls"])
