@@ -511,9 +511,9 @@ else:
     chapter.say(f"""
 1. **The field on {DATASET}** ({len(SEEDS)} seeds): {int((runs['status'] == 'complete').sum())} runs of
    {runs['arm'].nunique()} arms, under one protocol, selected on validation, beside BalanceBenchmark's numbers.
-2. **Verdicts with intervals and stability labels** need the twenty paired seeds and the re-execution the
-   generated data afford (DATASET = "synthav"); on this data set, `mmlesson report` judges the grid's arms over
-   its seeds.""")
+2. **Verdicts with intervals and stability labels** need twenty paired seeds and a re-execution of every run,
+   which the book draws on its generated data set; on this data set, `mmlesson report` judges the grid's arms
+   over its seeds.""")
 
 # %% [markdown]
 # ## Exercises
