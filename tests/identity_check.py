@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from mmlesson import TrainConfig, fit
-from mmlesson.methods import METHODS
+from mmlesson.methods import METHODS, option_names
 
 KNOBS = dict(train_size=96, val_size=48, test_size=48, spec_bins=16, spec_steps=16, frame_size=16,
              audio_strength=1.0, visual_strength=0.6)
@@ -37,10 +37,12 @@ def main(out: Path) -> None:
     lines = []
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        for modality in ("audio", "visual"):  # the encoders frozen_encoders loads
+        for modality in ("audio", "visual"):  # the unimodal runs other methods read
             fit(TrainConfig.build(**BASE, method="unimodal", modality=modality, out=str(work / modality)))
         arms = {name: dict(method=name, **METHODS[name].tiny_options, **STRIDE.get(name, {})) for name in sorted(METHODS)}
-        arms["frozen_encoders"]["encoders_from"] = [str(work / "audio"), str(work / "visual")]
+        for name, arm in arms.items():  # the methods that read the unimodal runs (frozen_encoders, umt, ume)
+            if "encoders_from" in option_names(name):
+                arm["encoders_from"] = [str(work / "audio"), str(work / "visual")]
         arms["sum fusion"] = dict(method="joint", fusion="sum")
         for name, arm in arms.items():
             run = fit(TrainConfig.build(**BASE, **arm, out=str(work / name.replace(" ", "_"))))

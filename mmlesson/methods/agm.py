@@ -47,14 +47,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..models.fusion import MODALITIES, require_audio_and_visual
 from ..options import option
 from .base import Method, accuracy, batch_accuracies, encoder_grad_norms, scale_gradient
 from .joint import modality_ratios
 
 __all__ = ["AGM", "agm_coefficients", "mono_modal_responses", "response_scores", "update_running_scores"]
 
-MODALITIES = ("audio", "visual")
 PROBABILITY_FLOOR = 1e-8  # the release counts a true-class probability below this as this
 
 
@@ -141,9 +140,7 @@ class AGM(Method):
         self.steps = 0  # t: steps taken
 
     def prepare_model(self, model):
-        if tuple(sorted(model.modalities)) != MODALITIES:
-            raise ConfigError(f"AGM needs an audio and a visual encoder, got {', '.join(model.modalities)}; "
-                              f"train on both modalities")
+        require_audio_and_visual(model, "AGM")
         return model
 
     def state_dict(self) -> dict:

@@ -33,6 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics.cluster import contingency_matrix
+from sklearn.preprocessing import MinMaxScaler
 
 from ..analysis.probe import extract_features
 from ..errors import ConfigError
@@ -51,11 +54,7 @@ def purity(clusters, labels) -> float:
     clusters, labels = np.asarray(clusters).ravel(), np.asarray(labels).ravel()
     if len(clusters) != len(labels) or len(labels) == 0:
         raise ValueError(f"purity needs one cluster per label, got {len(clusters)} clusters and {len(labels)} labels")
-    agreeing = 0
-    for cluster in np.unique(clusters):
-        _, counts = np.unique(labels[clusters == cluster], return_counts=True)
-        agreeing += int(counts.max())
-    return agreeing / len(labels)
+    return int(contingency_matrix(labels, clusters).max(axis=0).sum()) / len(labels)  # classes x clusters
 
 
 def relearn_strength(train_purity: float, val_purity: float, lam: float) -> float:
@@ -66,9 +65,6 @@ def relearn_strength(train_purity: float, val_purity: float, lam: float) -> floa
 def kmeans_clusters(features: torch.Tensor, num_clusters: int, random_state: int) -> np.ndarray:
     """K-means cluster of each row of ``features`` [N, D], after scaling each feature to [-1, 1] (a constant
     feature becomes -1), with ``random_state`` fixing the initialisation (10 starts, the best kept)."""
-    from sklearn.cluster import KMeans  # here, not at the top: only a diagnosis needs scikit-learn's clustering
-    from sklearn.preprocessing import MinMaxScaler
-
     scaled = MinMaxScaler(feature_range=(-1, 1)).fit_transform(features.double().cpu().numpy())
     return KMeans(n_clusters=num_clusters, n_init=10, random_state=random_state).fit_predict(scaled)
 

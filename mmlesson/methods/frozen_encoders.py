@@ -23,6 +23,11 @@ from .base import Method
 from .joint import joint_step
 
 
+def needs_encoder_runs(method: str) -> ConfigError:
+    """The refusal of a method that reads two unimodal runs and was given none."""
+    return ConfigError(f"method '{method}' needs --encoders-from AUDIO_RUN VISUAL_RUN (two finished unimodal runs)")
+
+
 @dataclass(frozen=True)
 class FrozenEncodersOptions:
     encoders_from: tuple[str, str] | None = option(
@@ -31,8 +36,7 @@ class FrozenEncodersOptions:
 
     def __post_init__(self):
         if self.encoders_from is None:
-            raise ConfigError("method 'frozen_encoders' needs --encoders-from AUDIO_RUN VISUAL_RUN "
-                              "(two finished unimodal runs)")
+            raise needs_encoder_runs("frozen_encoders")
 
 
 def check_encoder_run(run_dir: Path, modality: str, width: int, output_stride: int) -> None:
@@ -48,13 +52,14 @@ def check_encoder_run(run_dir: Path, modality: str, width: int, output_stride: i
                           f"{width}, output stride {output_stride}")
 
 
-def load_unimodal_encoder(model, modality: str, run_dir, width: int, output_stride: int) -> None:
-    """Copy the encoder of a finished unimodal run of ``modality`` into ``model.encoders[modality]``."""
+def load_unimodal_encoder(encoders, modality: str, run_dir, width: int, output_stride: int) -> None:
+    """Copy the encoder of a finished unimodal run of ``modality`` into ``encoders[modality]`` (a model's
+    ``encoders``, or another set of them: UMT's teachers)."""
     run_dir = Path(run_dir)
     check_encoder_run(run_dir, modality, width, output_stride)
     state = RunDirectory(run_dir).read_weights()
     prefix = f"encoders.{modality}."
-    model.encoders[modality].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    encoders[modality].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
 
 class FrozenEncoders(Method):
@@ -79,8 +84,9 @@ class FrozenEncoders(Method):
         return identities
 
     def identity_options(self) -> dict:
-        """The encoder runs by identity hash (their content), not by path."""
-        return {"encoders_from": [identity_hash(identity) for identity in self.encoder_identities()]}
+        """Its options, with the encoder runs by identity hash (their content), not by path."""
+        return {**super().identity_options(),
+                "encoders_from": [identity_hash(identity) for identity in self.encoder_identities()]}
 
     def check_data(self, data_identity: dict) -> None:
         """The encoders must have been trained on the data this run trains its decision layer on."""
@@ -98,7 +104,7 @@ class FrozenEncoders(Method):
 
     def initialise(self, model) -> None:
         for modality, run_dir in zip(("audio", "visual"), self.options.encoders_from):
-            load_unimodal_encoder(model, modality, run_dir, self.config.width, self.config.output_stride)
+            load_unimodal_encoder(model.encoders, modality, run_dir, self.config.width, self.config.output_stride)
 
     def training_step(self, model, batch, optimizer, state):
         model.encoders.eval()  # frozen batch-norm statistics too, whatever mode the engine set

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from ..options import option
 from .base import Method, at_least_float32, batch_accuracies, encoder_grad_norms
-from .multitask import UNIMODAL_HEADS, prepare_unimodal_heads, unimodal_logits
+from .multitask import prepare_unimodal_heads, unimodal_heads_option, unimodal_logits
 
 __all__ = ["GBlending", "gblend_weights", "head_losses", "uniform_weights"]
 
@@ -98,9 +98,7 @@ class GBlendingOptions:
     super_epoch: int = option(10, "epochs between two estimates of the blending weights, each from the heads' "
                                   "train and validation losses now and one super-epoch earlier (10 as in "
                                   "BalanceBenchmark's online G-Blending)", minimum=1)
-    unimodal_heads: str = option("separate", "each modality's own classifier: a separate linear head on its features "
-                                             "(separate, as in the paper) or the fused head's branch W_m z_m + b "
-                                             "(split)", choices=UNIMODAL_HEADS)
+    unimodal_heads: str = unimodal_heads_option("separate", "as in the paper")
 
 
 class GBlending(Method):

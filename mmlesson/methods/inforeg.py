@@ -38,14 +38,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..models.fusion import MODALITIES
 from ..options import option
 from .base import Method, batch_accuracies, encoder_grad_norms
-from .multitask import UNIMODAL_HEADS, prepare_unimodal_heads, unimodal_logits
+from .multitask import prepare_unimodal_heads, unimodal_heads_option, unimodal_logits
 
 __all__ = ["InfoReg", "add_proximal_gradient", "information_trace", "regulation_strengths", "true_class_score",
            "window_growth"]
 
-MODALITIES = ("audio", "visual")
 
 
 def window_growth(traces: list[float], average: int = 10) -> float:
@@ -104,9 +104,7 @@ def add_proximal_gradient(encoder, previous: dict[str, torch.Tensor], beta: floa
 
 @dataclass(frozen=True)
 class InfoRegOptions:
-    unimodal_heads: str = option("split", "each modality's own classifier in the base loss: the fused head's branch "
-                                          "W_m z_m + b (split, as released, which uses b/2) or a separate linear "
-                                          "head on its features (separate)", choices=UNIMODAL_HEADS)
+    unimodal_heads: str = unimodal_heads_option("split", "as released (whose branch uses b/2), in the base loss")
     regulation_strength: tuple[float, float] = option(
         (0.95, 0.1), "c_audio and c_visual in beta_m = c_m exp(tanh(s_m - s_other)), used when that modality leads "
                      "(the release's asymmetric constants; the paper's form has one strength for both: give two "

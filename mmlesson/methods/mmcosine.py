@@ -30,8 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from ..models.fusion import ConcatFusion
+from ..models.fusion import ConcatFusion, require_concat
 from ..options import option
 from .base import Method, batch_accuracies, encoder_grad_norms
 from .joint import modality_ratios
@@ -96,9 +95,7 @@ class MMCosine(Method):
     Options = MMCosineOptions
 
     def prepare_model(self, model):
-        if type(model.fusion) is not ConcatFusion:
-            raise ConfigError(f"MMCosine normalises the concat head's per-modality blocks, and {model.fusion_name} "
-                              f"fusion has none; use --fusion concat")
+        require_concat(model, "MMCosine", "normalises the concat head's per-modality blocks")
         model.fusion = CosineFusion(model.fusion, self.options.scale)
         model.fusion_name = "cosine"
         return model

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from ..options import option
 from .base import Method, at_least_float32, batch_accuracies, encoder_grad_norms
-from .multitask import UNIMODAL_HEADS, prepare_unimodal_heads, unimodal_logits
+from .multitask import prepare_unimodal_heads, unimodal_heads_option, unimodal_logits
 
 __all__ = ["MMPareto", "pareto_combine", "pareto_weights", "rescaled_combination"]
 
@@ -96,9 +96,7 @@ class MMParetoOptions:
     pareto_rescale: str = option("tensor", "where the plain sum's norm is restored: per parameter tensor (tensor, as "
                                            "released) or over the encoder's whole gradient (encoder, as the paper "
                                            "writes it)", choices=RESCALES)
-    unimodal_heads: str = option("separate", "each modality's own classifier: a separate linear head on its features "
-                                             "(separate, as released) or the fused head's branch W_m z_m + b (split)",
-                                 choices=UNIMODAL_HEADS)
+    unimodal_heads: str = unimodal_heads_option("separate", "as released")
 
 
 def gradients(loss: torch.Tensor, parameters: list, retain_graph: bool) -> list[torch.Tensor]:

@@ -49,11 +49,15 @@ def prepare_unimodal_heads(model, heads: str, method: str):
     return model
 
 
+def unimodal_heads_option(default: str, source: str):
+    """The ``unimodal_heads`` option of a method with unimodal losses, its default taken from ``source``."""
+    return option(default, f"each modality's own classifier: a separate linear head on its features (separate) or the "
+                           f"fused head's branch W_m z_m + b (split), the default {source}", choices=UNIMODAL_HEADS)
+
+
 @dataclass(frozen=True)
 class MultitaskOptions:
-    unimodal_heads: str = option("separate", "each modality's own classifier: a separate linear head on its features "
-                                             "(separate, as MMPareto's release) or the fused head's branch W_m z_m + b "
-                                             "(split)", choices=UNIMODAL_HEADS)
+    unimodal_heads: str = unimodal_heads_option("separate", "as MMPareto's release")
 
 
 class UniformMultitask(Method):

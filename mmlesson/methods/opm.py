@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from ..analysis.discrepancy import discrepancy_ratio, true_class_scores
 from ..errors import ConfigError
-from ..models.fusion import ConcatFusion
+from ..models.fusion import require_concat
 from ..options import check_fields, option
 from .base import Method, accuracy, encoder_grad_norms
 from .joint import modality_ratios
@@ -105,10 +105,8 @@ class OPM(Method):
     tiny_options = {"warmup_epochs": 1}  # a 3-epoch run drops features in epochs 1 and 2
 
     def prepare_model(self, model):
-        if type(model.fusion) is not ConcatFusion or len(model.modalities) != 2:
-            raise ConfigError(f"OPM drops the dominant modality's features before the concat head of two modalities "
-                              f"and scores each by its block of that head, and this model has "
-                              f"{model.fusion_name} fusion of {len(model.modalities)}; use --fusion concat")
+        require_concat(model, "OPM", "drops the dominant modality's features before the concat head and scores each "
+                                     "modality by its block of that head")
         return model
 
     def training_step(self, model, batch, optimizer, state):

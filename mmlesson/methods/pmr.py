@@ -47,13 +47,13 @@ import torch.nn.functional as F
 
 from ..analysis.discrepancy import discrepancy_ratio
 from ..errors import ConfigError
+from ..models.fusion import MODALITIES, require_audio_and_visual
 from ..options import option
 from .base import Method, accuracy, batch_accuracies, encoder_grad_norms
 from .joint import modality_ratios
 
 __all__ = ["PMR", "pmr_coefficients", "pmr_prototypes", "prototype_distances", "prototype_ratio"]
 
-MODALITIES = ("audio", "visual")
 
 
 def pmr_prototypes(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
@@ -191,9 +191,7 @@ class PMR(Method):
         self.prototype_samples = 0
 
     def prepare_model(self, model):
-        if tuple(sorted(model.modalities)) != MODALITIES:
-            raise ConfigError(f"PMR needs an audio and a visual encoder, got {', '.join(model.modalities)}; "
-                              f"train on both modalities")
+        require_audio_and_visual(model, "PMR")
         return model
 
     def state_dict(self) -> dict:

@@ -64,12 +64,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..models.fusion import ConcatFusion
+from ..models.fusion import ConcatFusion, MODALITIES, require_concat
 from ..options import option
 from .base import Method, batch_accuracies, encoder_grad_norms
 from .joint import joint_step
 
-MODALITIES = ("audio", "visual")
 RECONCILEMENTS = ("kl", "mse", "detached")
 
 
@@ -197,10 +196,8 @@ class ReconBoost(Method):
     tiny_options = {"boost_epochs": 1, "rectify_epochs": 1}  # 3 epochs: boost audio, rectify, boost visual
 
     def prepare_model(self, model):
-        if tuple(model.modalities) != MODALITIES or model.fusion_name != "concat":
-            raise ConfigError(f"reconboost trains an additive ensemble of an audio and a visual learner on the concat "
-                              f"head; use --fusion concat with both modalities (got {model.fusion_name} fusion of "
-                              f"{', '.join(model.modalities)})")
+        require_concat(model, "reconboost", "trains an additive ensemble of an audio and a visual learner on the "
+                                            "concat head")
         model.fusion = BoostedConcatFusion(model.fusion, self.options.boost_rate)
         return model
 

@@ -41,37 +41,25 @@ first (the book's unimodal baselines).
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
-from types import SimpleNamespace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..files import plain
+from ..models.fusion import MODALITIES, require_audio_and_visual, require_concat
 from ..options import option
 from ..rundir import RunDirectory
 from .base import batch_accuracies, encoder_grad_norms
-from .frozen_encoders import FrozenEncoders, load_unimodal_encoder
+from .frozen_encoders import FrozenEncoders, load_unimodal_encoder, needs_encoder_runs
 from .joint import modality_ratios
 
 __all__ = ["UMT", "UME", "distillation_losses", "ensemble_head", "unimodal_head"]
 
-MODALITIES = ("audio", "visual")
 TEACHER_RUNS = ("the audio-only and the visual-only run directories whose encoders become the frozen teachers "
                 "(a unimodal run of each modality, trained first)")
 ENSEMBLE_RUNS = "the audio-only and the visual-only run directories whose models (encoder and linear layer) are averaged"
-
-
-def needs_runs(method: str) -> ConfigError:
-    return ConfigError(f"method '{method}' needs --encoders-from AUDIO_RUN VISUAL_RUN (two finished unimodal runs)")
-
-
-def require_audio_and_visual(model, method: str) -> None:
-    if tuple(model.modalities) != MODALITIES:
-        raise ConfigError(f"{method} needs an audio and a visual encoder, got {', '.join(model.modalities)}; "
-                          f"train it on a data set with both modalities")
 
 
 # ----------------------------------------------------------------------------------------------------------- UMT
@@ -85,7 +73,7 @@ class UMTOptions:
 
     def __post_init__(self):
         if self.encoders_from is None:
-            raise needs_runs("umt")
+            raise needs_encoder_runs("umt")
 
 
 def distillation_losses(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -99,10 +87,6 @@ class UMT(FrozenEncoders):
     name = "umt"
     Options = UMTOptions
 
-    def identity_options(self) -> dict:
-        """Its options, with the teacher runs by identity hash (their content), not by path."""
-        return {**plain(asdict(self.options)), **super().identity_options()}
-
     def prepare_model(self, model):
         """Add the teachers: frozen copies of the encoders' structure (their weights come in ``initialise``)."""
         require_audio_and_visual(model, "UMT")
@@ -113,9 +97,8 @@ class UMT(FrozenEncoders):
 
     def initialise(self, model) -> None:
         """The teachers are the unimodal runs' encoders; the student's encoders keep their fresh initialisation."""
-        teachers = SimpleNamespace(encoders=model.teachers)  # load_unimodal_encoder writes into ``.encoders``
         for modality, run_dir in zip(MODALITIES, self.options.encoders_from):
-            load_unimodal_encoder(teachers, modality, run_dir, self.config.width, self.config.output_stride)
+            load_unimodal_encoder(model.teachers, modality, run_dir, self.config.width, self.config.output_stride)
 
     def trainable(self, model, index: int) -> list:
         """Everything but the teachers."""
@@ -152,7 +135,7 @@ class UMEOptions:
 
     def __post_init__(self):
         if self.encoders_from is None:
-            raise needs_runs("ume")
+            raise needs_encoder_runs("ume")
 
 
 def unimodal_head(run_dir, modality: str) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -178,10 +161,7 @@ class UME(FrozenEncoders):
     Options = UMEOptions
 
     def prepare_model(self, model):
-        require_audio_and_visual(model, "UME")
-        if model.fusion_name != "concat":
-            raise ConfigError(f"UME loads the two unimodal linear layers into a concat head, not {model.fusion_name}; "
-                              f"use --fusion concat")
+        require_concat(model, "UME", "loads the two unimodal linear layers into the concat head")
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         return model
@@ -189,7 +169,7 @@ class UME(FrozenEncoders):
     def initialise(self, model) -> None:
         weights, biases = {}, {}
         for index, (modality, run_dir) in enumerate(zip(MODALITIES, self.options.encoders_from)):
-            load_unimodal_encoder(model, modality, run_dir, self.config.width, self.config.output_stride)
+            load_unimodal_encoder(model.encoders, modality, run_dir, self.config.width, self.config.output_stride)
             weights[modality], biases[modality], scale = unimodal_head(run_dir, modality)
             if scale != float(model.feature_scale[index]):
                 raise ConfigError(f"{run_dir} scales its {modality} features by {scale}, this run by "

@@ -189,4 +189,19 @@ def require_branches(model, method: str) -> None:
                           f"{', '.join(missing)}; use --fusion concat, sum or film")
 
 
+
+def require_audio_and_visual(model, method: str) -> None:
+    """Refuse a model without both an audio and a visual encoder, for a method that compares the two."""
+    if tuple(sorted(model.modalities)) != MODALITIES:
+        raise ConfigError(f"{method} needs an audio and a visual encoder, got {', '.join(model.modalities)}; "
+                          f"train it on a data set with both modalities")
+
+
+def require_concat(model, method: str, why: str) -> None:
+    """Refuse a model that is not concat fusion of audio and visual, for a method built on the concat head's
+    per-modality blocks (``why``: what it does with them)."""
+    if type(model.fusion) is not ConcatFusion or tuple(model.modalities) != MODALITIES:
+        raise ConfigError(f"{method} {why}, and this model has {model.fusion_name} fusion of "
+                          f"{', '.join(model.modalities)}; use --fusion concat with both modalities")
+
 FUSIONS = {"concat": ConcatFusion, "sum": SumFusion, "film": FiLMFusion, "gated": GatedFusion, "shared": SharedHeadFusion}
