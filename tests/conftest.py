@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from mmlesson import matched
 from mmlesson.data import load
 from mmlesson.models import MultimodalModel
 from mmlesson.models.fusion import ConcatFusion
@@ -79,3 +80,16 @@ def linear_model(seed: int = 0) -> MultimodalModel:
     model.fusion = ConcatFusion({"audio": 3, "visual": 3}, 3)
     nn.init.normal_(model.fusion.head.bias)
     return model.double().train()
+
+
+def assert_stored_seed_0_found_again(stored, retrained, arm: str) -> None:
+    """``arm``'s seed-0 run retrained (``retrained``, a study's rows) lands, in every regime, on its stored
+    one-thread run (``stored``) at the same rate and within ``matched.rerun_tolerance`` of each score."""
+    for regime in matched.REGIMES:
+        row = retrained[(retrained["regime"] == regime) & (retrained["arm"] == arm)].iloc[0]
+        theirs = stored[(stored["regime"] == regime) & (stored["arm"] == arm) & (stored["seed"] == 0)
+                        & (stored["execution"] == matched.ONE_THREAD)].iloc[0]
+        assert row["lr"] == theirs["lr"]
+        for column in ("test acc", "val acc", "branch visual", "probe visual"):
+            tolerance = matched.rerun_tolerance(stored, regime, arm, column)
+            assert abs(row[column] - theirs[column]) <= tolerance, (regime, column, row[column], theirs[column])

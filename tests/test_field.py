@@ -7,6 +7,8 @@ import pytest
 from mmlesson import field, matched
 from mmlesson.methods import METHODS, option_names
 from mmlesson.stats import compare, holm
+
+from .conftest import assert_stored_seed_0_found_again
 from mmlesson.studies import preregistration
 
 
@@ -112,12 +114,5 @@ def test_the_stored_field_study_comes_from_the_code(tmp_path):
     stored = pd.read_csv(field.FIELD_FILE)
     assert sorted(stored["seed"].unique()) == list(matched.EVALUATION_SEEDS)
     arm = "MMCosine"
-    mine = field.field_study(seeds=(0,), rerun_seeds=(), results=tmp_path, arms=[arm])
-    for regime in matched.REGIMES:
-        row = mine[(mine["regime"] == regime) & (mine["arm"] == arm)].iloc[0]
-        theirs = stored[(stored["regime"] == regime) & (stored["arm"] == arm) & (stored["seed"] == 0)
-                        & (stored["execution"] == matched.ONE_THREAD)].iloc[0]
-        assert row["lr"] == theirs["lr"]
-        for column in ("test acc", "val acc", "branch visual", "probe visual"):
-            tolerance = matched.rerun_tolerance(stored, regime, arm, column)
-            assert abs(row[column] - theirs[column]) <= tolerance, (regime, column, row[column], theirs[column])
+    assert_stored_seed_0_found_again(stored, field.field_study(seeds=(0,), rerun_seeds=(), results=tmp_path,
+                                                                arms=[arm]), arm)

@@ -7,6 +7,8 @@ import pytest
 
 from mmlesson import matched
 
+from .conftest import assert_stored_seed_0_found_again
+
 
 def fabricated(gain=0.10, rerun_shift=(0.0, 0.0, 0.0, 0.0), own=(0.0,) * 6):
     """Six seeds of joint training and OGM-GE in one regime; seeds 0-3 re-executed, where OGM-GE's fused
@@ -91,12 +93,6 @@ def test_the_stored_matched_study_comes_from_the_code(tmp_path):
     stored = matched.stored_study()
     assert sorted(stored["seed"].unique()) == list(matched.EVALUATION_SEEDS)
     arm = "joint (concat), stride 8"
-    mine = matched.matched_study(seeds=(0,), rerun_seeds=(), results=tmp_path, arms=[arm])
-    for regime in matched.REGIMES:
-        row = mine[(mine["regime"] == regime) & (mine["arm"] == arm)].iloc[0]
-        theirs = stored[(stored["regime"] == regime) & (stored["arm"] == arm) & (stored["seed"] == 0)
-                        & (stored["execution"] == matched.ONE_THREAD)].iloc[0]
-        assert row["lr"] == theirs["lr"]
-        for column in ("test acc", "val acc", "branch visual", "probe visual"):
-            tolerance = matched.rerun_tolerance(stored, regime, arm, column)
-            assert abs(row[column] - theirs[column]) <= tolerance, (regime, column, row[column], theirs[column])
+    assert_stored_seed_0_found_again(stored, matched.matched_study(seeds=(0,), rerun_seeds=(), results=tmp_path,
+                                                                    arms=[arm]), arm)
+
