@@ -17,13 +17,13 @@ test retrains one of its cells.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from .arms import GLANCE_ARMS
 from .files import atomic_write
+from .grid import budget_share
 from .matched import ENDPOINTS, ENSEMBLE, MATCHED_FILE, REGIMES, matched_study, per_seed, rerun_spread
 from .recipes import RECIPES
 from .stats import compare, holm, probability_of_improvement, probability_of_improvement_over_tasks, with_stability
@@ -50,14 +50,6 @@ RELEASED_EPOCHS = {
     "PMR": {"modulation_window": ((0, 70), 100)},                 # prototypes in epochs 0-70 of the scripts' 100
     "ReconBoost": {"boost_epochs": (4, 800), "rectify_epochs": (4, 800)},  # 4 + 4 per round, ~800 epochs
 }
-
-
-def budget_share(value, release_epochs: int, epochs: int):
-    """``value`` (epochs, or a pair of epochs) scaled from ``release_epochs`` to ``epochs``, rounded half up, at
-    least 1 (a window's first epoch may stay 0)."""
-    if isinstance(value, tuple):
-        return tuple(budget_share(v, release_epochs, epochs) if v else 0 for v in value)
-    return max(1, math.floor(value * epochs / release_epochs + 0.5))
 
 
 def field_arms(epochs: int) -> dict[str, dict]:

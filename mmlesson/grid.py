@@ -20,6 +20,7 @@ published numbers; the shipped ones live in ``mmlesson/grids/``.
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 import tomllib
 from dataclasses import dataclass, field
@@ -105,34 +106,41 @@ class Grid:
             merged["data_knobs"] = knobs
         return recipes.with_data_seed(merged)
 
-    def stage_lengths(self, epochs: int, given=()) -> dict:
-        """For runs cut to ``epochs`` (``replicate --epochs``, a smoke run): each stage-length option of the
-        grid's methods (``Method.stage_lengths``, e.g. CCAT's ``classifier_epochs``) scaled from the run's own
-        epochs, at least one epoch, leaving the later stage at least one; options named in ``given`` are left
-        out. A one-line error where ``epochs`` is too short for two stages, or the grid's data settings scale
-        one option to different lengths."""
-        scaled: dict = {}
-        for data_label in self.data:  # a stage's length does not depend on the seed: the first one's config
-            for arm_label, arm in self.arms.items():
-                method = METHODS.get(arm["method"])
-                for name in getattr(method, "stage_lengths", ()):
-                    if name in given:
-                        continue
-                    if epochs < 2:
-                        raise ConfigError(f"{epochs} epoch: arm {arm_label!r} ({method.name}) trains in stages of at "
-                                          f"least one epoch each; give 2 epochs or more")
-                    config = TrainConfig.build(**self.keywords(data_label, arm_label, self.seeds[0]))
-                    length = min(max(1, round(getattr(config.options, name) * epochs / config.epochs)), epochs - 1)
-                    if scaled.setdefault(name, length) != length:
-                        raise ConfigError(f"{epochs} epochs: grid {self.name!r} scales {name} to different lengths in "
-                                          f"its data settings; give {name} yourself (replicate: --set {name}=N)")
+    def scaled_options(self, epochs: int, given=()) -> dict[str, dict]:
+        """For runs cut to ``epochs`` (``replicate --epochs``, a smoke run): ``{arm: {option: value}}``, every option
+        counted in epochs of each arm's method scaled from the run's own epochs by ``budget_share``: a stage's
+        length (``Method.stage_lengths``, e.g. CCAT's ``classifier_epochs``), leaving the later stage at least one
+        epoch, and a period, a warm-up or a window (``Method.epoch_options``, e.g. G-Blending's ``super_epoch``,
+        OGM-GE's ``modulation_window``); options named in ``given`` are left out. A one-line error where
+        ``epochs`` is too short for two stages, or the grid's data settings scale an arm's option differently."""
+        scaled: dict[str, dict] = {}
+        for arm_label, arm in self.arms.items():
+            method = METHODS.get(arm["method"])
+            names = [name for name in (*method.stage_lengths, *method.epoch_options) if name not in given]
+            if not names:
+                continue
+            if method.stage_lengths and epochs < 2:
+                raise ConfigError(f"{epochs} epoch: arm {arm_label!r} ({method.name}) trains in stages of at "
+                                  f"least one epoch each; give 2 epochs or more")
+            for data_label in self.data:  # an option's value does not depend on the seed: the first one's config
+                config = TrainConfig.build(**self.keywords(data_label, arm_label, self.seeds[0]))
+                for name in names:
+                    value = budget_share(getattr(config.options, name), config.epochs, epochs)
+                    if name in method.stage_lengths:
+                        value = min(value, epochs - 1)
+                    if scaled.setdefault(arm_label, {}).setdefault(name, value) != value:
+                        raise ConfigError(f"{epochs} epochs: grid {self.name!r} scales {name} of arm {arm_label!r} "
+                                          f"to different values in its data settings; give {name} yourself "
+                                          f"(replicate: --set {name}=N)")
         return scaled
 
-    def cut_to(self, epochs: int, given=()) -> dict:
-        """Train every run for ``epochs`` epochs, with its stages scaled (``stage_lengths``); the scaled options."""
-        scaled = self.stage_lengths(epochs, given)
+    def cut_to(self, epochs: int, given=()) -> dict[str, dict]:
+        """Train every run for ``epochs`` epochs, each arm with its options counted in epochs scaled
+        (``scaled_options``, which this returns)."""
+        scaled = self.scaled_options(epochs, given)
         self.train = {**self.train, "epochs": epochs}
-        self.set_options(scaled)
+        for arm_label, options in scaled.items():
+            self.arms[arm_label].update(options)
         return scaled
 
     def set_options(self, options: dict) -> None:
@@ -146,6 +154,14 @@ class Grid:
             for seed in self.seeds:
                 for arm_label in self.arm_order():
                     yield data_label, arm_label, seed
+
+
+def budget_share(value, from_epochs: int, epochs: int):
+    """``value`` (epochs, or a window of epochs) scaled from a run of ``from_epochs`` to one of ``epochs``,
+    rounded half up, at least 1 (a 0, such as a window's first epoch, stays 0)."""
+    if isinstance(value, (tuple, list)):
+        return tuple(budget_share(v, from_epochs, epochs) for v in value)
+    return max(1, math.floor(value * epochs / from_epochs + 0.5)) if value else 0
 
 
 def checked_seeds(seeds, name) -> list[int]:

@@ -45,13 +45,34 @@ def one_error_line(capsys) -> str:
 
 def test_epochs_scale_a_methods_stages_and_the_quick_try_trains(staged_grid, tmp_path, capsys):
     """`--epochs 2` cuts CCAT's classifier pre-training (4 of 8 epochs) to 1 of 2, so every run trains."""
-    assert load_grid(staged_grid).stage_lengths(2) == {"classifier_epochs": 1}
-    assert load_grid(staged_grid).stage_lengths(6) == {"classifier_epochs": 3}  # 4 x 6/8
+    assert load_grid(staged_grid).scaled_options(2) == {"CCAT": {"classifier_epochs": 1}}
+    assert load_grid(staged_grid).scaled_options(6) == {"CCAT": {"classifier_epochs": 3}}  # 4 x 6/8
+    assert load_grid(staged_grid).scaled_options(5) == {"CCAT": {"classifier_epochs": 3}}  # 2.5 rounds half up
     assert main(["replicate", str(staged_grid), "--results", str(tmp_path / "r"), "--epochs", "2", "--workers", "1",
                  "--progress", "off"]) == 0
     out = capsys.readouterr()
     assert "classifier_epochs=1" in out.err
     assert "| CCAT" in out.out and "note" not in out.out  # both rows complete
+
+
+def test_epochs_keep_each_arms_share_of_its_schedule():
+    """`--epochs 10` on the field's 100-epoch CREMA-D grid: every option counted in epochs keeps its share, arm by
+    arm (OGM-GE's and PMR's windows differ), rounded half up, at least one epoch, a window's first epoch 0."""
+    grid = load_grid("field-cremad")
+    scaled = grid.cut_to(10)
+    assert scaled == {
+        "OGM-GE": {"modulation_window": (0, 5)},            # 50 x 10/100
+        "CCAT": {"classifier_epochs": 1},                   # 4 x 10/100 = 0.4: at least one
+        "G-Blending": {"super_epoch": 1},                   # 10 x 10/100
+        "PMR": {"modulation_window": (0, 7), "per_epochs": 1},  # 70 and 10 x 10/100
+        "Diagnosing & Re-learning": {"relearn_every": 2},   # 20 x 10/100
+        "InfoReg": {"trace_average": 1},                    # 10 x 10/100
+        "ReconBoost": {"boost_epochs": 1, "rectify_epochs": 1},  # 4 x 10/100 = 0.4
+        "OPM": {"warmup_epochs": 1},                        # 6 x 10/100 = 0.6
+    }
+    assert grid.train["epochs"] == 10
+    assert grid.arms["PMR"]["modulation_window"] == (0, 7) and grid.arms["OGM-GE"]["modulation_window"] == (0, 5)
+    assert "super_epoch" not in grid.cut_to(10, given=["super_epoch"]).get("G-Blending", {})
 
 
 def test_set_takes_a_methods_option_and_a_stage_that_does_not_fit_is_refused_before_training(staged_grid, tmp_path,

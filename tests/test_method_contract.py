@@ -9,7 +9,8 @@ The checks: a tiny run has a finite loss on every epoch; a run interrupted after
 every stage) and resumed ends bit-identical to an uninterrupted one (history, final scores, weights) and
 is then read back, not retrained; the hooks are called in the documented order (fresh, resumed and
 read back); its identity holds its own options only; ``mmlesson train --help`` lists each of its
-options with its own choices; a bad value of each option gets one line naming the flag."""
+options with its own choices; a bad value of each option gets one line naming the flag; an option counted
+in epochs is declared, so that a run cut to fewer epochs keeps its share."""
 import dataclasses
 import typing
 
@@ -183,11 +184,26 @@ def check_a_bad_value_of_each_option_gets_one_line_naming_it(method, config_of, 
         assert "\n" not in message and "--" + f.name.replace("_", "-") in message, message
 
 
+def check_every_option_counted_in_epochs_is_declared_so_a_cut_run_scales_it(method, config_of, tiny_dataset,
+                                                                            tmp_path):
+    """An option whose help counts epochs is a stage length or an epoch option (``replicate --epochs`` scales
+    those, ``Grid.scaled_options``), and what is declared is an integer option or a window of them."""
+    cls = METHODS[method]
+    hints = typing.get_type_hints(cls.Options)
+    declared = (*cls.stage_lengths, *cls.epoch_options)
+    for f in dataclasses.fields(cls.Options):
+        if "epoch" in f.metadata["help"].lower() and hints[f.name] in (int, tuple[int, int]):
+            assert f.name in declared, f"{method}'s {f.name} counts epochs: add it to epoch_options"
+    for name in declared:
+        assert hints[name] in (int, tuple[int, int]), f"{method}.{name}: declared as counted in epochs"
+
+
 CHECKS = (check_a_tiny_run_has_a_finite_loss_on_every_epoch,
           check_interrupted_after_every_epoch_it_resumes_bit_identically_and_then_reads_back,
           check_the_hooks_are_called_in_the_documented_order, check_its_identity_holds_its_own_options_only,
           check_help_lists_it_and_each_option_under_it_with_its_own_choices,
-          check_a_bad_value_of_each_option_gets_one_line_naming_it)
+          check_a_bad_value_of_each_option_gets_one_line_naming_it,
+          check_every_option_counted_in_epochs_is_declared_so_a_cut_run_scales_it)
 
 
 def contract_checks(methods):

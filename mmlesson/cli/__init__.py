@@ -143,8 +143,9 @@ def add_replicate_parsers(commands, debug) -> None:
                            help="prepared cache of the grid's real data set (repeatable as NAME=PATH)")
     replicate.add_argument("--seeds", type=non_negative_int, nargs="+", default=None, help="override the grid's seeds")
     replicate.add_argument("--epochs", type=positive_int, default=None,
-                           help="override every run's epochs (for a quick try: other runs than the grid's own); stages "
-                                "such as CCAT's classifier pre-training are scaled with them")
+                           help="override every run's epochs (for a quick try: other runs than the grid's own); options "
+                                "counted in epochs (CCAT's classifier pre-training, OGM-GE's modulation window, "
+                                "G-Blending's super-epoch ...) keep their share of the run")
     replicate.add_argument("--set", dest="train_overrides", action="append", type=parse_knob, default=[],
                            metavar="NAME=VALUE", help="override a training field of every run, e.g. --set lr=0.01, or a "
                                                       "method's option for the arms of that method, e.g. --set "

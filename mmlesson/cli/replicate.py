@@ -23,7 +23,11 @@ def run(args) -> int:
     grid = load_grid(args.grid)
     overrides, options = training_overrides(args, grid)
     if args.epochs:
-        options = {**grid.cut_to(args.epochs, given=options), **options}
+        scaled = grid.cut_to(args.epochs, given=options)
+        if scaled:
+            print(f"scaled to {args.epochs} epochs: " + "; ".join(
+                f"{arm} " + ", ".join(f"{name}={value}" for name, value in values.items())
+                for arm, values in scaled.items()), file=sys.stderr)
     grid.set_options(options)
     for arm in grid.arms.values():
         arm.update(overrides)

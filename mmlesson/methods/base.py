@@ -77,6 +77,7 @@ class Method:
     name = "method"
     Options = NoOptions
     stage_lengths: tuple[str, ...] = ()  # options that set a stage's length in epochs (``replicate --epochs`` scales them)
+    epoch_options: tuple[str, ...] = ()  # other options counted in epochs: a period, a warm-up, a window (scaled too)
     tiny_options: dict = {}  # options a tiny run (3 epochs, the contract suite's) needs beside the defaults
 
     def __init__(self, config, upstream: dict | None = None):

@@ -112,6 +112,7 @@ class DiagnosingRelearningOptions:
 class DiagnosingRelearning(Method):
     name = "diagnosing_relearning"
     Options = DiagnosingRelearningOptions
+    epoch_options = ("relearn_every",)
     tiny_options = {"relearn_every": 2}  # a 3-epoch run re-learns once, before its last epoch
 
     def __init__(self, config, upstream: dict | None = None):

@@ -104,6 +104,7 @@ class GBlendingOptions:
 class GBlending(Method):
     name = "g_blending"
     Options = GBlendingOptions
+    epoch_options = ("super_epoch",)
     tiny_options = {"super_epoch": 1}  # a 3-epoch run estimates the weights twice
 
     def __init__(self, config, upstream: dict | None = None):

@@ -121,6 +121,7 @@ class InfoRegOptions:
 class InfoReg(Method):
     name = "inforeg"
     Options = InfoRegOptions
+    epoch_options = ("trace_average",)
 
     def __init__(self, config, upstream: dict | None = None):
         super().__init__(config, upstream)

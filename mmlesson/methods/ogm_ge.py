@@ -103,6 +103,7 @@ def in_window(epoch: int, window: tuple[int, int]) -> bool:
 class OGMGE(Method):
     name = "ogm_ge"
     Options = OGMGEOptions
+    epoch_options = ("modulation_window",)
 
     def prepare_model(self, model):
         require_branches(model, "OGM-GE")

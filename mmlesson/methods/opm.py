@@ -102,6 +102,7 @@ def score_logits(model, branches: dict[str, torch.Tensor], score_bias: str = "ha
 class OPM(Method):
     name = "opm"
     Options = OPMOptions
+    epoch_options = ("warmup_epochs",)
     tiny_options = {"warmup_epochs": 1}  # a 3-epoch run drops features in epochs 1 and 2
 
     def prepare_model(self, model):

@@ -184,6 +184,7 @@ class PMROptions:
 class PMR(Method):
     name = "pmr"
     Options = PMROptions
+    epoch_options = ("modulation_window", "per_epochs")
 
     def __init__(self, config, upstream: dict | None = None):
         super().__init__(config, upstream)

@@ -193,6 +193,7 @@ class BoostedConcatFusion(ConcatFusion):
 class ReconBoost(Method):
     name = "reconboost"
     Options = ReconBoostOptions
+    epoch_options = ("boost_epochs", "rectify_epochs")
     tiny_options = {"boost_epochs": 1, "rectify_epochs": 1}  # 3 epochs: boost audio, rectify, boost visual
 
     def prepare_model(self, model):
