@@ -16,7 +16,7 @@ import pandas as pd
 from .arms import GLANCE_ARMS, STUDY_ARMS
 from .files import atomic_write
 from .rates import (ONE_RATE_RECIPES, STUDY_RATES, STUDY_SEEDS, choose_learning_rates, learning_rate_study,
-                    learning_rate_table, study_file)
+                    learning_rate_table, study_file, with_sources)
 from .studies import (GLANCE_FILE, GLANCE_REGIMES, SIDE_FILE, at_a_glance_study, glance_table, replace_rows,
                       side_studies)
 
@@ -25,8 +25,8 @@ def main(argv=None) -> int:
     """``python -m mmlesson.book learning-rates|at-a-glance|side-studies [--recipe R] [--arms A ...] [--results
     DIR]``: run a stored study of the book (the learning-rate study of a SynthAV recipe: every arm of
     ``STUDY_ARMS`` x its rates x ``STUDY_SEEDS``; the results at a glance; the side studies) through the
-    runner and write it to its file in ``mmlesson/grids``. ``--arms`` re-runs only those arms and replaces their rows in the stored file
-    (after a change to one method)."""
+    runner and write it to its file in ``mmlesson/grids``. ``--arms`` re-runs only those arms (and the arms
+    whose encoders they read) and replaces their rows in the stored file (after a change to one method)."""
     parser = argparse.ArgumentParser(prog="python -m mmlesson.book", description=main.__doc__.split(":")[0])
     parser.add_argument("study", choices=["learning-rates", "at-a-glance", "side-studies"])
     parser.add_argument("--results", help="run store (default: $MMLESSON_RESULTS or ./results)")
@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="where the study's rows go (default: the shipped study file "
                                                     "of the recipe, mmlesson/grids/RECIPE-learning-rates.csv)")
     parser.add_argument("--arms", nargs="+", metavar="ARM", choices=sorted(STUDY_ARMS),
-                        help="re-run only these arms and replace their rows in the stored study")
+                        help="re-run only these arms (with the arms whose encoders they read) and replace "
+                             "their rows in the stored study")
     args = parser.parse_args(argv)
     if args.study == "side-studies":
         text = side_studies(results=args.results).to_csv(index=False, float_format="%.6g").encode()
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
         print(glance_table(study).to_string())
         return 0
     wide = args.recipe != "synthav"  # regime A's study keeps the three rates it was run with
-    arms = {arm: STUDY_ARMS[arm] for arm in args.arms} if args.arms else STUDY_ARMS
+    arms = with_sources(STUDY_ARMS, args.arms) if args.arms else STUDY_ARMS  # an arm's encoders' arms come along
     seeds = STUDY_SEEDS
     if args.recipe in ONE_RATE_RECIPES:  # one rate for every arm, chosen on the control alone
         control, seeds = ONE_RATE_RECIPES[args.recipe]

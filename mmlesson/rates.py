@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .arms import STUDY_ARMS
-from .errors import MMLessonError
+from .errors import ConfigError, MMLessonError
 from .readouts import fmt
 from .runs import run_arms
 
@@ -46,6 +46,10 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
     are trained on those at the rate the rule (``choose_learning_rates``) chose for them. With
     ``extend_edges``, an arm whose choice is an end of ``rates`` is also trained one factor-of-two step
     beyond it, and the rule chooses again among all its rates."""
+    missing = sorted({s for spec in arms.values() for s in spec.get("encoders_from") or () if s not in arms})
+    if missing:
+        raise ConfigError(f"the study's arms read the encoders of {', '.join(missing)}, which it does not train: "
+                          f"add them to its arms (with_sources)")
     independent = [a for a, spec in arms.items() if not spec.get("encoders_from")]
     dependent = [a for a in arms if a not in independent]
     rows = []
@@ -86,6 +90,13 @@ def learning_rate_study(arms: dict[str, dict], recipe: str, data_knobs: dict | N
                                 name=f"{name}-{len(chosen)}-edges", keep_failed=True)
                 rows += study_rows(beyond.items(), runs)
     return pd.DataFrame(rows)
+
+
+def with_sources(arms: dict[str, dict], names) -> dict[str, dict]:
+    """The arms of ``arms`` named in ``names``, with the arms they read encoders from (whose chosen rates
+    theirs are trained on), in ``arms``' order."""
+    wanted = set(names) | {source for name in names for source in arms[name].get("encoders_from") or ()}
+    return {arm: spec for arm, spec in arms.items() if arm in wanted}
 
 
 def failure_reason(run: dict) -> str:

@@ -50,6 +50,25 @@ def test_a_rate_at_which_a_tuning_run_failed_is_not_eligible(monkeypatch):
         rates.choose_learning_rates(study)
 
 
+def test_rerunning_an_arm_that_reads_encoders_reruns_their_arms_first(monkeypatch, tmp_path, capsys):
+    """`--arms "frozen encoders"` trains the unimodal arms too: the frozen arm is trained on the encoders of
+    the rate the rule chose for each of them (0.1 here: validation accuracy grows with the rate)."""
+    trained = {}
+
+    def run_arms(arms, seeds, recipe, *args, **kwargs):
+        trained.update(arms)
+        return {label: [fake_run(spec["lr"], s) for s in seeds] for label, spec in arms.items()}
+
+    monkeypatch.setattr(rates, "run_arms", run_arms)
+    out = tmp_path / "study.csv"
+    assert book.main(["learning-rates", "--recipe", "synthav", "--arms", "frozen encoders", "--out", str(out)]) == 0
+    assert trained["frozen encoders @ lr 0.05"]["encoders_from"] == ["audio only @ lr 0.1", "visual only @ lr 0.1"]
+    assert set(pd.read_csv(out)["arm"]) == {"audio only", "visual only", "frozen encoders"}
+    with pytest.raises(MMLessonError, match="read the encoders of audio only, visual only, which it does not train"):
+        rates.learning_rate_study({"frozen": {"method": "frozen_encoders", "encoders_from": ["audio only",
+                                                                                        "visual only"]}}, "synthav")
+
+
 def test_replacing_one_arm_keeps_the_others_rows():
     stored = pd.DataFrame({"regime": ["severe", "severe", "mild"], "arm": ["CCAT", "ARL", "CCAT"], "test acc": [1, 2, 3]})
     fresh = pd.DataFrame({"regime": ["severe"], "arm": ["CCAT"], "test acc": [9]})
