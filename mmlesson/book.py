@@ -2,9 +2,10 @@
 learning-rates|at-a-glance|side-studies`` trains (or reads back) a study through the runner and writes it
 to its file in ``mmlesson/grids``, the file the chapters read.
 
-The studies themselves live by concept: the arms in ``arms.py``, the learning-rate study and the protocol
-rates in ``rates.py``, the results at a glance and the side studies in ``studies.py``; training arms and
-reading runs back in ``runs.py``, and what a chapter shows on its page in ``page.py``.
+The studies themselves live by concept: the arms in ``arms.py``, the learning-rate rule and the protocol
+rates in ``rates.py``, the learning-rate study, the results at a glance and the side studies in
+``studies.py``; training arms and reading runs back in ``runs.py``, and what a chapter shows on its page in
+``page.py``.
 """
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ import pandas as pd
 
 from .arms import GLANCE_ARMS, STUDY_ARMS
 from .files import atomic_write
-from .rates import (ONE_RATE_RECIPES, STUDY_RATES, STUDY_SEEDS, choose_learning_rates, learning_rate_study,
-                    learning_rate_table, study_file, with_sources)
-from .studies import (GLANCE_FILE, GLANCE_REGIMES, SIDE_FILE, at_a_glance_study, glance_table, replace_rows,
-                      side_studies)
+from .rates import ONE_RATE_RECIPES, STUDY_RATES, STUDY_SEEDS, choose_learning_rates, learning_rate_table, study_file
+from .studies import (GLANCE_FILE, GLANCE_REGIMES, SIDE_FILE, at_a_glance_study, glance_table, learning_rate_study,
+                      replace_rows, side_studies, with_sources)
 
 
 def main(argv=None) -> int:

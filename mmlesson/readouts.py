@@ -2,7 +2,7 @@
 over epochs, and mean ± std summaries (statistics and verdicts are ``stats.py``'s, on scipy)."""
 from __future__ import annotations
 
-from .stats import summarise
+import numpy as np
 
 
 def metric(runs: list[dict], *keys) -> list[float]:
@@ -29,9 +29,10 @@ def per_epoch(run: dict, *keys) -> list[float]:
 
 
 def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    summary = summarise(values)
-    return summary["mean"], (summary["std"] if summary["n"] > 1 else 0.0)
+    """Mean and sample standard deviation of the values present (None and NaN left out; 0 for a single value)."""
+    present = np.asarray([v for v in values if v is not None and not np.isnan(v)], dtype=float)
+    mean = float(present.mean()) if len(present) else float("nan")
+    return mean, (float(present.std(ddof=1)) if len(present) > 1 else 0.0)
 
 
 def fmt(values, digits: int = 3) -> str:

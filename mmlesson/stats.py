@@ -365,14 +365,6 @@ def summarise(values, alpha: float = ALPHA) -> dict:
     return {"mean": mean, "std": std, "ci_low": float(low), "ci_high": float(high), "n": n}
 
 
-def mean_std(values) -> str:
-    """``0.912 ± 0.011`` (sample standard deviation; a single value has none)."""
-    summary = summarise(values)
-    if summary["n"] < 2:
-        return f"{summary['mean']:.3f}"
-    return f"{summary['mean']:.3f} ± {summary['std']:.3f}"
-
-
 def probability_of_improvement(treatment, control, draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """The probability that a run of ``treatment`` beats a run of ``control`` (Agarwal et al., "Deep
     Reinforcement Learning at the Edge of the Statistical Precipice", NeurIPS 2021, as the ``rliable`` package

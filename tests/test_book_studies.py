@@ -19,13 +19,13 @@ def test_a_choice_at_the_grid_edge_is_extended_one_step_and_chosen_again(monkeyp
         return {label: [fake_run(min(spec["lr"], 0.3 - (spec["lr"] - 0.3)), s) for s in seeds]
                 for label, spec in arms.items()}
 
-    monkeypatch.setattr(rates, "run_arms", run_arms)
-    study = rates.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
+    monkeypatch.setattr(studies, "run_arms", run_arms)
+    study = studies.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
                                      seeds=(100, 101), extend_edges=True)
     assert sorted(study["lr"].unique()) == [0.05, 0.1, 0.2, 0.4]  # 0.2 was the edge: 0.4 is tried
     assert "joint @ lr 0.4" in trained and "joint @ lr 0.8" not in trained  # one step only
     assert rates.choose_learning_rates(study) == {"joint": 0.2}  # 0.4 ties with 0.2 (0.7 each): the smaller wins
-    inside = rates.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.1, 0.3, 0.5),
+    inside = studies.learning_rate_study({"joint": {"method": "joint"}}, "synthav-severe", rates=(0.1, 0.3, 0.5),
                                       seeds=(100,), extend_edges=True)
     assert sorted(inside["lr"].unique()) == [0.1, 0.3, 0.5]  # an inner choice needs no extension
 
@@ -36,8 +36,8 @@ def test_a_rate_at_which_a_tuning_run_failed_is_not_eligible(monkeypatch):
         return {label: [{"failed": "TrainingDiverged: loss became nan; the checkpoint is kept in /x; lower --lr", "run_dir": "x"} if spec["lr"] == 0.2 and s == 101
                         else fake_run(spec["lr"], s) for s in seeds] for label, spec in arms.items()}
 
-    monkeypatch.setattr(rates, "run_arms", run_arms)
-    study = rates.learning_rate_study({"ccat": {"method": "ccat"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
+    monkeypatch.setattr(studies, "run_arms", run_arms)
+    study = studies.learning_rate_study({"ccat": {"method": "ccat"}}, "synthav-severe", rates=(0.05, 0.1, 0.2),
                                      seeds=(100, 101))
     failed = study[study["lr"] == 0.2]
     assert failed["val acc"].isna().tolist() == [False, True] and "nan" in failed["failed"].iloc[1]
@@ -59,13 +59,13 @@ def test_rerunning_an_arm_that_reads_encoders_reruns_their_arms_first(monkeypatc
         trained.update(arms)
         return {label: [fake_run(spec["lr"], s) for s in seeds] for label, spec in arms.items()}
 
-    monkeypatch.setattr(rates, "run_arms", run_arms)
+    monkeypatch.setattr(studies, "run_arms", run_arms)
     out = tmp_path / "study.csv"
     assert book.main(["learning-rates", "--recipe", "synthav", "--arms", "frozen encoders", "--out", str(out)]) == 0
     assert trained["frozen encoders @ lr 0.05"]["encoders_from"] == ["audio only @ lr 0.1", "visual only @ lr 0.1"]
     assert set(pd.read_csv(out)["arm"]) == {"audio only", "visual only", "frozen encoders"}
     with pytest.raises(MMLessonError, match="read the encoders of audio only, visual only, which it does not train"):
-        rates.learning_rate_study({"frozen": {"method": "frozen_encoders", "encoders_from": ["audio only",
+        studies.learning_rate_study({"frozen": {"method": "frozen_encoders", "encoders_from": ["audio only",
                                                                                         "visual only"]}}, "synthav")
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from mmlesson import stats
+from mmlesson import readouts, stats
 
 
 def test_paired_interval_by_hand():
@@ -201,7 +201,8 @@ def test_summarise_by_hand():
     assert summary["mean"] == pytest.approx(0.85) and summary["std"] == pytest.approx(0.05)
     half = 4.302652729749464 * 0.05 / math.sqrt(3)
     assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((0.85 - half, 0.85 + half))
-    assert stats.mean_std([0.9, 0.8, 0.85]) == "0.850 ± 0.050" and stats.mean_std([0.5]) == "0.500"
+    assert readouts.mean_std([0.9, None, 0.8, float("nan"), 0.85]) == (summary["mean"], summary["std"])
+    assert readouts.fmt([0.9, 0.8, 0.85]) == "0.850 ± 0.050" and readouts.fmt([0.5]) == "0.500 ± 0.000"
 
 
 def test_book_judge_corrects_the_family_and_summary_adds_the_oracle(capsys):

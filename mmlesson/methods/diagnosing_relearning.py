@@ -33,9 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
-from sklearn.metrics.cluster import contingency_matrix
-from sklearn.preprocessing import MinMaxScaler
 
 from ..analysis.probe import extract_features
 from ..errors import ConfigError
@@ -51,6 +48,10 @@ __all__ = ["DiagnosingRelearning", "diagnose", "kmeans_clusters", "purity", "rel
 def purity(clusters, labels) -> float:
     """The purity of a clustering against the labels: each cluster counts the clips of its most frequent
     class, ``(1/N) sum_c max_k |{i : cluster_i = c, label_i = k}|``."""
+    # here, not at the top: scikit-learn (with scipy) takes ~0.9 s to import, which every `mmlesson train`
+    # would pay through the method registry; only a re-learning epoch needs it
+    from sklearn.metrics.cluster import contingency_matrix
+
     clusters, labels = np.asarray(clusters).ravel(), np.asarray(labels).ravel()
     if len(clusters) != len(labels) or len(labels) == 0:
         raise ValueError(f"purity needs one cluster per label, got {len(clusters)} clusters and {len(labels)} labels")
@@ -65,6 +66,9 @@ def relearn_strength(train_purity: float, val_purity: float, lam: float) -> floa
 def kmeans_clusters(features: torch.Tensor, num_clusters: int, random_state: int) -> np.ndarray:
     """K-means cluster of each row of ``features`` [N, D], after scaling each feature to [-1, 1] (a constant
     feature becomes -1), with ``random_state`` fixing the initialisation (10 starts, the best kept)."""
+    from sklearn.cluster import KMeans  # here, not at the top: as in ``purity``
+    from sklearn.preprocessing import MinMaxScaler
+
     scaled = MinMaxScaler(feature_range=(-1, 1)).fit_transform(features.double().cpu().numpy())
     return KMeans(n_clusters=num_clusters, n_init=10, random_state=random_state).fit_predict(scaled)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, conv1x1
 
 
 OUTPUT_STRIDES = (4, 8, 16, 32)
@@ -26,6 +25,10 @@ class ResNet18Trunk(nn.Module):
     ``output_stride`` (rounded up)."""
 
     def __init__(self, in_channels: int, width: int = 64, output_stride: int = 32):
+        # here, not at the top: importing torchvision loads torch._dynamo (about 1 s), which only building
+        # an encoder needs (not --help, planning a grid or reading a run's metrics)
+        from torchvision.models.resnet import BasicBlock, conv1x1
+
         super().__init__()
         if width < 1:
             raise ValueError(f"encoder width must be a positive integer, got {width!r}")
