@@ -2,11 +2,11 @@
 
 The learning-rate study (``studies.learning_rate_study``) trains arms at every rate of a grid on the tuning
 seeds (``STUDY_SEEDS``, never used to evaluate) and returns one row per run; ``choose_learning_rates``
-applies the rule to those rows
-(the best mean validation accuracy, ties to the smaller rate). The study of each SynthAV recipe was run
-once and is stored in ``mmlesson/grids`` (``study_file``; ``python -m mmlesson.book learning-rates``
-writes it), so that ``protocol_learning_rates`` gives every execution of the book the same rates; a
-recipe of ``ONE_RATE_RECIPES`` trains every arm at the one rate its control chose (``protocol_rate``).
+applies the rule to those rows (the best mean validation accuracy, ties to the smaller rate). The study
+of each SynthAV recipe was run once and is stored in ``mmlesson/grids`` (``study_file``; ``python -m
+mmlesson.book learning-rates`` writes it), so that ``protocol_learning_rates`` gives every execution of
+the book the same rates; a recipe of ``ONE_RATE_RECIPES`` trains every arm at the one rate its control
+chose (``protocol_rate``).
 """
 from __future__ import annotations
 
